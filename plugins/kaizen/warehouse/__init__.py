@@ -1,0 +1,166 @@
+"""The warehouse: one SQLAlchemy engine from the ``kaizen_warehouse`` connection
+(a SQLite file in the repo's data folder when none is configured), the DDL in
+``sql/`` applied idempotently, and the few write shapes the pipeline uses:
+replace-a-slice and upsert, each in one transaction.
+
+Timestamps are bound as canonical UTC text (:func:`kaizen.calendar.utc_text`) and
+dates as ISO text, which PostgreSQL casts to ``timestamptz``/``date`` and SQLite keeps
+as order-preserving text; :func:`read_frame` normalises what comes back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import date, datetime
+from functools import lru_cache
+
+import sqlalchemy as sa
+
+from kaizen import config
+from kaizen.calendar import utc_text
+
+# DDL files in dependency order; each is one table (STYLE: one file per target table).
+DDL_FILES = (
+    "raw_trades.sql",
+    "raw_orders.sql",
+    "raw_probe_minutes.sql",
+    "raw_latency_buckets.sql",
+    "raw_error_minutes.sql",
+    "raw_deployments.sql",
+    "raw_incidents.sql",
+    "raw_alerts.sql",
+    "quarantine.sql",
+    "kpi_definitions.sql",
+    "kpi_values.sql",
+    "report_deliveries.sql",
+)
+
+
+def warehouse_url() -> str:
+    conn = config.get_connection(config.WAREHOUSE_CONN_ID)
+    if conn is None:
+        path = config.data_dir() / "kaizen.db"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return f"sqlite:///{path}"
+    if conn.conn_type in {"sqlite"}:
+        return f"sqlite:///{conn.host or conn.schema}"
+    if conn.conn_type in {"postgres", "postgresql"}:
+        url = sa.engine.URL.create(
+            "postgresql+psycopg",
+            username=conn.login,
+            password=conn.password,
+            host=conn.host,
+            port=conn.port,
+            database=conn.schema,
+        )
+        return url.render_as_string(hide_password=False)
+    raise ValueError(
+        f"connection {config.WAREHOUSE_CONN_ID!r} has type {conn.conn_type!r}; "
+        "the warehouse must be 'postgres' or 'sqlite'"
+    )
+
+
+@lru_cache(maxsize=8)
+def _engine_for(url: str) -> sa.Engine:
+    if url.startswith("sqlite"):
+        eng = sa.create_engine(url, connect_args={"timeout": 60})
+
+        @sa.event.listens_for(eng, "connect")
+        def _pragmas(dbapi_conn, _):  # WAL lets the demo's readers and the task's writer coexist
+            cur = dbapi_conn.cursor()
+            cur.execute("pragma journal_mode=wal")
+            cur.execute("pragma synchronous=normal")
+            cur.close()
+
+        return eng
+    return sa.create_engine(url, pool_pre_ping=True)
+
+
+def get_engine(url: str | None = None) -> sa.Engine:
+    return _engine_for(url or warehouse_url())
+
+
+def is_sqlite(engine: sa.Engine) -> bool:
+    return engine.dialect.name == "sqlite"
+
+
+def apply_ddl(engine: sa.Engine) -> None:
+    """Create every table, index and view that does not exist yet (idempotent)."""
+    with engine.begin() as conn:
+        for name in DDL_FILES:
+            for stmt in _statements((config.SQL_DIR / name).read_text()):
+                conn.exec_driver_sql(stmt)
+
+
+def _statements(sql: str) -> list[str]:
+    # DDL carries no string literals containing "--" or ";", so comments strip safely.
+    lines = [ln.split("--", 1)[0] for ln in sql.splitlines()]
+    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
+
+
+def bind_value(v):
+    """Python value → the bound form used on both dialects."""
+    if isinstance(v, datetime):
+        return utc_text(v)
+    if isinstance(v, date):
+        return v.isoformat()
+    return v
+
+
+def _bind_rows(rows: Iterable[Mapping]) -> list[dict]:
+    return [{k: bind_value(v) for k, v in r.items()} for r in rows]
+
+
+def replace_slice(
+    conn: sa.Connection,
+    table: str,
+    where_sql: str,
+    where_params: Mapping,
+    rows: Sequence[Mapping],
+) -> int:
+    """Delete the slice ``where_sql`` of ``table`` and insert ``rows`` (caller's
+    transaction). Re-running with the same rows leaves the table identical."""
+    conn.execute(sa.text(f"delete from {table} where {where_sql}"), _bind_rows([where_params])[0])
+    if rows:
+        cols = list(rows[0].keys())
+        stmt = f"insert into {table} ({', '.join(cols)}) values ({', '.join(':' + c for c in cols)})"
+        conn.execute(sa.text(stmt), _bind_rows(rows))
+    return len(rows)
+
+
+def upsert(conn: sa.Connection, table: str, rows: Sequence[Mapping], key: Sequence[str]) -> int:
+    """Insert or update ``rows`` on the natural ``key`` (same SQL on both dialects)."""
+    if not rows:
+        return 0
+    cols = list(rows[0].keys())
+    updates = [c for c in cols if c not in key]
+    set_sql = ", ".join(f"{c} = excluded.{c}" for c in updates)
+    stmt = (
+        f"insert into {table} ({', '.join(cols)}) values ({', '.join(':' + c for c in cols)}) "
+        f"on conflict ({', '.join(key)}) do "
+        + (f"update set {set_sql}" if updates else "nothing")
+    )
+    conn.execute(sa.text(stmt), _bind_rows(rows))
+    return len(rows)
+
+
+def read_frame(engine_or_conn, sql: str, params: Mapping | None = None, *, ts_cols=(), date_cols=()):
+    """Run ``sql`` and return a pandas DataFrame with timestamps as UTC-aware
+    ``datetime64`` and dates as ``datetime.date`` on both dialects."""
+    import pandas as pd
+
+    bound = {k: bind_value(v) for k, v in (params or {}).items()}
+    if isinstance(engine_or_conn, sa.Engine):
+        with engine_or_conn.connect() as conn:
+            result = conn.execute(sa.text(sql), bound)
+            df = pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+    else:
+        result = engine_or_conn.execute(sa.text(sql), bound)
+        df = pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+    for c in ts_cols:
+        if c in df:
+            df[c] = pd.to_datetime(df[c], utc=True, format="ISO8601")
+    for c in date_cols:
+        if c in df:
+            df[c] = [v if v is None or isinstance(v, date) else date.fromisoformat(str(v)[:10]) for v in df[c]]
+    return df

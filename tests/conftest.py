@@ -1,0 +1,74 @@
+"""Shared fixtures. Warehouse tests run on SQLite and on PostgreSQL; each test
+session makes its own PostgreSQL database and drops it at the end. Under CI=true a
+missing PostgreSQL fails the run instead of skipping."""
+
+from __future__ import annotations
+
+import os
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "plugins"))
+sys.path.insert(0, str(REPO / "tests"))
+
+PG_ADMIN_URL = os.environ.get("KAIZEN_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+
+
+def _pg_admin_engine():
+    import sqlalchemy as sa
+
+    return sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+
+
+@pytest.fixture(scope="session")
+def pg_url():
+    """URL of a fresh PostgreSQL database for this test session."""
+    import sqlalchemy as sa
+
+    name = f"kaizen_test_{uuid.uuid4().hex[:10]}"
+    admin = _pg_admin_engine()
+    try:
+        with admin.connect() as c:
+            c.exec_driver_sql(f'create database "{name}"')
+    except sa.exc.OperationalError as exc:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"PostgreSQL is required under CI=true and is not reachable: {exc}")
+        pytest.skip(f"PostgreSQL not reachable: {exc}")
+    url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    yield url
+    from kaizen.warehouse import _engine_for
+
+    _engine_for.cache_clear()
+    sa.create_engine(url).dispose()
+    with admin.connect() as c:
+        c.exec_driver_sql(f'drop database if exists "{name}" with (force)')
+    admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def engine(request, tmp_path):
+    """An empty warehouse with the DDL applied, on each dialect. PostgreSQL tables are
+    emptied per test (the database itself is per session)."""
+    import sqlalchemy as sa
+
+    from kaizen import warehouse
+
+    if request.param == "sqlite":
+        eng = sa.create_engine(f"sqlite:///{tmp_path / 'warehouse.db'}")
+        warehouse.apply_ddl(eng)
+        yield eng
+        eng.dispose()
+        return
+    url = request.getfixturevalue("pg_url")
+    eng = sa.create_engine(url)
+    warehouse.apply_ddl(eng)
+    with eng.begin() as c:
+        tables = [r[0] for r in c.exec_driver_sql("select tablename from pg_tables where schemaname = 'public'")]
+        if tables:
+            c.exec_driver_sql("truncate " + ", ".join(tables))
+    yield eng
+    eng.dispose()
