@@ -1,0 +1,123 @@
+"""
+### Daily trading review
+
+Posts the desk's **daily review** (the framework's post-market Slack update) at
+16:00 IST on every NSE trading day: trades, win rate, P&L, largest win and loss;
+uptime, latency, errors and alerts by priority since the previous review; open
+incidents — each figure beside its target with a status mark.
+
+**Period.** A scheduled run reports on trading day D = the IST date of its data
+interval's end; the interval is [previous trading day 16:00 IST, D 16:00 IST), so
+weekends and holidays are reported by the next trading day. A manual run takes the
+`day` param, or else the latest trading day whose review time has passed.
+
+**Writes.** `raw_*` landing tables and `quarantine` (the day's slice, replaced),
+`kpi_values` (grain `day`), `report_deliveries`; posts to Slack (connection
+`kaizen_slack`) or, without it, writes `out/daily_review/<day>/`. Re-running a day
+changes nothing that was right and never posts twice.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pendulum
+
+from airflow.sdk import Param, dag, task
+from kaizen.timetables import NSETradingDayTimetable
+
+DEFAULT_ARGS = {
+    "owner": "kaizen",
+    "retries": 3,
+    "retry_delay": timedelta(minutes=1),
+    "retry_exponential_backoff": True,
+    "max_retry_delay": timedelta(minutes=10),
+    "execution_timeout": timedelta(minutes=20),
+}
+
+
+@dag(
+    dag_id="daily_review",
+    schedule=NSETradingDayTimetable(hour=16, minute=0),
+    start_date=pendulum.datetime(2026, 1, 1, tz="Asia/Kolkata"),
+    catchup=False,
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    tags=["kaizen", "review", "daily"],
+    doc_md=__doc__,
+    params={
+        "day": Param(
+            None,
+            type=["null", "string"],
+            format="date",
+            description="Trading day to report on (YYYY-MM-DD). Empty: the run's own day.",
+        ),
+    },
+)
+def daily_review():
+    @task
+    def resolve_day(params=None, data_interval_end=None, dag_run=None) -> str:
+        """The trading day this run reports on; fails loudly past the holiday data."""
+        from kaizen.pipeline import resolve_trading_day
+
+        return resolve_trading_day(
+            param_day=(params or {}).get("day"),
+            data_interval_end=data_interval_end,
+            run_after=getattr(dag_run, "run_after", None),
+        ).isoformat()
+
+    @task
+    def prepare_warehouse() -> dict:
+        """Apply the DDL and reload the KPI catalog."""
+        from kaizen.pipeline import prepare_warehouse
+
+        return prepare_warehouse()
+
+    @task(max_active_tis_per_dagrun=2)
+    def extract_source(source: str, day: str, run_id=None) -> list[dict]:
+        """Extract one source's records for the day into raw_* and quarantine."""
+        from datetime import date
+
+        from kaizen.pipeline import extract_source
+
+        return extract_source(source, date.fromisoformat(day), run_id)
+
+    @task
+    def compute_day_kpis(day: str, run_id=None) -> dict:
+        """Day-grain KPIs into kpi_values."""
+        from datetime import date
+
+        from kaizen.pipeline import compute_day_kpis
+
+        return compute_day_kpis(date.fromisoformat(day), run_id)
+
+    @task
+    def render_daily_review(day: str, run_id=None) -> dict:
+        """Render the Block Kit payload and the Markdown (pure; sends nothing)."""
+        from datetime import date
+
+        from kaizen.pipeline import render_daily_review
+
+        return render_daily_review(date.fromisoformat(day), run_id)
+
+    @task(retries=2)
+    def post_daily_review(day: str, rendered: dict) -> dict:
+        """Send the rendered review to Slack (or the outbox); the ledger prevents double posts."""
+        from datetime import date
+
+        from kaizen.pipeline import deliver_daily_review
+
+        return deliver_daily_review(date.fromisoformat(day), rendered)
+
+    day = resolve_day()
+    ready = prepare_warehouse()
+    extracted = extract_source.partial(day=day).expand(source=["trading", "prometheus", "github", "pagerduty"])
+    ready >> extracted
+    kpis = compute_day_kpis(day)
+    extracted >> kpis
+    rendered = render_daily_review(day)
+    kpis >> rendered
+    post_daily_review(day, rendered)
+
+
+daily_review()

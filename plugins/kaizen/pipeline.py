@@ -1,0 +1,118 @@
+"""The steps of a run, shared by the DAGs and the CLI. Each step takes plain values
+(dates, run ids) and returns small JSON-able dicts, so a DAG task is one call."""
+
+from __future__ import annotations
+
+import logging
+from datetime import date, datetime
+
+from kaizen import calendar as cal
+
+log = logging.getLogger(__name__)
+
+
+class ParamError(ValueError):
+    """A run parameter is wrong; the message names the field."""
+
+
+def parse_day_param(value, field: str = "day") -> date | None:
+    if value in (None, ""):
+        return None
+    if isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(str(value))
+    except ValueError:
+        raise ParamError(f"{field}: {value!r} is not a date in YYYY-MM-DD form") from None
+
+
+def resolve_trading_day(
+    *, param_day=None, data_interval_end: datetime | None = None, run_after: datetime | None = None
+) -> date:
+    """The trading day a daily run reports on: the ``day`` param when given, else the
+    IST date of the data interval's end, else (manual run without interval) the latest
+    trading day whose 16:00 IST review time is not after ``run_after``. Never ``now()``."""
+    day = parse_day_param(param_day)
+    if day is None and data_interval_end is not None:
+        day = data_interval_end.astimezone(cal.IST).date()
+    if day is None:
+        if run_after is None:
+            raise ParamError("day: no day given and the run has neither a data interval nor run_after")
+        local = run_after.astimezone(cal.IST)
+        day = local.date()
+        if not cal.is_trading_day(day) or local.time() < cal.REVIEW_TIME:
+            day = cal.previous_trading_day(day)
+    if not cal.is_trading_day(day):  # raises CalendarNotCovered past the holiday data
+        raise ParamError(f"day: {day.isoformat()} is not an NSE trading day (weekend or NSE holiday)")
+    return day
+
+
+def prepare_warehouse() -> dict:
+    """Apply the DDL and reload the KPI catalog into kpi_definitions (idempotent)."""
+    from kaizen import warehouse
+    from kaizen.kpis import catalog
+
+    engine = warehouse.get_engine()
+    warehouse.apply_ddl(engine)
+    n = catalog.load_definitions(engine)
+    return {"warehouse": engine.dialect.name, "kpi_definitions": n}
+
+
+def extract_source(source: str, day: date, run_id: str) -> list[dict]:
+    """Extract one source for trading day ``day`` into its landing tables."""
+    import importlib
+
+    from kaizen import warehouse
+
+    module = importlib.import_module(f"kaizen.sources.{source}")
+    results = module.extract(day, warehouse.get_engine(), run_id)
+    out = [r.as_dict() if hasattr(r, "as_dict") else dict(r.__dict__) for r in results]
+    for r in out:
+        log.info("extract %s: %s", source, r)
+    return out
+
+
+SOURCES = ("trading", "prometheus", "github", "pagerduty")
+
+
+def compute_day_kpis(day: date, run_id: str) -> dict:
+    from kaizen import warehouse
+    from kaizen.kpis import day as day_kpis
+
+    rows = day_kpis.compute_day(warehouse.get_engine(), day, run_id)
+    statuses: dict[str, int] = {}
+    for r in rows:
+        statuses[r["status"]] = statuses.get(r["status"], 0) + 1
+    return {"kpis": len(rows), "statuses": statuses}
+
+
+def render_daily_review(day: date, run_id: str) -> dict:
+    from kaizen import warehouse
+    from kaizen.reports import daily
+
+    report = daily.build_daily(warehouse.get_engine(), day)
+    return daily.render_daily(report, run_id=run_id)
+
+
+def deliver_daily_review(day: date, rendered: dict) -> dict:
+    from kaizen import delivery, warehouse
+
+    result = delivery.deliver(
+        "daily_review",
+        day.isoformat(),
+        rendered["payload"],
+        rendered["markdown"],
+        warehouse.get_engine(),
+        channel_kind="daily",
+    )
+    return result.as_dict() if hasattr(result, "as_dict") else dict(result.__dict__)
+
+
+def run_daily(day: date, run_id: str) -> dict:
+    """The whole daily review for one trading day, without Airflow (CLI, tests)."""
+    prepare_warehouse()
+    extracted = {s: extract_source(s, day, run_id) for s in SOURCES}
+    kpis = compute_day_kpis(day, run_id)
+    rendered = render_daily_review(day, run_id)
+    delivered = deliver_daily_review(day, rendered)
+    return {"day": day.isoformat(), "extracted": extracted, "kpis": kpis, "delivered": delivered}

@@ -1,0 +1,10 @@
+"""Registers Kaizen's timetables with Airflow (a timetable that is not registered
+makes its DAG fail to serialise with TimetableNotRegistered)."""
+
+from airflow.plugins_manager import AirflowPlugin
+from kaizen.timetables import NSETradingDayTimetable
+
+
+class KaizenPlugin(AirflowPlugin):
+    name = "kaizen"
+    timetables = [NSETradingDayTimetable]
