@@ -22,8 +22,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pendulum
-
 from airflow.sdk import Param, dag, task
+
 from kaizen.timetables import NSETradingDayTimetable
 
 DEFAULT_ARGS = {

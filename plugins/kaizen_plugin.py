@@ -2,9 +2,10 @@
 makes its DAG fail to serialise with TimetableNotRegistered)."""
 
 from airflow.plugins_manager import AirflowPlugin
-from kaizen.timetables import NSETradingDayTimetable
+
+from kaizen.timetables import ALL_TIMETABLES
 
 
 class KaizenPlugin(AirflowPlugin):
     name = "kaizen"
-    timetables = [NSETradingDayTimetable]
+    timetables = ALL_TIMETABLES

@@ -6,8 +6,8 @@ from datetime import date
 
 import pendulum
 import pytest
-
 from airflow.timetables.base import DataInterval, TimeRestriction
+
 from kaizen import calendar as cal
 from kaizen.timetables import NSETradingDayTimetable
 
@@ -96,11 +96,90 @@ def test_past_holiday_data_runs_are_created_and_fail_loudly():
 
 
 def test_serialise_round_trip_through_airflow():
-    from airflow.serialization.encoders import encode_timetable
     from airflow.serialization.decoders import decode_timetable
+    from airflow.serialization.encoders import encode_timetable
 
     tt = NSETradingDayTimetable(hour=16, minute=30)
     back = decode_timetable(encode_timetable(tt))
     assert isinstance(back, NSETradingDayTimetable)
     assert (back.hour, back.minute) == (16, 30)
     assert back.summary == "NSE trading days at 16:30 IST"
+
+
+# ---- review meetings: weekly, monthly, quarterly -------------------------------------
+
+from kaizen.timetables import (  # noqa: E402
+    MonthlyReviewTimetable,
+    QuarterlyReviewTimetable,
+    WeeklyReviewTimetable,
+)
+
+
+def _meetings(tt, start, n):
+    restriction = TimeRestriction(earliest=start, latest=None, catchup=True)
+    info = tt.next_dagrun_info(last_automated_data_interval=None, restriction=restriction)
+    out = [info]
+    for _ in range(n - 1):
+        info = tt.next_dagrun_info(last_automated_data_interval=info.data_interval, restriction=restriction)
+        out.append(info)
+    return out
+
+
+def test_weekly_mondays_10_ist_previous_iso_week():
+    runs = _meetings(WeeklyReviewTimetable(), _ist(2026, 11, 25, 0), 3)
+    assert [r.run_after for r in runs] == [_ist(2026, 11, 30, 10), _ist(2026, 12, 7, 10), _ist(2026, 12, 14, 10)]
+    assert runs[0].data_interval == DataInterval(_ist(2026, 11, 23, 0), _ist(2026, 11, 30, 0))
+
+
+# first Mondays of each month 2026–2027, checked against a printed calendar
+FIRST_MONDAYS = [
+    (2026, 1, 5), (2026, 2, 2), (2026, 3, 2), (2026, 4, 6), (2026, 5, 4), (2026, 6, 1),
+    (2026, 7, 6), (2026, 8, 3), (2026, 9, 7), (2026, 10, 5), (2026, 11, 2), (2026, 12, 7),
+    (2027, 1, 4), (2027, 2, 1), (2027, 3, 1), (2027, 4, 5), (2027, 5, 3), (2027, 6, 7),
+    (2027, 7, 5), (2027, 8, 2), (2027, 9, 6), (2027, 10, 4), (2027, 11, 1), (2027, 12, 6),
+]
+
+
+def test_monthly_first_mondays_14_ist_2026_2027():
+    runs = _meetings(MonthlyReviewTimetable(), _ist(2026, 1, 1, 0), 24)
+    assert [r.run_after for r in runs] == [_ist(y, m, d, 14) for y, m, d in FIRST_MONDAYS]
+    # the run on 2 Nov 2026 reviews October
+    nov = runs[10]
+    assert nov.data_interval == DataInterval(_ist(2026, 10, 1, 0), _ist(2026, 11, 1, 0))
+    assert runs[12].data_interval == DataInterval(_ist(2026, 12, 1, 0), _ist(2027, 1, 1, 0))
+
+
+LAST_FRIDAYS = [(2026, 3, 27), (2026, 6, 26), (2026, 9, 25), (2026, 12, 25),
+                (2027, 3, 26), (2027, 6, 25), (2027, 9, 24), (2027, 12, 31)]
+
+
+def test_quarterly_last_fridays_10_ist_quarter_to_date_even_on_holidays():
+    runs = _meetings(QuarterlyReviewTimetable(), _ist(2026, 1, 1, 0), 8)
+    assert [r.run_after for r in runs] == [_ist(y, m, d, 10) for y, m, d in LAST_FRIDAYS]
+    # 25 Dec 2026 and 26 Jun 2026 are NSE holidays: the meeting still happens
+    assert not cal.is_trading_day(date(2026, 12, 25)) and not cal.is_trading_day(date(2026, 6, 26))
+    q4 = runs[3]
+    assert q4.data_interval == DataInterval(_ist(2026, 10, 1, 0), _ist(2026, 12, 25, 10))
+
+
+@pytest.mark.parametrize(
+    ("tt", "run_after", "start", "end"),
+    [
+        (WeeklyReviewTimetable(), _ist(2026, 11, 29, 12), _ist(2026, 11, 16, 0), _ist(2026, 11, 23, 0)),
+        (MonthlyReviewTimetable(), _ist(2026, 11, 29, 12), _ist(2026, 10, 1, 0), _ist(2026, 11, 1, 0)),
+        (MonthlyReviewTimetable(), _ist(2026, 11, 2, 13), _ist(2026, 9, 1, 0), _ist(2026, 10, 1, 0)),
+        (QuarterlyReviewTimetable(), _ist(2026, 11, 29, 12), _ist(2026, 7, 1, 0), _ist(2026, 9, 25, 10)),
+    ],
+)
+def test_meeting_manual_runs_review_latest_meeting_period(tt, run_after, start, end):
+    assert tt.infer_manual_data_interval(run_after=run_after) == DataInterval(start, end)
+
+
+@pytest.mark.parametrize("cls", [WeeklyReviewTimetable, MonthlyReviewTimetable, QuarterlyReviewTimetable])
+def test_meeting_timetables_serialise(cls):
+    from airflow.serialization.decoders import decode_timetable
+    from airflow.serialization.encoders import encode_timetable
+
+    tt = cls(hour=9, minute=45)
+    back = decode_timetable(encode_timetable(tt))
+    assert type(back) is cls and (back.hour, back.minute) == (9, 45)

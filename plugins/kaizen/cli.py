@@ -8,7 +8,7 @@ import json
 import os
 import sys
 import time
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 from kaizen import config
 
@@ -21,7 +21,7 @@ def _date(s: str) -> date:
 
 
 def _run_id(prefix: str) -> str:
-    return f"cli__{prefix}__{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%S')}"
+    return f"cli__{prefix}__{datetime.now(UTC).strftime('%Y%m%dT%H%M%S')}"
 
 
 def cmd_demo_data(args) -> int:
@@ -64,7 +64,7 @@ def cmd_demo(args) -> int:
 
     os.environ[config.ENV_SOURCES] = "demo"
     # The demo is the one place where "now" decides the period: the latest complete day.
-    day = args.day or latest_complete_trading_day(datetime.now(timezone.utc))
+    day = args.day or latest_complete_trading_day(datetime.now(UTC))
     t0 = time.perf_counter()
     from kaizen.demo import generate
 

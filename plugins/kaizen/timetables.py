@@ -11,9 +11,9 @@ from datetime import date, timedelta
 from typing import Any
 
 import pendulum
+from airflow.timetables.base import DagRunInfo, DataInterval, TimeRestriction, Timetable
 from pendulum import DateTime, instance
 
-from airflow.timetables.base import DagRunInfo, DataInterval, Timetable, TimeRestriction
 from kaizen import calendar as cal
 
 
@@ -111,3 +111,169 @@ class NSETradingDayTimetable(Timetable):
         if restriction.latest is not None and info.run_after > restriction.latest:
             return None
         return info
+
+
+class _MeetingTimetable(Timetable):
+    """A review meeting on fixed calendar dates at ``hh:mm`` IST. Meetings are not
+    sessions: they run on NSE holidays too. Subclasses say which dates and which
+    period each meeting reviews."""
+
+    hour: int
+    minute: int
+    # True: the period runs up to the meeting itself ("to date"); False: to its end day's midnight
+    period_ends_at_meeting = False
+
+    def __init__(self, hour: int, minute: int = 0) -> None:
+        self.hour = hour
+        self.minute = minute
+
+    def serialize(self) -> dict[str, Any]:
+        return {"hour": self.hour, "minute": self.minute}
+
+    @classmethod
+    def deserialize(cls, data: dict[str, Any]):
+        return cls(hour=data["hour"], minute=data["minute"])
+
+    def meeting_on_or_after(self, d: date) -> date:
+        raise NotImplementedError
+
+    def period_of(self, meeting: date) -> tuple[date, date]:
+        """[first day, end day) in IST of the period the meeting on ``meeting`` reviews."""
+        raise NotImplementedError
+
+    def _info(self, meeting: date) -> DagRunInfo:
+        start, end = self.period_of(meeting)
+        run_after = _at(meeting, self.hour, self.minute)
+        end_at = run_after if self.period_ends_at_meeting else _at(end, 0, 0)
+        return DagRunInfo(
+            run_after=run_after,
+            data_interval=DataInterval(start=_at(start, 0, 0), end=end_at),
+        )
+
+    def infer_manual_data_interval(self, *, run_after: DateTime) -> DataInterval:
+        """A manual run reviews the period of the latest meeting not after ``run_after``."""
+        local = run_after.in_timezone("Asia/Kolkata")
+        d = local.date()
+        probe = d - timedelta(days=100)
+        latest = None
+        m = self.meeting_on_or_after(probe)
+        while m <= d:
+            if _at(m, self.hour, self.minute) <= run_after:
+                latest = m
+            m = self.meeting_on_or_after(m + timedelta(days=1))
+        return self._info(latest).data_interval
+
+    def next_dagrun_info(
+        self,
+        *,
+        last_automated_data_interval: DataInterval | None,
+        restriction: TimeRestriction,
+    ) -> DagRunInfo | None:
+        if last_automated_data_interval is not None:
+            # every period ends on (or, for the monthly review, just before) its meeting day
+            end_day = last_automated_data_interval.end.in_timezone("Asia/Kolkata").date()
+            meeting = self.meeting_on_or_after(self.meeting_on_or_after(end_day) + timedelta(days=1))
+        elif restriction.earliest is None:
+            return None
+        else:
+            earliest = restriction.earliest
+            if not restriction.catchup:
+                earliest = max(earliest, pendulum.now("UTC"))
+            meeting = self.meeting_on_or_after(earliest.in_timezone("Asia/Kolkata").date())
+            if _at(meeting, self.hour, self.minute) < earliest:
+                meeting = self.meeting_on_or_after(meeting + timedelta(days=1))
+        info = self._info(meeting)
+        if restriction.latest is not None and info.run_after > restriction.latest:
+            return None
+        return info
+
+
+class WeeklyReviewTimetable(_MeetingTimetable):
+    """Mondays at hh:mm IST, reviewing the previous ISO week (Mon–Sun)."""
+
+    description = "Every Monday in IST, reviewing the previous ISO week."
+
+    def __init__(self, hour: int = 10, minute: int = 0) -> None:
+        super().__init__(hour, minute)
+
+    @property
+    def summary(self) -> str:
+        return f"Mondays at {self.hour:02d}:{self.minute:02d} IST (previous ISO week)"
+
+    def meeting_on_or_after(self, d: date) -> date:
+        return d + timedelta(days=(7 - d.weekday()) % 7)
+
+    def period_of(self, meeting: date) -> tuple[date, date]:
+        return meeting - timedelta(days=7), meeting
+
+
+class MonthlyReviewTimetable(_MeetingTimetable):
+    """First Monday of each month at hh:mm IST, reviewing the previous calendar month.
+    (Cron cannot say this: day-of-month and day-of-week are OR'ed.)"""
+
+    description = "First Monday of each month in IST, reviewing the previous month."
+
+    def __init__(self, hour: int = 14, minute: int = 0) -> None:
+        super().__init__(hour, minute)
+
+    @property
+    def summary(self) -> str:
+        return f"First Monday of the month at {self.hour:02d}:{self.minute:02d} IST (previous month)"
+
+    @staticmethod
+    def _first_monday(y: int, m: int) -> date:
+        first = date(y, m, 1)
+        return first + timedelta(days=(7 - first.weekday()) % 7)
+
+    def meeting_on_or_after(self, d: date) -> date:
+        fm = self._first_monday(d.year, d.month)
+        if fm >= d:
+            return fm
+        y, m = (d.year + 1, 1) if d.month == 12 else (d.year, d.month + 1)
+        return self._first_monday(y, m)
+
+    def period_of(self, meeting: date) -> tuple[date, date]:
+        this_month = meeting.replace(day=1)
+        prev = (this_month - timedelta(days=1)).replace(day=1)
+        return prev, this_month
+
+
+class QuarterlyReviewTimetable(_MeetingTimetable):
+    """Last Friday of each calendar quarter at hh:mm IST, reviewing the quarter to date
+    (quarter start up to the meeting time)."""
+
+    description = "Last Friday of each quarter in IST, reviewing the quarter to date."
+    period_ends_at_meeting = True
+
+    def __init__(self, hour: int = 10, minute: int = 0) -> None:
+        super().__init__(hour, minute)
+
+    @property
+    def summary(self) -> str:
+        return f"Last Friday of the quarter at {self.hour:02d}:{self.minute:02d} IST (quarter to date)"
+
+    @staticmethod
+    def _last_friday_of_quarter(y: int, q: int) -> date:
+        end_month = 3 * q
+        nxt = date(y + 1, 1, 1) if end_month == 12 else date(y, end_month + 1, 1)
+        last = nxt - timedelta(days=1)
+        return last - timedelta(days=(last.weekday() - 4) % 7)
+
+    def meeting_on_or_after(self, d: date) -> date:
+        q = (d.month - 1) // 3 + 1
+        lf = self._last_friday_of_quarter(d.year, q)
+        if lf >= d:
+            return lf
+        return self._last_friday_of_quarter(d.year + (q == 4), 1 if q == 4 else q + 1)
+
+    def period_of(self, meeting: date) -> tuple[date, date]:
+        start = meeting.replace(month=(meeting.month - 1) // 3 * 3 + 1, day=1)
+        return start, meeting
+
+
+ALL_TIMETABLES = [
+    NSETradingDayTimetable,
+    WeeklyReviewTimetable,
+    MonthlyReviewTimetable,
+    QuarterlyReviewTimetable,
+]
