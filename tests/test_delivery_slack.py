@@ -1,0 +1,285 @@
+"""Delivery over the real wire: slack_sdk's WebClient → HTTP → the local fake Slack
+(tests/fakes/slack.py); the ledger on SQLite and PostgreSQL; the outbox."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from fakes.slack import FakeSlack
+from kaizen import delivery
+from kaizen.delivery import ledger
+from kaizen.delivery.slack import SlackDeliveryError
+from kaizen.reports.render import content_hash
+
+CHANNEL = "C0DAILY01"
+PERIOD = "2026-11-27"
+
+
+def payload(trades: int = 42, run_id: str = "run-1", title: str = "deploy & rollback") -> dict:
+    return {
+        "text": f"📊 Daily Trading Review — Fri 27 Nov 2026: {trades} trades",
+        "blocks": [
+            {
+                "type": "header",
+                "text": {"type": "plain_text", "text": "📊 Daily Trading Review — Fri 27 Nov 2026"},
+            },
+            {
+                "type": "section",
+                "block_id": "trading",
+                "text": {"type": "mrkdwn", "text": f"• Trades: *{trades}*"},
+            },
+            {"type": "section", "block_id": "issues", "text": {"type": "mrkdwn", "text": title}},
+            {
+                "type": "context",
+                "block_id": "kaizen_meta_run",
+                "elements": [{"type": "mrkdwn", "text": f"Kaizen · {run_id}"}],
+            },
+        ],
+    }
+
+
+@pytest.fixture
+def slack(monkeypatch, tmp_path):
+    with FakeSlack() as fake:
+        monkeypatch.setenv(
+            "AIRFLOW_CONN_KAIZEN_SLACK",
+            json.dumps({"conn_type": "slack", "password": "xoxb-test", "extra": {"base_url": fake.base_url}}),
+        )
+        monkeypatch.setenv("KAIZEN_SLACK_DAILY_CHANNEL", CHANNEL)
+        monkeypatch.setenv("KAIZEN_OUT_DIR", str(tmp_path / "out"))
+        yield fake
+
+
+def send(engine, p, md="# md\n"):
+    return delivery.deliver("daily_review", PERIOD, p, md, engine, channel_kind="daily")
+
+
+def test_first_delivery_posts_once_and_records_ts(engine, slack):
+    result = send(engine, payload())
+    assert result.action == "posted" and result.version == 1 and result.sink == "slack"
+    posts = slack.calls_to("chat.postMessage")
+    assert len(posts) == 1 and slack.calls == posts
+    assert posts[0].body["channel"] == CHANNEL
+    assert posts[0].body["blocks"] == payload()["blocks"]
+    assert posts[0].auth == "Bearer xoxb-test"
+    row = ledger.get(engine, "daily_review", PERIOD, "slack", CHANNEL)
+    assert (row.status, row.message_ts, row.channel_id, row.version) == (
+        "delivered",
+        result.message_ts,
+        CHANNEL,
+        1,
+    )
+    assert row.content_hash == content_hash(payload()) and row.first_delivered_at is not None
+
+
+def test_same_content_again_makes_no_call(engine, slack):
+    first = send(engine, payload())
+    slack.reset_calls()
+    again = send(engine, payload(run_id="run-2"))  # a re-run: only the run id differs
+    assert slack.calls == []
+    assert again.action == "unchanged" and again.message_ts == first.message_ts and again.version == 1
+
+
+def test_changed_content_updates_the_same_message_and_notes_it_in_thread(engine, slack):
+    first = send(engine, payload(trades=42))
+    slack.reset_calls()
+    second = send(engine, payload(trades=43, run_id="run-2"))
+    assert second.action == "updated" and second.version == 2 and second.message_ts == first.message_ts
+    updates = slack.calls_to("chat.update")
+    assert len(updates) == 1 and updates[0].body["ts"] == first.message_ts
+    assert "*43*" in json.dumps(updates[0].body["blocks"])
+    assert slack.top_level_posts() == []
+    replies = slack.thread_replies()
+    assert len(replies) == 1 and replies[0].body["thread_ts"] == first.message_ts
+    assert replies[0].body["text"].startswith("Revised:")
+    assert slack.messages[(CHANNEL, first.message_ts)]["blocks"][1]["text"]["text"] == "• Trades: *43*"
+    row = ledger.get(engine, "daily_review", PERIOD, "slack", CHANNEL)
+    assert (row.version, row.status, row.message_ts) == (2, "delivered", first.message_ts)
+    slack.reset_calls()
+    assert send(engine, payload(trades=43, run_id="run-3")).action == "unchanged"
+    assert slack.calls == []
+
+
+def test_rate_limit_is_retried_then_succeeds(engine, slack):
+    slack.fail("chat.postMessage", "ratelimited", times=1)
+    result = send(engine, payload())
+    posts = slack.calls_to("chat.postMessage")
+    assert [c.http_status for c in posts] == [429, 200]
+    assert len(slack.top_level_posts()) == 1
+    assert result.action == "posted"
+    assert ledger.get(engine, "daily_review", PERIOD, "slack", CHANNEL).status == "delivered"
+
+
+def test_invalid_auth_fails_at_once_and_is_recorded(engine, slack):
+    slack.fail("*", "invalid_auth", times=5)
+    with pytest.raises(SlackDeliveryError) as err:
+        send(engine, payload())
+    msg = str(err.value)
+    assert "kaizen_slack" in msg and "invalid_auth" in msg and "password" in msg
+    assert len(slack.calls) == 1  # no retry
+    row = ledger.get(engine, "daily_review", PERIOD, "slack", CHANNEL)
+    assert row.status == "failed" and "invalid_auth" in row.error and row.message_ts is None
+
+
+def test_wrong_token_is_invalid_auth(engine, slack, monkeypatch):
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_KAIZEN_SLACK",
+        json.dumps({"conn_type": "slack", "password": "xoxb-wrong", "extra": {"base_url": slack.base_url}}),
+    )
+    with pytest.raises(SlackDeliveryError, match="invalid_auth"):
+        send(engine, payload())
+
+
+def test_channel_not_found_names_the_channel_and_the_setting(engine, slack, monkeypatch):
+    monkeypatch.setenv("KAIZEN_SLACK_DAILY_CHANNEL", "C0NOPE000")
+    with pytest.raises(SlackDeliveryError) as err:
+        send(engine, payload())
+    assert "C0NOPE000" in str(err.value) and "KAIZEN_SLACK_DAILY_CHANNEL" in str(err.value)
+    assert len(slack.calls) == 1
+    assert ledger.get(engine, "daily_review", PERIOD, "slack", "C0NOPE000").status == "failed"
+
+
+def test_not_in_channel_says_invite(engine, slack):
+    slack.fail("chat.postMessage", "not_in_channel")
+    with pytest.raises(SlackDeliveryError, match="invite"):
+        send(engine, payload())
+
+
+def test_channel_names_are_refused(engine, slack, monkeypatch):
+    monkeypatch.setenv("KAIZEN_SLACK_DAILY_CHANNEL", "#kaizen-daily")
+    with pytest.raises(SlackDeliveryError, match="not a channel ID"):
+        send(engine, payload())
+    assert slack.calls == []
+
+
+def test_channel_from_connection_extra(engine, slack, monkeypatch):
+    monkeypatch.delenv("KAIZEN_SLACK_DAILY_CHANNEL")
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_KAIZEN_SLACK",
+        json.dumps(
+            {
+                "conn_type": "slack",
+                "password": "xoxb-test",
+                "extra": {"base_url": slack.base_url, "channels": {"daily": "C0REVIEW1"}},
+            }
+        ),
+    )
+    assert send(engine, payload()).target == "C0REVIEW1"
+
+
+def test_server_error_on_post_is_not_retried_and_recorded_failed(engine, slack):
+    slack.fail("chat.postMessage", "server_error", times=1)
+    with pytest.raises(SlackDeliveryError, match="may have been posted"):
+        send(engine, payload())
+    assert len(slack.calls_to("chat.postMessage")) == 1
+    row = ledger.get(engine, "daily_review", PERIOD, "slack", CHANNEL)
+    assert row.status == "failed" and row.message_ts is None
+    # the task's retry: a failed row without a message posts again
+    slack.reset_calls()
+    assert send(engine, payload()).action == "posted"
+    assert len(slack.top_level_posts()) == 1
+
+
+def test_server_error_on_update_is_retried(engine, slack):
+    send(engine, payload(trades=42))
+    slack.reset_calls()
+    slack.fail("chat.update", "server_error", times=1)
+    result = send(engine, payload(trades=44))
+    assert [c.http_status for c in slack.calls_to("chat.update")] == [500, 200]
+    assert result.action == "updated" and slack.top_level_posts() == []
+
+
+def test_failed_update_keeps_the_message_and_is_redone(engine, slack):
+    first = send(engine, payload(trades=42))
+    slack.fail("chat.update", "server_error", times=3)  # outlasts the retries
+    with pytest.raises(SlackDeliveryError):
+        send(engine, payload(trades=45))
+    row = ledger.get(engine, "daily_review", PERIOD, "slack", CHANNEL)
+    assert (row.status, row.message_ts, row.version) == ("failed", first.message_ts, 1)
+    assert row.content_hash == content_hash(payload(trades=42))  # what Slack still shows
+    slack.reset_calls()
+    again = send(engine, payload(trades=45))
+    assert again.action == "updated" and again.version == 2 and slack.top_level_posts() == []
+
+
+def test_invalid_blocks_are_rejected_like_slack(engine, slack):
+    p = payload()
+    p["blocks"][1]["text"]["text"] = "x" * 3001
+    with pytest.raises(SlackDeliveryError, match="invalid_blocks"):
+        send(engine, p)
+
+
+def test_ledger_write_failure_after_post_is_an_error(engine, slack, monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("warehouse down")
+
+    monkeypatch.setattr(ledger, "write", broken)
+    with pytest.raises(delivery.LedgerWriteError, match="posted in Slack channel C0DAILY01 .ts 1790000000"):
+        send(engine, payload())
+    assert len(slack.top_level_posts()) == 1
+
+
+def test_outbox_without_connection_writes_the_exact_payload(engine, monkeypatch, tmp_path):
+    monkeypatch.delenv("AIRFLOW_CONN_KAIZEN_SLACK", raising=False)
+    monkeypatch.setenv("KAIZEN_OUT_DIR", str(tmp_path / "out"))
+    p = payload(title="<!channel> deploy & <@U123> rollback")
+    result = send(engine, p, md="# Daily review\n")
+    folder = tmp_path / "out" / "daily_review" / PERIOD
+    assert result.sink == "outbox" and result.action == "written" and result.path == str(folder)
+    assert json.loads((folder / "slack_payload.json").read_text(encoding="utf-8")) == p
+    assert (folder / "daily_review.md").read_text(encoding="utf-8") == "# Daily review\n"
+    row = ledger.get(engine, "daily_review", PERIOD, "outbox", "daily_review/" + PERIOD)
+    assert (row.sink, row.status, row.version, row.content_hash) == (
+        "outbox",
+        "delivered",
+        1,
+        content_hash(p),
+    )
+    assert send(engine, p, md="# Daily review\n").action == "unchanged"
+    changed = send(engine, payload(trades=7), md="# v2\n")
+    assert changed.action == "written" and changed.version == 2
+    assert json.loads((folder / "slack_payload.json").read_text(encoding="utf-8")) == payload(trades=7)
+
+
+def test_fake_speaks_the_v2_upload_flow(slack):
+    from slack_sdk import WebClient
+
+    client = WebClient(token="xoxb-test", base_url=slack.base_url)
+    resp = client.files_upload_v2(
+        channel=CHANNEL, content=b"\x89PNG fake", filename="equity.png", title="Equity"
+    )
+    assert resp["file"]["title"] == "Equity"
+    assert [c.method for c in slack.calls] == [
+        "files.getUploadURLExternal",
+        "upload",
+        "files.completeUploadExternal",
+    ]
+    assert slack.uploads[resp["file"]["id"]] == b"\x89PNG fake"
+    assert client.auth_test()["team_id"] == "T0KAIZEN"
+    assert client.conversations_info(channel=CHANNEL)["channel"]["id"] == CHANNEL
+
+
+def test_rendered_daily_review_with_200_incidents_is_accepted_by_slack(engine, slack):
+    from datetime import timedelta
+
+    from kaizen.reports import daily
+    from test_report_daily import DAY, WINDOW_START, incident, load_incidents, load_kpis
+
+    load_kpis(engine)
+    load_incidents(
+        engine,
+        [
+            incident(f"I{n}", f"<!channel> {n} & co " * 15, WINDOW_START + timedelta(minutes=n), n=n)
+            for n in range(1, 201)
+        ],
+    )
+    rendered = daily.render_daily(daily.build_daily(engine, DAY), run_id="run-1")
+    result = delivery.deliver(
+        "daily_review", DAY.isoformat(), rendered["payload"], rendered["markdown"], engine
+    )
+    assert result.action == "posted" and result.content_hash == rendered["content_hash"]
+    [post] = slack.calls_to("chat.postMessage")
+    assert post.response["ok"] is True
+    assert "<!channel>" not in json.dumps(post.body)
