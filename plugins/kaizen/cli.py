@@ -86,19 +86,17 @@ def cmd_demo(args) -> int:
 
 
 def load_dag(dag_id: str):
-    """The DAG object from ``dags/`` (as the dag-processor would parse it)."""
-    import importlib.util
+    """The DAG object from ``dags/``, parsed by Airflow's own DagBag."""
+    from airflow.dag_processing.dagbag import DagBag
 
     path = config.REPO_ROOT / "dags" / f"{dag_id}.py"
-    spec = importlib.util.spec_from_file_location(f"kaizen_dags_{dag_id}", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    from airflow.sdk import DAG
-
-    dags = [v for v in vars(module).values() if isinstance(v, DAG) and v.dag_id == dag_id]
-    if not dags:
+    bag = DagBag(dag_folder=str(path))
+    if bag.import_errors:
+        raise RuntimeError(f"{path} failed to import: {bag.import_errors}")
+    dag = bag.get_dag(dag_id)
+    if dag is None:
         raise LookupError(f"{path} defines no DAG {dag_id!r}")
-    return dags[0]
+    return dag
 
 
 def print_summary(day: date) -> None:
