@@ -1,0 +1,259 @@
+"""KPI rows for periods of every grain: the scope of a period, status and trend, and
+the idempotent write into ``kpi_values``.
+
+- ``day``: one NSE trading day (see :func:`day_scope`).
+- ``week`` (ISO, Mon–Sun), ``month``, ``quarter``: recomputed *to date* after each
+  trading day from the landing tables (:func:`period_scope`), flagged ``is_complete``
+  once the as-of time has passed the period's end.
+
+A row whose content is unchanged is not rewritten, so recomputing any period leaves
+``kpi_values`` identical (``computed_at``/``run_id`` keep the run that last changed it).
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, date, datetime, time, timedelta
+
+import sqlalchemy as sa
+
+from kaizen import calendar as cal
+from kaizen.kpis import catalog as catalog_mod
+from kaizen.kpis import status as st
+from kaizen.kpis.measures import Measure, Scope, business_days, measure_scope, weekdays
+
+ROLLUP_GRAINS = ("week", "month", "quarter")
+CONTENT_COLS = (
+    "period_end",
+    "value",
+    "numerator",
+    "denominator",
+    "sample_size",
+    "target",
+    "status",
+    "trend",
+    "is_complete",
+)
+
+
+# ---------------------------------------------------------------- scopes
+def day_scope(day: date) -> Scope:
+    start, end = cal.review_window_utc(day)
+    return Scope(
+        grain="day",
+        period_start=day,
+        period_end=day,
+        first_day=day,
+        last_day=day,
+        start=start,
+        end=end,
+        full_minutes=(end - start).total_seconds() / 60.0,
+        session_days=(day,),
+        business_days=business_days(day),
+    )
+
+
+def period_scope(grain: str, any_day: date, as_of: datetime) -> Scope:
+    """The ``grain`` period containing ``any_day``, covered up to ``as_of`` (aware)."""
+    ps, pe = cal.period_bounds(grain, any_day)
+    start, full_end = cal.day_bounds_utc(ps, pe)
+    end = min(full_end, max(start, as_of.astimezone(UTC)))
+    as_of_day = (end - timedelta(microseconds=1)).astimezone(cal.IST).date() if end > start else ps - timedelta(1)
+    # trades of a session count once its review time has passed (the daily run's cut-off)
+    last = min(pe, as_of_day)
+    if last >= ps and last == as_of_day and end < full_end:
+        local = end.astimezone(cal.IST)
+        if local.date() == last and local.time() < cal.REVIEW_TIME and cal.is_trading_day(last):
+            last = last - timedelta(days=1)
+    sessions = tuple(cal.trading_days(ps, last)) if last >= ps else ()
+    return Scope(
+        grain=grain,
+        period_start=ps,
+        period_end=pe,
+        first_day=ps,
+        last_day=max(last, ps - timedelta(days=1)),
+        start=start,
+        end=end,
+        full_minutes=(full_end - start).total_seconds() / 60.0,
+        session_days=sessions,
+        business_days=weekdays(ps, last) if last >= ps else 0,
+    )
+
+
+def periods_between(grain: str, first: date, last: date) -> list[date]:
+    """Start dates of the ``grain`` periods overlapping [first, last]."""
+    out, d = [], cal.period_bounds(grain, first)[0]
+    while d <= last:
+        out.append(d)
+        d = cal.period_bounds(grain, d)[1] + timedelta(days=1)
+    return out
+
+
+def period_end_at(scope: Scope) -> datetime:
+    if scope.grain == "day":
+        return cal.review_window_utc(scope.period_start)[1]
+    return datetime.combine(scope.period_end + timedelta(days=1), time(0), tzinfo=cal.IST).astimezone(UTC)
+
+
+# ---------------------------------------------------------------- rows
+def _f(v) -> float | None:
+    if v is None:
+        return None
+    v = float(v)
+    return None if math.isnan(v) else v
+
+
+def _same(a, b) -> bool:
+    if a is None or b is None:
+        return a is None and b is None
+    if isinstance(a, bool) or isinstance(b, bool):
+        return bool(a) == bool(b)
+    if isinstance(a, int | float) and isinstance(b, int | float):
+        return float(a) == float(b)
+    if isinstance(a, date) or isinstance(b, date):
+        return str(a)[:10] == str(b)[:10]
+    return str(a) == str(b)
+
+
+def previous_periods(grain: str, period_start: date, n: int = st.TREND_HISTORY) -> list[date]:
+    out, d = [], period_start
+    for _ in range(n):
+        d = cal.previous_trading_day(d) if grain == "day" else cal.period_bounds(grain, d - timedelta(days=1))[0]
+        out.append(d)
+    return out
+
+
+def _history(conn, grain: str, period_start: date) -> dict[str, list[float]]:
+    prev = [d.isoformat() for d in previous_periods(grain, period_start)]
+    q = sa.text(
+        "select kpi_id, value from kpi_values where grain = :grain and period_start in :days and value is not null"
+    ).bindparams(sa.bindparam("days", expanding=True))
+    hist: dict[str, list[float]] = {}
+    for r in conn.execute(q, {"grain": grain, "days": prev}):
+        hist.setdefault(r.kpi_id, []).append(float(r.value))
+    return hist
+
+
+def build_rows(
+    scope: Scope | None,
+    measures: dict[str, Measure],
+    cat: catalog_mod.Catalog,
+    history: dict[str, list[float]],
+    *,
+    is_complete: bool,
+    grain: str = "day",
+) -> list[dict]:
+    """kpi_values rows (without computed_at/run_id) for every active KPI of the grain."""
+    grain = scope.grain if scope is not None else grain
+    rows = []
+    for k in cat.active(grain):
+        if k.id not in measures:
+            raise KeyError(
+                f"KPI {k.id!r} is active at grain {grain} in the catalog but kaizen.kpis does not compute it"
+            )
+        mm = measures[k.id]
+        sample = None if mm.sample_size is None else int(mm.sample_size)
+        value = _f(mm.value)
+        if sample is not None and sample < k.min_sample:
+            value = None  # too few samples: never a misleading figure
+        status = st.status_for(
+            value,
+            target=k.target,
+            comparator=k.comparator,
+            sample_size=sample,
+            min_sample=k.min_sample,
+            stale=mm.stale,
+            no_events=mm.no_events,
+        )
+        rows.append(
+            {
+                "kpi_id": k.id,
+                "grain": grain,
+                "period_start": scope.period_start,
+                "period_end": scope.period_end,
+                "value": value,
+                "numerator": _f(mm.numerator),
+                "denominator": _f(mm.denominator),
+                "sample_size": sample,
+                "target": k.target,
+                "status": status,
+                "trend": st.trend_for(
+                    value, history.get(k.id, []), better=k.better, neutral_band_pct=k.neutral_band_pct
+                ),
+                "is_complete": is_complete,
+            }
+        )
+    return rows
+
+
+def write_scope(
+    conn,
+    scope: Scope,
+    run_id: str,
+    *,
+    cat: catalog_mod.Catalog,
+    is_complete: bool,
+    stamp: datetime,
+) -> list[dict]:
+    """Compute one scope's rows and upsert those whose content changed (caller's
+    transaction). Returns the rows as stored."""
+    from kaizen import warehouse
+
+    measures = measure_scope(conn, scope, cat)
+    rows = build_rows(scope, measures, cat, _history(conn, scope.grain, scope.period_start), is_complete=is_complete)
+    existing = {
+        r["kpi_id"]: dict(r)
+        for r in conn.execute(
+            sa.text("select * from kpi_values where grain = :grain and period_start = :day"),
+            {"grain": scope.grain, "day": scope.period_start.isoformat()},
+        ).mappings()
+    }
+    out, changed = [], []
+    for r in rows:
+        old = existing.get(r["kpi_id"])
+        if old is not None and all(_same(r[c], old[c]) for c in CONTENT_COLS):
+            out.append({**r, "computed_at": old["computed_at"], "run_id": old["run_id"]})
+        else:
+            row = {**r, "computed_at": stamp, "run_id": run_id}
+            changed.append(row)
+            out.append(row)
+    warehouse.upsert(conn, "kpi_values", changed, key=("kpi_id", "grain", "period_start"))
+    gone = sorted(set(existing) - {r["kpi_id"] for r in rows})
+    if gone:
+        conn.execute(
+            sa.text(
+                "delete from kpi_values where grain = :grain and period_start = :day and kpi_id in :ids"
+            ).bindparams(sa.bindparam("ids", expanding=True)),
+            {"grain": scope.grain, "day": scope.period_start.isoformat(), "ids": gone},
+        )
+    return out
+
+
+def compute_rollups(
+    engine: sa.Engine,
+    grains,
+    first: date,
+    last: date,
+    run_id: str,
+    *,
+    as_of: datetime,
+    computed_at: datetime | None = None,
+) -> list[dict]:
+    """Recompute every ``grain`` period overlapping [first, last] to ``as_of``.
+
+    Periods that start after ``as_of`` are skipped (nothing to report yet)."""
+    cat = catalog_mod.load_catalog()
+    stamp = computed_at or datetime.now(UTC)
+    out: list[dict] = []
+    for grain in grains:
+        if grain not in ROLLUP_GRAINS:
+            raise ValueError(f"grain: {grain!r} is not one of {', '.join(ROLLUP_GRAINS)}")
+        for ps in periods_between(grain, first, last):
+            scope = period_scope(grain, ps, as_of)
+            if scope.end <= scope.start:
+                continue
+            with engine.begin() as conn:
+                out += write_scope(
+                    conn, scope, run_id, cat=cat, is_complete=as_of >= period_end_at(scope), stamp=stamp
+                )
+    return out
