@@ -1,7 +1,7 @@
 -- one row per probed minute and probe instance (Prometheus probe_success, step 60 s)
 create table if not exists raw_probe_minutes (
     instance text not null,
-    ts timestamptz not null,            -- minute start, UTC
+    ts timestamptz not null,            -- Prometheus sample time, UTC (covers the minute ending at ts)
     is_up integer not null,             -- 1 when the probe succeeded for the whole minute
     run_id text,
     loaded_at timestamptz not null,

@@ -305,6 +305,12 @@ EXPECTED = {
     "downtime_minutes": (2.0, None, None, 1440, "on_target"),
     # budget 0.001 × 1,440 = 1.44 min; remaining 1.44 − 2 = −0.56 → −38.8 %
     "error_budget_remaining_pct": (100 * (1.44 - 2) / 1.44, 1.44 - 2, 1.44, 1440, "off_target"),
+    # budget family: 1.44 min budget; used = downtime 2; burn = 2 ÷ (1,440 probed × 0.001) =
+    # 1.3889 (> 1 → off); run-out = 1.44 ÷ (2 ÷ 1,440 per minute) = 1,036.8 min = 0.72 days
+    "error_budget_minutes": (1.44, None, None, 1440, "on_target"),
+    "error_budget_used_minutes": (2.0, 2.0, 1.44, 1440, "on_target"),
+    "error_budget_burn_rate": (2 / 1.44, 2.0, 1.44, 1440, "off_target"),
+    "error_budget_runout_days": (0.72, None, None, 1440, "on_target"),
     # summed buckets 0.1: 80, 0.25: 140, 0.5: 194, +Inf: 200; rank 0.95 × 200 = 190 → bucket
     # (0.25, 0.5]: 0.25 + 0.25 × (190 − 140) ÷ (194 − 140) = 0.25 + 0.25 × 50/54 = 0.48148 s
     "sli_p95_latency_ms": (1000 * (0.25 + 0.25 * 50 / 54), None, None, 200, "on_target"),
@@ -318,6 +324,9 @@ EXPECTED = {
     # resolved in window: INC1 20 min, INC2 40 min → mean 30 (target < 30 → off), p50 30
     "mttr_minutes": (30.0, 60.0, 2, 2, "off_target"),
     "mttr_p50_minutes": (30.0, None, None, 2, "on_target"),
+    # INC1 and INC2 triggered in the window, each acknowledged 1 min later → mean 1, p50 1
+    "mtta_minutes": (1.0, 2.0, 2, 2, "on_target"),
+    "mtta_p50_minutes": (1.0, None, None, 2, "on_target"),
     # TTD 3 and 2 → 2.5 (< 5)
     "mttd_minutes": (2.5, 5.0, 2, 2, "on_target"),
     # 90 days ending Wed 16:00 IST: P0/P1 triggered = INC1 only (OLD is 100 days back);

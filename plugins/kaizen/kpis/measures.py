@@ -364,6 +364,21 @@ def reliability_measures(conn, scope: Scope) -> dict[str, Measure]:
         probed,
         stale=p_stale,
     )
+    m["error_budget_minutes"] = Measure(budget, sample_size=probed)
+    m["error_budget_used_minutes"] = Measure(
+        float(down) if probed else None, float(down) if probed else None, budget, probed, stale=p_stale
+    )
+    allowed = probed * BUDGET_FRACTION
+    m["error_budget_burn_rate"] = Measure(
+        down / allowed if probed else None, float(down) if probed else None, allowed, probed, stale=p_stale
+    )
+    m["error_budget_runout_days"] = Measure(
+        budget / (down / probed) / 1440.0 if probed and down else None,
+        sample_size=probed,
+        stale=p_stale,
+        no_events=bool(probed) and not down,
+    )
+
     s_probed = s_good = 0
     session_minutes = 0.0
     for d in scope.session_days:
@@ -463,6 +478,24 @@ def reliability_measures(conn, scope: Scope) -> dict[str, Measure]:
     m["mttd_minutes"] = Measure(
         total / len(ttd) if ttd else None, total if ttd else None, len(ttd), len(ttd), no_events=not ttd
     )
+
+    acked = _frame(
+        conn,
+        "select incident_id, triggered_at, acknowledged_at from raw_incidents "
+        "where triggered_at >= :start and triggered_at < :end and acknowledged_at is not null order by incident_id",
+        {"start": start, "end": end},
+        ts_cols=("triggered_at", "acknowledged_at"),
+    )
+    tta = (
+        [_minutes(a - t) for t, a in zip(acked["triggered_at"], acked["acknowledged_at"], strict=True)]
+        if len(acked)
+        else []
+    )
+    total = _fsum(tta)
+    m["mtta_minutes"] = Measure(
+        total / len(tta) if tta else None, total if tta else None, len(tta), len(tta), no_events=not tta
+    )
+    m["mtta_p50_minutes"] = Measure(percentile(tta, 50), sample_size=len(tta), no_events=not tta)
 
     f_start = end - MTBF_WINDOW
     f_probed, f_good = _probe_minutes(conn, f_start, end)

@@ -1,0 +1,29 @@
+"""Sources: one module per system (``trading``, ``prometheus``, ``github``,
+``pagerduty``). Each has two transports returning the raw wire records (the demo files
+or the real API/DB) and one parse + validation path, then the shared load step in
+:mod:`kaizen.sources.base`::
+
+    extract(day, engine, run_id, transport=None) -> list[ExtractResult]
+"""
+
+from __future__ import annotations
+
+import importlib
+from datetime import date
+
+from kaizen.sources.base import ExtractResult, Reject, SourceError
+
+SOURCES = ("trading", "prometheus", "github", "pagerduty")
+
+__all__ = ["SOURCES", "ExtractResult", "Reject", "SourceError", "extract_day"]
+
+
+def extract_day(day: date, engine, run_id: str) -> list[ExtractResult]:
+    """Extract every source for trading day ``day``; each source loads in its own
+    transaction. Returns all results (trades, orders, probes, latency, errors,
+    deployments, incidents, alerts)."""
+    results: list[ExtractResult] = []
+    for name in SOURCES:
+        module = importlib.import_module(f"kaizen.sources.{name}")
+        results.extend(module.extract(day, engine, run_id))
+    return results

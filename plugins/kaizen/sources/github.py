@@ -1,0 +1,285 @@
+"""Production deployments from the GitHub REST API (Deployments, deployment statuses,
+compare) for the review window of a trading day, into ``raw_deployments``.
+
+Conventions (docs/contracts.md): a rollback is a deployment whose ``payload`` is
+``{"rollback_of": <deployment id>}``; the final status is the newest status whose state
+is success, failure or error. The commits a deployment carries are those of
+``compare/<previous deployment sha>...<sha>`` (previous = the deployment created just
+before it, any status)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+from collections.abc import Callable
+from datetime import date, datetime
+from pathlib import Path
+
+import requests
+import sqlalchemy as sa
+
+from kaizen import calendar as cal
+from kaizen import config
+from kaizen.sources.base import ExtractResult, Reject, SourceError, TableLoad, load, parse_ts
+from kaizen.sources.http import HttpError, JsonClient
+
+log = logging.getLogger(__name__)
+
+ENVIRONMENT = "production"
+API_VERSION = "2022-11-28"
+DEFAULT_API = "https://api.github.com"
+STATES = {"error", "failure", "inactive", "in_progress", "queued", "pending", "success"}
+FINAL_STATES = {"success", "failure", "error"}
+PR_PATTERNS = (re.compile(r"Merge pull request #(\d+)"), re.compile(r"\(#(\d+)\)"))
+
+# A transport returns {"deployments": [...newest first, reaching one past the window
+# start...], "statuses": {id: [...]}, "compares": {"base...head": body or None}}.
+Transport = Callable[[datetime, datetime], dict]
+
+
+def _created(d: dict) -> datetime | None:
+    try:
+        return parse_ts(d.get("created_at"))
+    except ValueError:
+        return None
+
+
+def _needed(deployments: list[dict], start: datetime, end: datetime):
+    """(in-window deployments, {id: previous deployment}) from a newest-first list."""
+    ordered = sorted((d for d in deployments if _created(d)), key=lambda d: (_created(d), str(d.get("id"))))
+    prev = {}
+    for i, d in enumerate(ordered):
+        prev[str(d.get("id"))] = ordered[i - 1] if i else None
+    inside = [d for d in deployments if _created(d) and start <= _created(d) < end]
+    undated = [d.get("id") for d in deployments if _created(d) is None]
+    if undated:
+        log.warning("GitHub deployments without a readable created_at belong to no day: %s", undated)
+    return inside, prev
+
+
+def _secondary_limit(resp: requests.Response) -> float | None:
+    """GitHub's primary/secondary rate limits answer 403 (or 429) with retry-after or
+    x-ratelimit-remaining: 0 + x-ratelimit-reset."""
+    if resp.status_code not in (403, 429):
+        return None
+    if resp.headers.get("retry-after") is not None:
+        try:
+            return max(0.0, float(resp.headers["retry-after"]))
+        except ValueError:
+            return None
+    if resp.headers.get("x-ratelimit-remaining") == "0" and resp.headers.get("x-ratelimit-reset"):
+        try:
+            return max(0.0, float(resp.headers["x-ratelimit-reset"]) - time.time()) + 1
+        except ValueError:
+            return None
+    return None
+
+
+def _paged(client: JsonClient, path: str, params: dict, stop: Callable[[list], bool] | None = None):
+    url, p = path, dict(params)
+    while url:
+        resp = client.get(url, p)
+        page = resp.json()
+        items = page.get("commits", []) if isinstance(page, dict) else page
+        yield page
+        if stop and stop(items):
+            return
+        url, p = resp.links.get("next", {}).get("url"), None  # the next URL carries the query
+
+
+def http_transport(api_url: str, token: str, repo: str, *, per_page: int = 100, **client_kw) -> Transport:
+    headers = {"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": API_VERSION,
+               "User-Agent": "kaizen-kpi-pipeline"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    client = JsonClient("GitHub", config.GITHUB_CONN_ID, api_url, headers,
+                        rate_limit_wait=_secondary_limit, **client_kw)
+
+    def fetch(start: datetime, end: datetime) -> dict:
+        deployments: list[dict] = []
+
+        def older_than_window(items: list) -> bool:
+            return any((_created(d) or start) < start for d in items)
+
+        for page in _paged(client, f"/repos/{repo}/deployments",
+                           {"environment": ENVIRONMENT, "per_page": per_page}, stop=older_than_window):
+            deployments.extend(page)
+        inside, prev = _needed(deployments, start, end)
+        statuses, compares = {}, {}
+        for d in inside:
+            did = str(d.get("id"))
+            statuses[did] = [s for page in _paged(client, f"/repos/{repo}/deployments/{did}/statuses",
+                                                  {"per_page": per_page}) for s in page]
+            base = prev.get(did)
+            if base and base.get("sha") and d.get("sha"):
+                spec = f"{base['sha']}...{d['sha']}"
+                try:
+                    pages = list(_paged(client, f"/repos/{repo}/compare/{spec}", {"per_page": per_page}))
+                except HttpError as exc:
+                    if exc.status != 404:
+                        raise
+                    log.warning("GitHub compare %s not found (sha gone?): no commits recorded", spec)
+                    compares[spec] = None
+                    continue
+                body = dict(pages[0])
+                body["commits"] = [c for p in pages for c in p.get("commits", [])]
+                compares[spec] = body
+        return {"deployments": deployments, "statuses": statuses, "compares": compares}
+    return fetch
+
+
+def demo_transport(demo_dir: Path | None = None) -> Transport:
+    root = Path(demo_dir or config.demo_dir()) / "github"
+
+    def read(path: Path):
+        return json.loads(path.read_text()) if path.exists() else None
+
+    def fetch(start: datetime, end: datetime) -> dict:
+        deployments = read(root / "deployments.json")
+        if deployments is None:
+            raise SourceError(f"demo file {root / 'deployments.json'} is missing: run `python -m kaizen demo-data`.")
+        inside, prev = _needed(deployments, start, end)
+        statuses, compares = {}, {}
+        for d in inside:
+            did = str(d.get("id"))
+            statuses[did] = read(root / "statuses" / f"{did}.json") or []
+            base = prev.get(did)
+            if base and base.get("sha") and d.get("sha"):
+                spec = f"{base['sha']}...{d['sha']}"
+                compares[spec] = read(root / "compare" / f"{spec}.json")
+        return {"deployments": deployments, "statuses": statuses, "compares": compares}
+    return fetch
+
+
+def live_transport() -> Transport:
+    conn = config.require_connection(config.GITHUB_CONN_ID, "GitHub REST API")
+    repo = (conn.extra or {}).get("repo")
+    if not repo or "/" not in repo:
+        raise SourceError(f"connection {config.GITHUB_CONN_ID!r} needs extra {{\"repo\": \"owner/name\"}}.")
+    host = conn.host or DEFAULT_API
+    if not host.startswith(("http://", "https://")):
+        host = f"https://{host}"
+    return http_transport(host, conn.password or "", repo)
+
+
+def default_transport() -> Transport:
+    return demo_transport() if config.sources_mode() == "demo" else live_transport()
+
+
+# ---------------------------------------------------------------- parsing
+
+def _payload(d: dict) -> dict:
+    p = d.get("payload")
+    if isinstance(p, str):  # the API returns the payload as given: object or JSON text
+        try:
+            p = json.loads(p) if p.strip() else {}
+        except ValueError:
+            return {}
+    return p if isinstance(p, dict) else {}
+
+
+def _pull_requests(commits: list[dict]) -> str | None:
+    nums: set[int] = set()
+    for c in commits:
+        msg = (c.get("commit") or {}).get("message") or ""
+        for pat in PR_PATTERNS:
+            nums.update(int(n) for n in pat.findall(msg))
+    return ",".join(str(n) for n in sorted(nums)) or None
+
+
+def _check(d: dict, statuses: list[dict], compare: dict | None, rolled_back: bool):
+    did = str(d.get("id"))
+    if d.get("id") is None:
+        return None, "missing deployment id"
+    created = _created(d)
+    if created is None:
+        return None, f"missing or unparseable created_at {d.get('created_at')!r}"
+    if not d.get("sha"):
+        return None, "missing sha"
+    env = d.get("environment")
+    if env != ENVIRONMENT:
+        return None, f"environment {env!r} is not {ENVIRONMENT!r}"
+    parsed = []
+    for s in statuses:
+        state = s.get("state")
+        if state not in STATES:
+            return None, f"unknown status state {state!r} (status {s.get('id')})"
+        try:
+            at = parse_ts(s.get("created_at"))
+        except ValueError:
+            at = None
+        if at is None:
+            return None, f"status {s.get('id')} has no valid created_at"
+        if at < created:
+            return None, (f"status {s.get('id')} ({state}) dated {at.isoformat()} before the deployment "
+                          f"was created {created.isoformat()}")
+        parsed.append((at, str(s.get("id")), state))
+    parsed.sort()
+    finals = [p for p in parsed if p[2] in FINAL_STATES]
+    if finals:
+        finished_at, _, status = finals[-1]
+    else:
+        finished_at, status = None, (parsed[-1][2] if parsed else "pending")
+    commits = (compare or {}).get("commits") or []
+    dates = []
+    for c in commits:
+        try:
+            at = parse_ts(((c.get("commit") or {}).get("author") or {}).get("date"))
+        except ValueError:
+            at = None
+        if at:
+            dates.append(at)
+    count = (compare or {}).get("total_commits")
+    return {
+        "deployment_id": did,
+        "environment": env,
+        "sha": d["sha"],
+        "ref": d.get("ref"),
+        "created_at": created,
+        "finished_at": finished_at,
+        "status": status,
+        "is_rollback": "rollback_of" in _payload(d),
+        "rolled_back": rolled_back,
+        "first_commit_at": min(dates) if dates else None,
+        "commit_count": int(count) if isinstance(count, int) else len(commits),
+        "pull_requests": _pull_requests(commits),
+    }, None
+
+
+def parse(raw: dict, start: datetime, end: datetime) -> tuple[int, list[dict], list[Reject], set[str]]:
+    deployments = raw["deployments"]
+    inside, prev = _needed(deployments, start, end)
+    rollback_targets = {str(_payload(d)["rollback_of"]) for d in deployments if "rollback_of" in _payload(d)}
+    rows, rejects, seen = [], [], set()
+    for d in inside:
+        did = str(d.get("id"))
+        base = prev.get(did)
+        spec = f"{base.get('sha')}...{d.get('sha')}" if base else None
+        row, reason = _check(d, raw["statuses"].get(did, []), raw["compares"].get(spec) if spec else None,
+                             did in rollback_targets)
+        if row is None:
+            rejects.append(Reject("deployments", did, reason,
+                                  {"deployment": d, "statuses": raw["statuses"].get(did, [])}))
+        elif did in seen:
+            rejects.append(Reject("deployments", did, f"duplicate deployment id {did}", {"deployment": d}))
+        else:
+            seen.add(did)
+            rows.append(row)
+    # rollbacks in this window mark their (earlier) targets as rolled back
+    targets = {str(_payload(d)["rollback_of"]) for d in inside
+               if "rollback_of" in _payload(d) and str(d.get("id")) in seen}
+    return len(inside), rows, rejects, targets
+
+
+def extract(day: date, engine: sa.Engine, run_id: str, transport: Transport | None = None) -> list[ExtractResult]:
+    start, end = cal.review_window_utc(day)
+    raw = (transport or default_transport())(start, end)
+    n, rows, rejects, targets = parse(raw, start, end)
+    extra = [("update raw_deployments set rolled_back = true where deployment_id = :id and created_at < :start",
+              {"id": t, "start": start}) for t in sorted(targets)]
+    return load(engine, day, run_id, [
+        TableLoad("deployments", "raw_deployments", "created_at >= :start and created_at < :end",
+                  {"start": start, "end": end}, n, rows, rejects, key="deployment_id", extra_sql=extra),
+    ])

@@ -1,0 +1,80 @@
+"""Fake PagerDuty REST API v2: ``/incidents`` (since/until on created_at, statuses[],
+classic pagination ``limit``/``offset`` → ``more``/``total``), ``/incidents/{id}/alerts``,
+``/incidents/{id}/log_entries`` (paginated the same way) and
+``/incidents/{id}/custom_fields/values``; ``Authorization: Token token=…``; PagerDuty's
+error bodies ``{"error": {"message", "code"}}``, 429 with Retry-After."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from fakes._json_api import FakeAPI, q1
+
+
+def _ts(v: str) -> datetime:
+    return datetime.fromisoformat(v.replace("Z", "+00:00"))
+
+
+class FakePagerDuty(FakeAPI):
+    def __init__(
+        self, incidents=None, alerts=None, custom_fields=None, log_entries=None, token: str = "pd_test_token"
+    ):
+        super().__init__()
+        self.incidents = incidents or []
+        self.alerts = alerts or {}
+        self.custom_fields = custom_fields or {}
+        self.log_entries = log_entries or {}
+        self.token = token
+
+    def _page(self, key, query, items):
+        limit = int(q1(query, "limit", 25))
+        offset = int(q1(query, "offset", 0))
+        if limit > 100:
+            limit = 100  # PagerDuty caps limit at 100
+        chunk = items[offset : offset + limit]
+        total = len(items) if q1(query, "total") == "true" else None
+        return (
+            200,
+            {},
+            {
+                key: chunk,
+                "limit": limit,
+                "offset": offset,
+                "more": offset + len(chunk) < len(items),
+                "total": total,
+            },
+        )
+
+    def route(self, method, path, query, headers):
+        if headers.get("authorization") != f"Token token={self.token}":
+            return self.fault("401")
+        parts = path.strip("/").split("/")
+        if parts == ["incidents"]:
+            since, until = q1(query, "since"), q1(query, "until")
+            statuses = query.get("statuses[]")
+            items = [
+                i
+                for i in self.incidents
+                if (not since or _ts(i["created_at"]) >= _ts(since))
+                and (not until or _ts(i["created_at"]) < _ts(until))
+                and (not statuses or i["status"] in statuses)
+            ]
+            return self._page("incidents", query, items)
+        if len(parts) == 3 and parts[0] == "incidents" and parts[2] == "alerts":
+            return self._page("alerts", query, self.alerts.get(parts[1], []))
+        if len(parts) == 3 and parts[0] == "incidents" and parts[2] == "log_entries":
+            return self._page("log_entries", query, self.log_entries.get(parts[1], []))
+        if parts[:1] == ["incidents"] and parts[2:] == ["custom_fields", "values"]:
+            return 200, {}, {"custom_fields": self.custom_fields.get(parts[1], [])}
+        return self.fault("404")
+
+    def fault(self, kind):
+        if kind == "401":
+            return 401, {}, {"error": {"message": "Authentication failed", "code": 2006}}
+        if kind == "404":
+            return 404, {}, {"error": {"message": "Not Found", "code": 2100}}
+        if kind == "429":
+            return 429, {"Retry-After": "1"}, {"error": {"message": "Rate Limit Exceeded", "code": 2020}}
+        if kind == "500":
+            return 500, {}, {"error": {"message": "Internal Error", "code": 2000}}
+        raise ValueError(kind)

@@ -1,0 +1,181 @@
+"""Prometheus source: query_range over the review window against a fake Prometheus
+(chunking past the points limit, 429/500 retries, 401, error bodies), the demo files,
+every validation rule, idempotent re-extraction — on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from fakes.prometheus import FakePrometheus
+from kaizen.sources import SourceError, http, prometheus
+from source_wire import DAY, PREV_DAY, prom_series, quarantine, rows, snapshot, ts, write_prometheus_demo
+
+TOKEN = "prom-secret-token"
+
+
+@pytest.fixture
+def waits(monkeypatch):
+    slept: list[float] = []
+    monkeypatch.setattr(http, "_sleep", slept.append)
+    return slept
+
+
+@pytest.fixture
+def fake():
+    series = {prometheus.QUERIES[name]: s for name, s in prom_series().items()}
+    with FakePrometheus(series, token=TOKEN) as f:
+        yield f
+
+
+def counts(results):
+    return {r.source: (r.extracted, r.loaded, r.quarantined) for r in results}
+
+
+EXPECTED_D = {"probes": (1440, 1438, 2), "latency": (4320, 4319, 1), "errors": (1440, 1440, 0)}
+
+
+def test_http_extract_rows(engine, fake, waits):
+    res = prometheus.extract(DAY, engine, "r1", prometheus.http_transport(fake.url, TOKEN))
+    assert counts(res) == EXPECTED_D
+    assert len(fake.requests) == 3  # one request per query: 1,440 points fit
+    req = fake.requests[0]
+    assert req["headers"]["authorization"] == f"Bearer {TOKEN}"
+    start, end = ts("2026-11-25T10:30:00Z"), ts("2026-11-26T10:30:00Z")
+    assert float(req["query"]["start"][0]) == start.timestamp()
+    assert float(req["query"]["end"][0]) == end.timestamp() - 60  # [start, end): the API's end is inclusive
+    assert req["query"]["step"] == ["60"]
+    probes = rows(engine, "select * from raw_probe_minutes order by ts")
+    assert len(probes) == 1438
+    assert sum(1 - p["is_up"] for p in probes) == 2
+    assert str(probes[0]["ts"]).startswith("2026-11-25 10:30:00")
+    assert str(probes[-1]["ts"]).startswith("2026-11-26 10:29:00")
+    buckets = rows(
+        engine,
+        "select le, le_seconds, sum(request_count) as n from raw_latency_buckets "
+        "group by le, le_seconds order by le",
+    )
+    assert [(b["le"], b["le_seconds"], b["n"]) for b in buckets] == [
+        ("+Inf", None, 13 * 1440),
+        ("0.25", 0.25, 10 * 1440),
+        ("0.5", 0.5, 12 * 1439),
+    ]
+    assert rows(engine, "select sum(error_count) as n from raw_error_minutes")[0]["n"] == 4
+    assert waits == []
+
+
+def test_validation_reasons_and_payloads(engine, fake, waits):
+    prometheus.extract(DAY, engine, "r1", prometheus.http_transport(fake.url, TOKEN))
+    q = quarantine(engine, "probes")
+    assert {k: v[0]["reason"] for k, v in q.items()} == {
+        "trading-api@2026-11-25T13:00:00Z": "probe value 2 outside [0, 1]",
+        "trading-api@2026-11-25T14:00:00Z": "non-numeric sample value 'NaN'",
+    }
+    payload = json.loads(q["trading-api@2026-11-25T13:00:00Z"][0]["payload"])
+    assert payload == {
+        "metric": {"instance": "trading-api", "job": "blackbox"},
+        "value": [int(ts("2026-11-25T13:00:00Z").timestamp()), "2"],
+    }
+    (neg,) = quarantine(engine, "latency")["0.5@2026-11-25T15:00:00Z"]
+    assert neg["reason"] == "negative bucket count -3"
+    assert json.loads(neg["payload"])["metric"] == {"le": "0.5"}
+
+
+def test_long_window_is_chunked_under_the_points_limit(engine, fake, waits, monkeypatch):
+    """D-1 follows a holiday: a 2-day window (2,880 points). With a 1,000-point limit
+    every query takes 3 requests, and the rows equal the single-request result."""
+    monkeypatch.setattr(prometheus, "MAX_POINTS", 1000)
+    res = prometheus.extract(PREV_DAY, engine, "r1", prometheus.http_transport(fake.url, TOKEN))
+    assert counts(res) == {"probes": (2880, 2880, 0), "latency": (8640, 8640, 0), "errors": (2880, 2880, 0)}
+    per_query = [r for r in fake.requests if r["query"]["query"] == [prometheus.QUERIES["errors"]]]
+    assert len(per_query) == 3
+    spans = [(float(r["query"]["start"][0]), float(r["query"]["end"][0])) for r in per_query]
+    assert all((e - s) / 60 + 1 <= 1000 for s, e in spans)
+    assert all(spans[i][1] + 60 == spans[i + 1][0] for i in range(2))  # no gap, no overlap
+    assert len(rows(engine, "select ts from raw_error_minutes")) == 2880
+
+
+def test_chunks_respect_prometheus_limit():
+    start, end = ts("2026-11-01T00:00:00Z"), ts("2026-11-10T00:00:00Z")  # 12,960 minutes
+    parts = list(prometheus.chunks(start, end))
+    assert len(parts) == 2
+    assert all((e - s) // 60 + 1 <= 11_000 for s, e in parts)
+    assert sum((e - s) // 60 + 1 for s, e in parts) == 12_960
+
+
+def test_429_then_success_honours_retry_after(engine, fake, waits):
+    fake.faults = ["429"]
+    res = prometheus.extract(DAY, engine, "r1", prometheus.http_transport(fake.url, TOKEN))
+    assert counts(res) == EXPECTED_D
+    assert waits == [1.0]
+
+
+def test_500_is_retried(engine, fake, waits):
+    fake.faults = ["500", "503"]
+    res = prometheus.extract(DAY, engine, "r1", prometheus.http_transport(fake.url, TOKEN))
+    assert counts(res) == EXPECTED_D
+    assert len(waits) == 2
+
+
+def test_persistent_500_gives_up_with_clear_error(engine, fake, waits):
+    fake.always = "500"
+    with pytest.raises(
+        SourceError, match=r"Prometheus GET /api/v1/query_range still failing after 5 attempts"
+    ):
+        prometheus.extract(DAY, engine, "r1", prometheus.http_transport(fake.url, TOKEN))
+    assert len(waits) == 4
+
+
+def test_401_names_the_connection_and_hides_the_token(engine, fake, waits, monkeypatch):
+    monkeypatch.setenv("KAIZEN_SOURCES", "live")
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_KAIZEN_PROMETHEUS",
+        json.dumps({"conn_type": "http", "host": fake.url, "password": "wrong-token"}),
+    )
+    with pytest.raises(SourceError) as exc:
+        prometheus.extract(DAY, engine, "r1")
+    msg = str(exc.value)
+    assert "HTTP 401" in msg and "kaizen_prometheus" in msg and "check the token" in msg
+    assert "wrong-token" not in msg and "query=" not in msg
+    assert len(fake.requests) == 1 and waits == []  # never retried
+    assert rows(engine, "select * from raw_probe_minutes") == []
+
+
+def test_error_body_is_reported(engine, fake, waits):
+    fake.faults = ["bad_data"]
+    with pytest.raises(SourceError, match="bad_data: 1:1: parse error"):
+        prometheus.extract(DAY, engine, "r1", prometheus.http_transport(fake.url, TOKEN))
+
+
+def test_status_error_body_in_demo_file(tmp_path):
+    path = tmp_path / "prometheus" / "errors" / "2026-11-25.json"
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps({"status": "error", "errorType": "timeout", "error": "query timed out"}))
+    with pytest.raises(SourceError, match="Prometheus query 'errors' failed: timeout: query timed out"):
+        prometheus.check_body("errors", json.loads(path.read_text()))
+
+
+def test_demo_transport_equals_http(engine, fake, waits, tmp_path):
+    write_prometheus_demo(tmp_path)
+    demo_res = prometheus.extract(DAY, engine, "r1", prometheus.demo_transport(tmp_path))
+    demo_snap = snapshot(engine)
+    http_res = prometheus.extract(DAY, engine, "r1", prometheus.http_transport(fake.url, TOKEN))
+    assert counts(demo_res) == counts(http_res) == EXPECTED_D
+    assert snapshot(engine) == demo_snap
+
+
+def test_demo_missing_file_is_an_error(engine, tmp_path):
+    with pytest.raises(SourceError, match="demo-data"):
+        prometheus.extract(DAY, engine, "r1", prometheus.demo_transport(tmp_path))
+
+
+def test_reextract_identical_and_windows_tile(engine, fake, waits):
+    t = prometheus.http_transport(fake.url, TOKEN)
+    prometheus.extract(PREV_DAY, engine, "r1", t)
+    prometheus.extract(DAY, engine, "r1", t)
+    first = snapshot(engine)
+    prometheus.extract(DAY, engine, "r1", t)
+    assert snapshot(engine) == first
+    n = rows(engine, "select count(*) as n from raw_error_minutes")[0]["n"]
+    assert n == 2880 + 1440  # consecutive windows: every minute once
