@@ -12,7 +12,8 @@ weekends and holidays are reported by the next trading day. A manual run takes t
 `day` param, or else the latest trading day whose review time has passed.
 
 **Writes.** `raw_*` landing tables and `quarantine` (the day's slice, replaced),
-`kpi_values` (grain `day`), `report_deliveries`; posts to Slack (connection
+`kpi_values` (grain `day`, and the week, month and quarter containing the day,
+recomputed to date), `report_deliveries`; posts to Slack (connection
 `kaizen_slack`) or, without it, writes `out/daily_review/<day>/`. Re-running a day
 changes nothing that was right and never posts twice.
 """
@@ -92,6 +93,15 @@ def daily_review():
         return compute_day_kpis(date.fromisoformat(day), run_id)
 
     @task
+    def compute_rollups(day: str, run_id=None) -> dict:
+        """Week, month and quarter containing the day, recomputed to its 16:00 IST cut-off."""
+        from datetime import date
+
+        from kaizen.pipeline import compute_rollups_to_date
+
+        return compute_rollups_to_date(date.fromisoformat(day), run_id)
+
+    @task
     def render_daily_review(day: str, run_id=None) -> dict:
         """Render the Block Kit payload and the Markdown (pure; sends nothing)."""
         from datetime import date
@@ -117,6 +127,7 @@ def daily_review():
     extracted >> kpis
     rendered = render_daily_review(day)
     kpis >> rendered
+    kpis >> compute_rollups(day)
     post_daily_review(day, rendered)
 
 

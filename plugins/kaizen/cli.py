@@ -20,6 +20,16 @@ def _date(s: str) -> date:
         raise argparse.ArgumentTypeError(f"{s!r} is not a date in YYYY-MM-DD form") from None
 
 
+def _aware(s: str) -> datetime:
+    try:
+        dt = datetime.fromisoformat(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{s!r} is not an ISO date-time") from None
+    if dt.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"{s!r} has no UTC offset (write e.g. 2026-11-27T16:00+05:30)")
+    return dt
+
+
 def _run_id(prefix: str) -> str:
     return f"cli__{prefix}__{datetime.now(UTC).strftime('%Y%m%dT%H%M%S')}"
 
@@ -32,6 +42,16 @@ def cmd_demo_data(args) -> int:
                         trades_per_day=args.trades_per_day)
     print(f"demo data for {manifest.get('start', '?')} … {args.end} (seed {args.seed}) in "
           f"{config.demo_dir()} ({time.perf_counter() - t:.1f} s)")
+    return 0
+
+
+def cmd_views(args) -> int:
+    from kaizen.warehouse.docs import write_schema_doc
+    from kaizen.warehouse.views import write_views
+
+    for name in write_views():
+        print(f"sql/{name}")
+    print(write_schema_doc())
     return 0
 
 
@@ -48,6 +68,34 @@ def cmd_run_day(args) -> int:
 
     result = run_daily(args.day, _run_id(f"day_{args.day}"))
     print(json.dumps(result, indent=1, default=str))
+    return 0
+
+
+def cmd_rebuild(args) -> int:
+    from kaizen.pipeline import rebuild
+
+    t = time.perf_counter()
+    grains = tuple(args.grains.split(","))
+    result = rebuild(args.start, args.end, _run_id("rebuild"), grains)
+    print(json.dumps(result), f"({time.perf_counter() - t:.1f} s)")
+    return 0
+
+
+def cmd_rollup(args) -> int:
+    from kaizen import calendar as cal
+    from kaizen import warehouse
+    from kaizen.kpis import periods
+
+    grains = periods.ROLLUP_GRAINS if args.grain == "all" else (args.grain,)
+    engine = warehouse.get_engine()
+    warehouse.apply_ddl(engine)
+    # to date: the cut-off of the last trading day in the range that has passed
+    last = args.to_ if cal.is_trading_day(args.to_) else cal.previous_trading_day(args.to_)
+    last = min(last, latest_complete_trading_day(datetime.now(UTC)))
+    as_of = args.as_of or cal.review_window_utc(last)[1]
+    rows = periods.compute_rollups(engine, grains, args.from_, args.to_, _run_id("rollup"), as_of=as_of)
+    print(f"{len(rows)} kpi_values rows for {', '.join(grains)} periods overlapping {args.from_}…{args.to_}"
+          f" (to {as_of.astimezone(cal.IST):%Y-%m-%d %H:%M} IST)")
     return 0
 
 
@@ -68,16 +116,25 @@ def cmd_demo(args) -> int:
     t0 = time.perf_counter()
     from kaizen.demo import generate
 
-    generate(end=day, months=args.months, seed=args.seed, out_dir=config.demo_dir())
+    manifest = generate(end=day, months=args.months, seed=args.seed, out_dir=config.demo_dir())
     t1 = time.perf_counter()
-    print(f"[1/2] demo sources ending {day} written to {config.demo_dir()} ({t1 - t0:.1f} s)")
+    print(f"[1/3] demo sources {manifest['start']} … {day} written to {config.demo_dir()} ({t1 - t0:.1f} s)")
+
+    from kaizen.pipeline import rebuild
+
+    first = date.fromisoformat(manifest["first_trading_day"])
+    history = rebuild(first, cal.previous_trading_day(day), _run_id("demo_history"))
+    t1b = time.perf_counter()
+    print(f"[2/3] history {first} … {cal.previous_trading_day(day)} extracted and computed: {history} "
+          f"({t1b - t1:.1f} s)")
+    t1 = t1b
 
     dag = load_dag("daily_review")
     review_at = cal.ist_datetime(day, cal.REVIEW_TIME)
     dagrun = dag.test(logical_date=review_at, run_after=review_at)
     state = str(getattr(dagrun, "state", ""))
     t2 = time.perf_counter()
-    print(f"[2/2] daily_review for {day} through Airflow: {state} ({t2 - t1:.1f} s)")
+    print(f"[3/3] daily_review for {day} through Airflow: {state} ({t2 - t1:.1f} s)")
     if "success" not in state:
         print("daily_review failed; see the task logs above", file=sys.stderr)
         return 1
@@ -145,6 +202,23 @@ def main(argv: list[str] | None = None) -> int:
     s = sub.add_parser("run-day", help="extract, KPIs, render and deliver one trading day (no Airflow)")
     s.add_argument("--day", type=_date, required=True)
     s.set_defaults(func=cmd_run_day)
+
+    s = sub.add_parser("rebuild", help="extract and compute every trading day of a range, then rollups")
+    s.add_argument("--from", dest="start", type=_date, required=True)
+    s.add_argument("--to", dest="end", type=_date, required=True)
+    s.add_argument("--grains", default="day,week,month,quarter")
+    s.set_defaults(func=cmd_rebuild)
+
+    s = sub.add_parser("rollup", help="recompute week/month/quarter KPIs of a range (idempotent)")
+    s.add_argument("--grain", choices=["week", "month", "quarter", "all"], default="all")
+    s.add_argument("--from", dest="from_", type=_date, required=True)
+    s.add_argument("--to", dest="to_", type=_date, required=True)
+    s.add_argument("--as-of", dest="as_of", type=_aware, default=None,
+                   help="compute to this time (ISO with offset); default: the last passed 16:00 IST cut-off")
+    s.set_defaults(func=cmd_rollup)
+
+    s = sub.add_parser("views", help="regenerate the wide per-grain views in sql/ from the catalog")
+    s.set_defaults(func=cmd_views)
 
     s = sub.add_parser("calendar-data", help="rebuild the NSE holiday data file")
     s.set_defaults(func=cmd_calendar_data)

@@ -86,6 +86,63 @@ def compute_day_kpis(day: date, run_id: str) -> dict:
     return {"kpis": len(rows), "statuses": statuses}
 
 
+def review_time_utc(day: date) -> datetime:
+    """The daily cut-off of trading day ``day`` (16:00 IST) as an aware UTC datetime."""
+    return cal.review_window_utc(day)[1]
+
+
+def compute_rollups_to_date(day: date, run_id: str) -> dict:
+    """Recompute the week, month and quarter containing trading day ``day`` to its
+    16:00 IST cut-off (``is_complete`` once a period has ended)."""
+    from kaizen import warehouse
+    from kaizen.kpis import periods
+
+    rows = periods.compute_rollups(
+        warehouse.get_engine(), periods.ROLLUP_GRAINS, day, day, run_id, as_of=review_time_utc(day)
+    )
+    return {"rows": len(rows), "periods": sorted({f"{r['grain']}:{r['period_start']}" for r in rows})}
+
+
+def rebuild(first: date, last: date, run_id: str, grains=("day", "week", "month", "quarter")) -> dict:
+    """Extract and compute every trading day in [first, last], then the requested
+    rollups of the range to ``last``'s cut-off. Idempotent: re-running changes nothing
+    that was right."""
+    from kaizen import sources, warehouse
+    from kaizen.kpis import day as day_kpis
+    from kaizen.kpis import periods
+
+    bad = [g for g in grains if g not in cal.GRAINS]
+    if bad:
+        raise ParamError(f"grains: {bad} not in {list(cal.GRAINS)}")
+    if last < first:
+        raise ParamError(f"end: {last} is before start {first}")
+    prepare_warehouse()
+    engine = warehouse.get_engine()
+    days = cal.trading_days(first, last)
+    extracted = loaded = quarantined = 0
+    for d in days:
+        for r in sources.extract_day(d, engine, run_id):
+            extracted, loaded, quarantined = (
+                extracted + r.extracted, loaded + r.loaded, quarantined + r.quarantined
+            )
+    kpi_rows = 0
+    if "day" in grains:
+        for d in days:
+            kpi_rows += len(day_kpis.compute_day(engine, d, run_id))
+    rollup = [g for g in grains if g != "day"]
+    if rollup and days:
+        kpi_rows += len(
+            periods.compute_rollups(engine, rollup, first, last, run_id, as_of=review_time_utc(days[-1]))
+        )
+    return {
+        "trading_days": len(days),
+        "extracted": extracted,
+        "loaded": loaded,
+        "quarantined": quarantined,
+        "kpi_rows": kpi_rows,
+    }
+
+
 def render_daily_review(day: date, run_id: str) -> dict:
     from kaizen import warehouse
     from kaizen.reports import daily

@@ -33,6 +33,11 @@ DDL_FILES = (
     "kpi_definitions.sql",
     "kpi_values.sql",
     "report_deliveries.sql",
+    "v_scorecard.sql",
+    "v_kpi_day.sql",
+    "v_kpi_week.sql",
+    "v_kpi_month.sql",
+    "v_kpi_quarter.sql",
 )
 
 
@@ -90,6 +95,11 @@ def apply_ddl(engine: sa.Engine) -> None:
         for name in DDL_FILES:
             for stmt in _statements((config.SQL_DIR / name).read_text()):
                 conn.exec_driver_sql(stmt)
+        if engine.dialect.name == "postgresql":
+            from kaizen.warehouse.docs import comment_statements
+
+            for stmt in comment_statements():
+                conn.exec_driver_sql(stmt.replace("%", "%%"))  # psycopg: % is a placeholder
 
 
 def _statements(sql: str) -> list[str]:
