@@ -23,18 +23,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pendulum
-from airflow.sdk import Param, dag, task
+from airflow.sdk import AsyncCallback, DeadlineAlert, DeadlineReference, Param, dag, task
 
+from kaizen.dag_defaults import DEFAULT_ARGS, SLACK_POOL
 from kaizen.timetables import NSETradingDayTimetable
-
-DEFAULT_ARGS = {
-    "owner": "kaizen",
-    "retries": 3,
-    "retry_delay": timedelta(minutes=1),
-    "retry_exponential_backoff": True,
-    "max_retry_delay": timedelta(minutes=10),
-    "execution_timeout": timedelta(minutes=20),
-}
 
 
 @dag(
@@ -44,6 +36,12 @@ DEFAULT_ARGS = {
     catchup=False,
     max_active_runs=1,
     default_args=DEFAULT_ARGS,
+    # a scheduled run is queued at 16:00 IST: not delivered by 16:30 → alert the ops channel
+    deadline=DeadlineAlert(
+        reference=DeadlineReference.DAGRUN_QUEUED_AT,
+        interval=timedelta(minutes=30),
+        callback=AsyncCallback("kaizen.alerts.daily_review_deadline_alert"),
+    ),
     tags=["kaizen", "review", "daily"],
     doc_md=__doc__,
     params={
@@ -52,6 +50,11 @@ DEFAULT_ARGS = {
             type=["null", "string"],
             format="date",
             description="Trading day to report on (YYYY-MM-DD). Empty: the run's own day.",
+        ),
+        "deliver": Param(
+            "auto",
+            enum=["auto", "slack", "outbox", "none"],
+            description="auto: Slack for scheduled and manual runs, the outbox for backfill runs.",
         ),
     },
 )
@@ -110,14 +113,19 @@ def daily_review():
 
         return render_daily_review(date.fromisoformat(day), run_id)
 
-    @task(retries=2)
-    def post_daily_review(day: str, rendered: dict) -> dict:
-        """Send the rendered review to Slack (or the outbox); the ledger prevents double posts."""
+    @task(pool=SLACK_POOL)
+    def post_daily_review(day: str, rendered: dict, params=None, dag_run=None) -> dict:
+        """Send the rendered review (Slack or outbox, by the deliver param and run type); the ledger prevents double posts."""
         from datetime import date
 
         from kaizen.pipeline import deliver_daily_review
 
-        return deliver_daily_review(date.fromisoformat(day), rendered)
+        return deliver_daily_review(
+            date.fromisoformat(day),
+            rendered,
+            mode=(params or {}).get("deliver", "auto"),
+            run_type=str(getattr(dag_run, "run_type", "") or ""),
+        )
 
     day = resolve_day()
     ready = prepare_warehouse()

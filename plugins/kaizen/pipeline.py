@@ -143,6 +143,39 @@ def rebuild(first: date, last: date, run_id: str, grains=("day", "week", "month"
     }
 
 
+def plan_backfill(request: dict) -> dict:
+    """What a backfill would do (dry run): nothing is written."""
+    from kaizen.kpis import periods
+
+    first, last = date.fromisoformat(request["start"]), date.fromisoformat(request["end"])
+    days = cal.trading_days(first, last)
+    plan = {"dry_run": True, "trading_days": len(days), "first": str(days[0]) if days else None,
+            "last": str(days[-1]) if days else None, "periods": {}}
+    for grain in request["grains"]:
+        plan["periods"][grain] = len(days) if grain == "day" else len(periods.periods_between(grain, first, last))
+    return plan
+
+
+def rebuild_backfill(request: dict, run_id: str) -> dict:
+    return rebuild(
+        date.fromisoformat(request["start"]), date.fromisoformat(request["end"]), run_id, tuple(request["grains"])
+    )
+
+
+def deliver_backfill(request: dict, run_id: str) -> dict:
+    """Re-render and deliver the daily review of every trading day in the range to
+    the requested sink; the ledger skips reviews whose content did not change."""
+    first, last = date.fromisoformat(request["start"]), date.fromisoformat(request["end"])
+    sink = request["deliver_to"]
+    if sink == "sheets":
+        raise ParamError("deliver_to: sheets delivery of daily reviews is not available yet; use outbox or slack")
+    actions: dict[str, int] = {}
+    for d in cal.trading_days(first, last):
+        result = deliver_daily_review(d, render_daily_review(d, run_id), mode=sink)
+        actions[result["action"]] = actions.get(result["action"], 0) + 1
+    return {"delivered_to": sink, "actions": actions}
+
+
 def render_daily_review(day: date, run_id: str) -> dict:
     from kaizen import warehouse
     from kaizen.reports import daily
@@ -151,9 +184,23 @@ def render_daily_review(day: date, run_id: str) -> dict:
     return daily.render_daily(report, run_id=run_id)
 
 
-def deliver_daily_review(day: date, rendered: dict) -> dict:
+def delivery_sink(mode: str, run_type: str | None) -> str | None:
+    """Where a daily review goes: ``auto`` posts scheduled and manual runs to Slack
+    (when configured) and keeps backfill runs in the outbox, so a 250-day backfill
+    never floods the channel; ``slack``/``outbox`` force; ``none`` sends nothing."""
+    if mode not in ("auto", "slack", "outbox", "none"):
+        raise ParamError(f"deliver: {mode!r} is not one of auto, slack, outbox, none")
+    if mode == "auto":
+        return "outbox" if str(run_type or "").lower().endswith("backfill") else None
+    return mode
+
+
+def deliver_daily_review(day: date, rendered: dict, *, mode: str = "auto", run_type: str | None = None) -> dict:
     from kaizen import delivery, warehouse
 
+    sink = delivery_sink(mode, run_type)
+    if sink == "none":
+        return {"report": "daily_review", "period_key": day.isoformat(), "action": "skipped (deliver=none)"}
     result = delivery.deliver(
         "daily_review",
         day.isoformat(),
@@ -161,8 +208,9 @@ def deliver_daily_review(day: date, rendered: dict) -> dict:
         rendered["markdown"],
         warehouse.get_engine(),
         channel_kind="daily",
+        sink=sink,
     )
-    return result.as_dict() if hasattr(result, "as_dict") else dict(result.__dict__)
+    return result.as_dict()
 
 
 def run_daily(day: date, run_id: str) -> dict:

@@ -64,10 +64,18 @@ def deliver(
     engine: sa.Engine,
     *,
     channel_kind: str = "daily",
+    sink: str | None = None,
 ) -> DeliveryResult:
-    """Deliver one rendered report for one period; see the module docstring."""
+    """Deliver one rendered report for one period; see the module docstring.
+
+    ``sink`` forces ``"outbox"`` (e.g. a backfill that must not post) or ``"slack"``
+    (fails when no Slack connection exists); by default Slack when configured."""
+    if sink not in (None, SINK_SLACK, SINK_OUTBOX):
+        raise ValueError(f"sink: {sink!r} is not slack or outbox")
     digest = payload_hash(payload)
-    conn = slack_sink.get_slack_connection()
+    conn = None if sink == SINK_OUTBOX else slack_sink.get_slack_connection()
+    if conn is None and sink == SINK_SLACK:
+        raise LookupError("sink: slack was asked for but connection 'kaizen_slack' is not configured")
     if conn is None:
         return _deliver_outbox(report, period_key, payload, markdown, engine, digest)
     return _deliver_slack(report, period_key, payload, engine, digest, conn, channel_kind)

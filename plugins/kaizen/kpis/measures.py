@@ -232,23 +232,15 @@ def _probe_minutes(conn, start: datetime, end: datetime) -> tuple[int, int]:
 
 # ---------------------------------------------------------------- trading
 def trading_measures(conn, scope: Scope, capital: float, rf_annual: float) -> dict[str, Measure]:
-    history = _frame(
-        conn,
-        "select trading_day, trade_id, net_pnl_inr from raw_trades where trading_day <= :day "
-        "order by trading_day, trade_id",
-        {"day": scope.last_day},
-        date_cols=("trading_day",),
-    )
     first, last = scope.first_day, scope.last_day
-    today = (
-        [
-            float(v)
-            for d, v in zip(history["trading_day"], history["net_pnl_inr"], strict=True)
-            if first <= d <= last
-        ]
-        if len(history)
-        else []
-    )
+    today = [
+        float(r[0])
+        for r in _rows(
+            conn,
+            "select net_pnl_inr from raw_trades where trading_day >= :first and trading_day <= :last",
+            {"first": first, "last": last},
+        )
+    ]
     sessions_in_scope = len(scope.session_days)
     n = len(today)
     stale = n == 0
@@ -284,12 +276,19 @@ def trading_measures(conn, scope: Scope, capital: float, rf_annual: float) -> di
     }
 
     # Session P&L per trading day since the history start (sessions without trades: 0).
-    per_day: dict[date, list[float]] = {}
-    for d, v in zip(history["trading_day"], history["net_pnl_inr"], strict=True):
-        per_day.setdefault(d, []).append(float(v))
+    # Session P&L since the history start, summed by the database and taken to the
+    # paisa: P&L is booked in paisa, so the rounded sum is exact on both dialects.
+    per_day = {
+        d if isinstance(d, date) else date.fromisoformat(str(d)[:10]): round(float(total), 2)
+        for d, total in _rows(
+            conn,
+            "select trading_day, sum(net_pnl_inr) from raw_trades where trading_day <= :day group by trading_day",
+            {"day": last},
+        )
+    }
     if per_day:
         sessions = cal.trading_days(min(per_day), last)
-        session_pnl = [_fsum(per_day.get(d, [])) for d in sessions]
+        session_pnl = [per_day.get(d, 0.0) for d in sessions]
     else:
         sessions, session_pnl = [], []
     if scope.grain == "day":

@@ -1,0 +1,25 @@
+"""What every Kaizen DAG shares: default args (retries with exponential backoff, a
+timeout on every task, the final-failure alert) and the pools that keep Slack and
+Sheets calls within their rate limits during backfills. Light imports only."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from kaizen.alerts import notify_task_failure
+
+DEFAULT_ARGS = {
+    "owner": "kaizen",
+    "retries": 3,
+    "retry_delay": timedelta(minutes=1),
+    "retry_exponential_backoff": True,
+    "max_retry_delay": timedelta(minutes=10),
+    "execution_timeout": timedelta(minutes=30),
+    "on_failure_callback": notify_task_failure,
+}
+
+# Slack: ~1 message per second per channel; Sheets: 60 writes per minute per user.
+# One slot each serialises the senders across all runs, backfills included. The pools
+# themselves are created from plugins/kaizen/pools.json (`airflow pools import`).
+SLACK_POOL = "kaizen_slack"
+SHEETS_POOL = "kaizen_sheets"
