@@ -28,6 +28,7 @@ venv: $(STAMP)
 $(AIRFLOW_HOME)/airflow.db: | $(STAMP)
 	@mkdir -p $(AIRFLOW_HOME)
 	$(BIN)/airflow db migrate > $(AIRFLOW_HOME)/db-migrate.log 2>&1 || (cat $(AIRFLOW_HOME)/db-migrate.log; exit 1)
+	$(BIN)/airflow pools import plugins/kaizen/pools.json >> $(AIRFLOW_HOME)/db-migrate.log 2>&1 || (cat $(AIRFLOW_HOME)/db-migrate.log; exit 1)
 
 airflow-db: $(AIRFLOW_HOME)/airflow.db
 
