@@ -72,7 +72,7 @@ def extract_source(source: str, day: date, run_id: str) -> list[dict]:
     return out
 
 
-SOURCES = ("trading", "prometheus", "github", "pagerduty")
+SOURCES = ("trading", "prometheus", "github", "pagerduty", "github_issues")
 
 
 def compute_day_kpis(day: date, run_id: str) -> dict:
@@ -103,7 +103,32 @@ def compute_rollups_to_date(day: date, run_id: str) -> dict:
     return {"rows": len(rows), "periods": sorted({f"{r['grain']}:{r['period_start']}" for r in rows})}
 
 
-def rebuild(first: date, last: date, run_id: str, grains=("day", "week", "month", "quarter")) -> dict:
+def console_progress(label: str, total: int):
+    """A progress bar on stderr for long rebuilds (only when stderr is a terminal or
+    KAIZEN_PROGRESS=1); returns a callback taking the number of steps done."""
+    import os
+    import sys
+    import time
+
+    show = sys.stderr.isatty() or os.environ.get("KAIZEN_PROGRESS") == "1"
+    started = time.monotonic()
+
+    def update(done: int) -> None:
+        if not show or total <= 0 or time.monotonic() - started < 3 and done < total:
+            return  # quiet for short runs
+        width = 30
+        filled = int(width * done / total)
+        sys.stderr.write(f"\r{label} [{'#' * filled}{'.' * (width - filled)}] {done}/{total}")
+        if done >= total:
+            sys.stderr.write(f" ({time.monotonic() - started:.1f} s)\n")
+        sys.stderr.flush()
+
+    return update
+
+
+def rebuild(
+    first: date, last: date, run_id: str, grains=("day", "week", "month", "quarter"), *, progress=None
+) -> dict:
     """Extract and compute every trading day in [first, last], then the requested
     rollups of the range to ``last``'s cut-off. Idempotent: re-running changes nothing
     that was right."""
@@ -119,16 +144,19 @@ def rebuild(first: date, last: date, run_id: str, grains=("day", "week", "month"
     prepare_warehouse()
     engine = warehouse.get_engine()
     days = cal.trading_days(first, last)
+    step = progress or console_progress(f"rebuild {first}…{last}", 2 * len(days))
     extracted = loaded = quarantined = 0
-    for d in days:
+    for i, d in enumerate(days, 1):
         for r in sources.extract_day(d, engine, run_id):
             extracted, loaded, quarantined = (
                 extracted + r.extracted, loaded + r.loaded, quarantined + r.quarantined
             )
+        step(i)
     kpi_rows = 0
-    if "day" in grains:
-        for d in days:
+    for i, d in enumerate(days, len(days) + 1):
+        if "day" in grains:
             kpi_rows += len(day_kpis.compute_day(engine, d, run_id))
+        step(i)
     rollup = [g for g in grains if g != "day"]
     if rollup and days:
         kpi_rows += len(

@@ -1,0 +1,173 @@
+"""Benchmark of the range rebuild (issue: backfills and operations).
+
+    .venv/bin/python bench/rebuild.py                  # the full set (slow: see README)
+    .venv/bin/python bench/rebuild.py --months 1 --runs 3 --trades-per-day 2000
+
+Prints, per warehouse dialect: median wall time of --runs rebuilds of the whole range
+(all grains) and the peak RSS of the rebuilding process; the same at --scale × the
+data (trades per day × scale); the time of one incremental trading day on top of a
+long and a short history; and each DAG file's parse time. Each measured rebuild runs
+in a fresh process against a fresh warehouse, so runs are independent."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import date, timedelta
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+PY = sys.executable
+ENV = {**os.environ, "PYTHONPATH": str(REPO / "plugins"), "KAIZEN_SOURCES": "demo"}
+PG_ADMIN = os.environ.get("KAIZEN_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+
+CHILD = r"""
+import json, resource, sys, time
+from datetime import date
+from kaizen.pipeline import rebuild
+first, last, grains = date.fromisoformat(sys.argv[1]), date.fromisoformat(sys.argv[2]), sys.argv[3].split(",")
+t = time.perf_counter()
+result = rebuild(first, last, "bench", tuple(grains))
+print(json.dumps({"seconds": time.perf_counter() - t,
+                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, **result}))
+"""
+
+
+def generate(out: Path, end: date, months: int, trades: int) -> dict:
+    code = (
+        "import json,sys; from datetime import date; from pathlib import Path; from kaizen.demo import generate;"
+        f"m=generate(end=date.fromisoformat('{end}'), months={months}, seed=42, out_dir=Path(r'{out}'),"
+        f" trades_per_day={trades}); print(json.dumps({{'first': m['first_trading_day']}}))"
+    )
+    t = time.perf_counter()
+    out_json = subprocess.run([PY, "-c", code], env=ENV, check=True, capture_output=True, text=True).stdout
+    info = json.loads(out_json.strip().splitlines()[-1])
+    info["seconds"] = time.perf_counter() - t
+    return info
+
+
+def warehouse_conn(dialect: str, tmp: Path) -> tuple[str, callable]:
+    if dialect == "sqlite":
+        path = tmp / f"w-{uuid.uuid4().hex[:6]}.db"
+        return json.dumps({"conn_type": "sqlite", "host": str(path)}), lambda: path.unlink(missing_ok=True)
+    import sqlalchemy as sa
+
+    name = f"kaizen_bench_{uuid.uuid4().hex[:8]}"
+    admin = sa.create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        c.exec_driver_sql(f'create database "{name}"')
+    u = sa.engine.make_url(PG_ADMIN)
+
+    def drop():
+        with admin.connect() as c:
+            c.exec_driver_sql(f'drop database if exists "{name}" with (force)')
+
+    conn = {"conn_type": "postgres", "host": u.host, "port": u.port, "login": u.username, "schema": name}
+    return json.dumps(conn), drop
+
+
+def run_rebuild(demo: Path, dialect: str, tmp: Path, first: date, last: date, grains="day,week,month,quarter",
+                keep=None) -> dict:
+    conn, drop = keep or warehouse_conn(dialect, tmp)
+    env = {**ENV, "KAIZEN_DEMO_DIR": str(demo), "AIRFLOW_CONN_KAIZEN_WAREHOUSE": conn, "KAIZEN_PROGRESS": "1"}
+    try:
+        out = subprocess.run([PY, "-c", CHILD, str(first), str(last), grains], env=env, check=True,
+                             stdout=subprocess.PIPE, text=True)
+        return json.loads(out.stdout.strip().splitlines()[-1])
+    finally:
+        if keep is None:
+            drop()
+
+
+def median_rebuild(demo, dialect, tmp, first, last, runs) -> tuple[float, float, dict]:
+    results = [run_rebuild(demo, dialect, tmp, first, last) for _ in range(runs)]
+    return (statistics.median(r["seconds"] for r in results), max(r["peak_rss_mb"] for r in results), results[-1])
+
+
+def incremental(demo: Path, dialect: str, tmp: Path, history_first: date, day: date, prev: date) -> float:
+    """Time of one trading day's extract + KPIs + rollups on top of a history."""
+    keep = warehouse_conn(dialect, tmp)
+    try:
+        run_rebuild(demo, dialect, tmp, history_first, prev, keep=keep)
+        return run_rebuild(demo, dialect, tmp, day, day, keep=keep)["seconds"]
+    finally:
+        keep[1]()
+
+
+def parse_times() -> dict[str, float]:
+    code = (
+        "import sys, time, importlib.util, airflow.sdk, json\n"
+        f"sys.path.insert(0, {str(REPO / 'plugins')!r})\n"
+        "import kaizen.timetables, kaizen.dag_defaults\n"
+        "out = {}\n"
+        f"for p in sorted(__import__('pathlib').Path({str(REPO / 'dags')!r}).glob('*.py')):\n"
+        "    t = time.perf_counter()\n"
+        "    s = importlib.util.spec_from_file_location(p.stem, p); m = importlib.util.module_from_spec(s)\n"
+        "    s.loader.exec_module(m); out[p.name] = time.perf_counter() - t\n"
+        "print(json.dumps(out))\n"
+    )
+    out = subprocess.run([PY, "-c", code], env=ENV, check=True, capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def main() -> int:
+    from kaizen import calendar as cal
+
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--end", type=date.fromisoformat, default=date(2026, 11, 27))
+    p.add_argument("--months", type=int, default=12)
+    p.add_argument("--trades-per-day", type=int, default=2000)
+    p.add_argument("--scale", type=int, default=5)
+    p.add_argument("--runs", type=int, default=3)
+    p.add_argument("--dialects", default="sqlite,postgres")
+    p.add_argument("--skip-scale", action="store_true")
+    p.add_argument("--skip-incremental", action="store_true")
+    args = p.parse_args()
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="kaizen-bench-") as tmpd:
+        tmp = Path(tmpd)
+        demo = tmp / "demo"
+        gen = generate(demo, args.end, args.months, args.trades_per_day)
+        first = date.fromisoformat(gen["first"])
+        rows.append(("generate demo data", f"{args.months} months × {args.trades_per_day} trades/day",
+                     f"{gen['seconds']:.1f} s", ""))
+        for dialect in args.dialects.split(","):
+            med, rss, res = median_rebuild(demo, dialect, tmp, first, args.end, args.runs)
+            rows.append((f"rebuild {dialect}", f"{res['trading_days']} days, {res['extracted']:,} records",
+                         f"median {med:.1f} s of {args.runs}", f"peak RSS {rss:.0f} MB"))
+            if not args.skip_scale:
+                big = tmp / "demo5"
+                generate(big, args.end, args.months, args.trades_per_day * args.scale)
+                med5, rss5, res5 = median_rebuild(big, dialect, tmp, first, args.end, args.runs)
+                rows.append((f"rebuild {dialect} ×{args.scale}", f"{res5['extracted']:,} records",
+                             f"median {med5:.1f} s", f"{med5 / med:.2f}× the time, peak RSS {rss5:.0f} MB"))
+            if not args.skip_incremental:
+                day = args.end
+                prev = cal.previous_trading_day(day)
+                long_demo = tmp / "demo36"
+                generate(long_demo, day, 36, max(50, args.trades_per_day // 10))
+                long_first = cal.next_trading_day(day - timedelta(days=3 * 365))
+                t_long = incremental(long_demo, dialect, tmp, long_first, day, prev)
+                short_first = cal.next_trading_day(day - timedelta(days=30))
+                t_short = incremental(long_demo, dialect, tmp, short_first, day, prev)
+                rows.append((f"incremental day {dialect}", "3 years vs 1 month of history",
+                             f"{t_long:.2f} s vs {t_short:.2f} s", f"{t_long / t_short:.2f}×"))
+    for name, secs in parse_times().items():
+        rows.append((f"parse dags/{name}", "", f"{secs * 1000:.1f} ms", ""))
+    width = [max(len(r[i]) for r in rows) for i in range(4)]
+    print()
+    for r in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(r, width, strict=True)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(REPO / "plugins"))
+    raise SystemExit(main())
