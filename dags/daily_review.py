@@ -26,6 +26,7 @@ import pendulum
 from airflow.sdk import AsyncCallback, DeadlineAlert, DeadlineReference, Param, dag, task
 
 from kaizen.dag_defaults import DEFAULT_ARGS, SLACK_POOL
+from kaizen.pipeline import SOURCES
 from kaizen.timetables import NSETradingDayTimetable
 
 
@@ -105,6 +106,15 @@ def daily_review():
         return compute_rollups_to_date(date.fromisoformat(day), run_id)
 
     @task
+    def draft_postmortems(day: str) -> list[dict]:
+        """Post-mortem drafts for P0/P1 incidents resolved in the last week (a human-edited draft is never overwritten)."""
+        from datetime import date
+
+        from kaizen.pipeline import draft_postmortems
+
+        return draft_postmortems(date.fromisoformat(day))
+
+    @task
     def render_daily_review(day: str, run_id=None) -> dict:
         """Render the Block Kit payload and the Markdown (pure; sends nothing)."""
         from datetime import date
@@ -129,13 +139,14 @@ def daily_review():
 
     day = resolve_day()
     ready = prepare_warehouse()
-    extracted = extract_source.partial(day=day).expand(source=["trading", "prometheus", "github", "pagerduty"])
+    extracted = extract_source.partial(day=day).expand(source=list(SOURCES))
     ready >> extracted
     kpis = compute_day_kpis(day)
     extracted >> kpis
     rendered = render_daily_review(day)
     kpis >> rendered
     kpis >> compute_rollups(day)
+    extracted >> draft_postmortems(day)
     post_daily_review(day, rendered)
 
 

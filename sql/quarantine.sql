@@ -1,6 +1,6 @@
 -- one row per source record that failed validation, per extract of a trading day
 create table if not exists quarantine (
-    source text not null,               -- trades, orders, probes, latency, errors, deployments, incidents, alerts
+    source text not null,               -- trades, orders, probes, latency, errors, deployments, incidents, alerts, log_entries, action_items
     extract_day date not null,          -- the trading day whose extract met the record
     record_key text not null,           -- the record's natural key as far as it could be read
     reason text not null,

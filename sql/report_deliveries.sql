@@ -13,5 +13,7 @@ create table if not exists report_deliveries (
     error text,
     first_delivered_at timestamptz,
     updated_at timestamptz not null,
+    thread_state text,                  -- review reports: JSON of the Slack thread (reply ts and hashes, uploaded charts)
+    summary text,                       -- review reports: one-line summary of the delivered content (the next revision note compares with it)
     primary key (report, period_key, sink, target)
 );

@@ -43,7 +43,9 @@ with final as (
         max(case when kpi_id = 'lead_time_hours' then value end) as lead_time_hours,
         max(case when kpi_id = 'lead_time_p90_hours' then value end) as lead_time_p90_hours,
         max(case when kpi_id = 'change_failure_rate_pct' then value end) as change_failure_rate_pct,
-        max(case when kpi_id = 'recovery_time_minutes' then value end) as recovery_time_minutes
+        max(case when kpi_id = 'recovery_time_minutes' then value end) as recovery_time_minutes,
+        max(case when kpi_id = 'action_items_on_time_pct' then value end) as action_items_on_time_pct,
+        max(case when kpi_id = 'postmortems_on_time_pct' then value end) as postmortems_on_time_pct
     from kpi_values
     where grain = 'week'
     group by period_start

@@ -550,11 +550,83 @@ def write_pagerduty_demo(root: Path, data=None) -> None:
         (p / "log_entries" / f"{iid}.json").write_text(json.dumps(items))
 
 
+# ------------------------------------------------------------------ github issues
+
+
+def issue(number, labels, created, updated=None, closed=None, body="Incident: PI01\n", assignee="asha",
+          pr=False, title=None, state=None):
+    """A GitHub REST ``issue`` object (labels as label objects)."""
+    out = {
+        "url": f"https://api.github.com/repos/{REPO}/issues/{number}",
+        "html_url": f"https://github.com/{REPO}/issues/{number}",
+        "id": 900000 + number,
+        "node_id": f"I_{number}",
+        "number": number,
+        "title": title or f"Action {number}",
+        "user": {"login": "deploy-bot", "id": 1, "type": "Bot"},
+        "labels": [{"id": i, "name": n, "color": "ededed", "default": False, "description": None}
+                   for i, n in enumerate(labels)],
+        "state": state or ("closed" if closed else "open"),
+        "locked": False,
+        "assignee": {"login": assignee, "id": 7} if assignee else None,
+        "assignees": [{"login": assignee, "id": 7}] if assignee else [],
+        "milestone": None,
+        "comments": 0,
+        "created_at": created,
+        "updated_at": updated or closed or created,
+        "closed_at": closed,
+        "author_association": "MEMBER",
+        "body": body,
+        "state_reason": "completed" if closed else None,
+    }
+    if pr:
+        out["pull_request"] = {"url": f"https://api.github.com/repos/{REPO}/pulls/{number}", "merged_at": None}
+    return out
+
+
+ACTION = "postmortem-action"
+
+
+def issues_data():
+    """Issues newest first. D's window is [2026-11-25 10:30Z, 2026-11-26 10:30Z)."""
+    items = [
+        issue(11, [ACTION, "P0"], "2026-11-25T12:00:00Z", closed="2026-11-26T09:00:00Z"),
+        issue(12, [ACTION, "P1"], "2026-11-25T13:00:00Z", assignee=None),
+        issue(13, [ACTION, "P2"], "2026-11-20T08:00:00Z", updated="2026-11-26T01:00:00Z"),
+        issue(14, [ACTION, "P3"], "2026-11-25T14:00:00Z", body="**Incident:** PI07\nsome text"),
+        issue(15, ["postmortem"], "2026-11-25T15:00:00Z", body="Post-mortem\n\nIncident: PI01\n",
+              title="Post-mortem: Trading API degraded"),
+        issue(16, [ACTION], "2026-11-25T16:00:00Z"),  # no priority label
+        issue(17, [ACTION, "P1"], "2026-11-25T17:00:00Z", closed="2026-11-25T16:00:00Z",
+              updated="2026-11-25T17:30:00Z"),  # closed before created
+        issue(18, [ACTION, "P1"], "2026-11-25T18:00:00Z", body="Incident: INC-2026-101\n"),  # not a PD id
+        issue(19, [ACTION], "2026-11-25T19:00:00Z", pr=True),  # a pull request
+        issue(20, [ACTION, "P1"], "2026-11-25T20:00:00Z", updated="2026-11-26T12:00:00Z"),  # later window
+        issue(21, [ACTION, "P1"], "2026-11-19T20:00:00Z"),  # not updated since the window start
+        issue(22, ["bug"], "2026-11-25T21:00:00Z"),  # another label: never listed
+    ]
+    return sorted(items, key=lambda i: i["created_at"], reverse=True)
+
+
+ISSUE_REASONS = {
+    "16": "missing priority label (one of P0, P1, P2, P3)",
+    "17": "closed 2026-11-25T16:00:00+00:00 before created 2026-11-25T17:00:00+00:00",
+    "18": "incident reference 'INC-2026-101' is not a PagerDuty incident id (e.g. 'Incident: P1A2B3C')",
+}
+
+
+def write_issues_demo(root: Path, items=None) -> None:
+    g = root / "github"
+    g.mkdir(parents=True, exist_ok=True)
+    (g / "issues.json").write_text(json.dumps(issues_data() if items is None else items))
+
+
 def write_demo_dir(root: Path) -> Path:
     write_trading_db(root / "trading.db")
     write_prometheus_demo(root)
     write_github_demo(root)
     write_pagerduty_demo(root)
+    write_issues_demo(root)
     return root
 
 
@@ -569,6 +641,8 @@ RAW_TABLES = (
     "raw_deployments",
     "raw_incidents",
     "raw_alerts",
+    "raw_incident_log_entries",
+    "raw_action_items",
     "quarantine",
 )
 STAMP_COLS = {"loaded_at", "quarantined_at"}  # wall-clock stamps of the write itself

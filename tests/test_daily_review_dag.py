@@ -61,7 +61,7 @@ def demo_env(tmp_path_factory):
 
 @pytest.mark.parametrize("dialect", ["sqlite", "postgres"])
 def test_daily_review_posts_once_and_is_idempotent(demo_env, dialect, monkeypatch, request):
-    from kaizen.cli import load_dag
+    from kaizen.cli import dag_for_test
 
     if dialect == "sqlite":
         url = f"sqlite:///{demo_env / 'warehouse.db'}"
@@ -88,7 +88,7 @@ def test_daily_review_posts_once_and_is_idempotent(demo_env, dialect, monkeypatc
                 {"conn_type": "slack", "password": "xoxb-test", "extra": {"base_url": slack.base_url}}
             ),
         )
-        dag = load_dag("daily_review")
+        dag = dag_for_test("daily_review")
         at = cal.ist_datetime(DAY, cal.REVIEW_TIME)
 
         run = dag.test(logical_date=at, run_after=at)

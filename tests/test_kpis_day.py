@@ -73,6 +73,10 @@ def order(oid, status, exec_ms):
     }
 
 
+def utc(y, mo, d, h=0, mi=0) -> datetime:
+    return datetime(y, mo, d, h, mi, tzinfo=UTC)
+
+
 def minutes(start: datetime, end: datetime):
     t = start
     while t < end:
@@ -245,6 +249,58 @@ def seed(engine, *, probes=True):
                 "D2",
             ),
             inc("OLD", 0, "P0", None, old, old + timedelta(minutes=10), None),
+            # Post-mortem deadlines (resolved + 48 h) inside the window; triggered and
+            # resolved before it (no effect on MTTR/MTTA/MTTD; P0/P1 count for MTBF):
+            #   PM1 P0 resolved Sun 8 Mar 12:00Z → due Tue 10 Mar 12:00Z
+            #   PM2 P1 resolved Mon 9 Mar 08:00Z → due Wed 11 Mar 08:00Z
+            #   PM3 P1 resolved Mon 9 Mar 09:00Z → due Wed 11 Mar 09:00Z
+            #   PM4 P2 (not a P0/P1: no post-mortem required)
+            inc("PM1", 11, "P0", None, utc(2026, 3, 8, 11), utc(2026, 3, 8, 12), None),
+            inc("PM2", 12, "P1", None, utc(2026, 3, 9, 7), utc(2026, 3, 9, 8), None),
+            inc("PM3", 13, "P1", None, utc(2026, 3, 9, 8, 30), utc(2026, 3, 9, 9), None),
+            inc("PM4", 14, "P2", None, utc(2026, 3, 9, 8), utc(2026, 3, 9, 9), None),
+        ],
+    )
+
+    # Action items (SLA due P0 +7 d, P1 +30 d, P2 +90 d; P3 none) and post-mortems.
+    #   A1 P0 created Tue 3 Mar 11:00Z → due Tue 10 Mar 11:00Z, closed 9 Mar → on time
+    #   A2 P1 created Sun 8 Feb 12:00Z → due Tue 10 Mar 12:00Z, closed 10 Mar 13:00Z → late
+    #   A3 P2 created Thu 11 Dec 2025 06:00Z → due Wed 11 Mar 06:00Z, closed exactly then → on time
+    #   A4 P1 created Mon 9 Feb 05:00Z → due Wed 11 Mar 05:00Z, still open → not on time
+    #   A5 P3 (best effort, no due date) and A6 P0 due Wed 11 Mar 11:00Z (after the window) → not counted
+    #   post-mortems: PM1 at 10 Mar 11:00Z (47 h, on time; a second copy later), PM2 at 11 Mar 09:00Z
+    #   (49 h, late); PM3 none
+    def item(num, prio, created, closed, incident="INC1", kind="action_item"):
+        sla = {"P0": 7, "P1": 30, "P2": 90}.get(prio)
+        return {
+            "issue_number": num,
+            "kind": kind,
+            "title": f"item {num}",
+            "priority": prio,
+            "incident_id": incident,
+            "owner": "dev",
+            "state": "closed" if closed else "open",
+            "state_reason": "completed" if closed else None,
+            "created_at": created,
+            "updated_at": closed or created,
+            "closed_at": closed,
+            "due_at": created + timedelta(days=sla) if (sla and kind == "action_item") else None,
+            "html_url": None,
+        }
+
+    insert(
+        engine,
+        "raw_action_items",
+        [
+            item(1, "P0", utc(2026, 3, 3, 11), utc(2026, 3, 9, 10)),
+            item(2, "P1", utc(2026, 2, 8, 12), utc(2026, 3, 10, 13)),
+            item(3, "P2", utc(2025, 12, 11, 6), utc(2026, 3, 11, 6)),
+            item(4, "P1", utc(2026, 2, 9, 5), None),
+            item(5, "P3", utc(2026, 3, 1, 5), None),
+            item(6, "P0", utc(2026, 3, 4, 11), utc(2026, 3, 5, 11)),
+            item(7, None, utc(2026, 3, 10, 11), None, "PM1", "postmortem"),
+            item(8, None, utc(2026, 3, 10, 14), None, "PM1", "postmortem"),
+            item(9, None, utc(2026, 3, 11, 9), None, "PM2", "postmortem"),
         ],
     )
 
@@ -329,9 +385,9 @@ EXPECTED = {
     "mtta_p50_minutes": (1.0, None, None, 2, "on_target"),
     # TTD 3 and 2 → 2.5 (< 5)
     "mttd_minutes": (2.5, 5.0, 2, 2, "on_target"),
-    # 90 days ending Wed 16:00 IST: P0/P1 triggered = INC1 only (OLD is 100 days back);
-    # downtime 2 min → (129,600 − 2) ÷ 1,440 = 89.99861 up days ÷ 1 failure
-    "mtbf_days": ((129600 - 2) / 1440, (129600 - 2) / 1440, 1, 1, "on_target"),
+    # 90 days ending Wed 16:00 IST: P0/P1 triggered = INC1, PM1, PM2, PM3 (OLD is 100 days
+    # back, PM4 a P2); downtime 2 min → (129,600 − 2) ÷ 1,440 = 89.99861 up days ÷ 4 failures
+    "mtbf_days": ((129600 - 2) / 1440 / 4, (129600 - 2) / 1440, 4, 4, "off_target"),
     # D1, D2, D3 (D0 before the window, D4 a rollback, D5 failed) ÷ 1 business day (Wed)
     "deployments_per_day": (3.0, 3, 1, 3, "on_target"),
     # leads 6, 24, 2 h → median 6 (< 24); p90 numpy linear: [2, 6, 24] rank 1.8 → 6 + 0.8 × 18 = 20.4
@@ -342,6 +398,12 @@ EXPECTED = {
     # resolved − D2 finished (Tue 19:00 IST): INC2 20:40 → 100 min; INC1 Wed 10:23 → 923 min;
     # median (100 + 923) ÷ 2 = 511.5
     "recovery_time_minutes": (511.5, None, None, 2, "on_target"),
+    # due in the window: A1 (on time), A2 (late), A3 (closed exactly at due: on time), A4 (open)
+    # → 2 ÷ 4 = 50 % (target > 90 → off); A5 (P3) and A6 (due after the window) not counted
+    "action_items_on_time_pct": (50.0, 2, 4, 4, "off_target"),
+    # deadlines in the window: PM1 (published 47 h after: on time), PM2 (49 h: late), PM3 (none)
+    # → 1 ÷ 3; no target → on_target
+    "postmortems_on_time_pct": (100 / 3, 1, 3, 3, "on_target"),
 }
 
 
@@ -483,6 +545,8 @@ def test_empty_day_is_stale_or_no_events_never_zero(engine):
         "lead_time_p90_hours",
         "change_failure_rate_pct",
         "recovery_time_minutes",
+        "action_items_on_time_pct",
+        "postmortems_on_time_pct",
     ):
         assert rows[k]["status"] == "no_events", k
         assert rows[k]["value"] is None, k
@@ -494,7 +558,7 @@ def test_empty_day_is_stale_or_no_events_never_zero(engine):
 def test_mtbf_no_events_without_p0_p1(engine):
     seed(engine)
     with engine.begin() as conn:
-        conn.execute(sa.text("update raw_incidents set priority = 'P2' where incident_id = 'INC1'"))
+        conn.execute(sa.text("update raw_incidents set priority = 'P2' where priority in ('P0', 'P1')"))
     r = {x["kpi_id"]: x for x in day_kpis.compute_day(engine, D, "run-1", computed_at=LOADED)}["mtbf_days"]
     assert r["value"] is None
     assert r["status"] == "no_events"

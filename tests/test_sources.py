@@ -212,6 +212,8 @@ def test_extract_day_runs_all_sources_and_is_idempotent(engine, demo):
         "deployments",
         "incidents",
         "alerts",
+        "log_entries",
+        "action_items",
     ]
     for r in results:
         assert r.extracted == r.loaded + r.quarantined

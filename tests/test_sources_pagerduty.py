@@ -47,7 +47,7 @@ def counts(results):
     return {r.source: (r.extracted, r.loaded, r.quarantined) for r in results}
 
 
-EXPECTED = {"incidents": (7, 5, 2), "alerts": (6, 5, 1)}
+EXPECTED = {"incidents": (7, 5, 2), "alerts": (6, 5, 1), "log_entries": (3, 3, 0)}
 
 
 def table(engine, name, key):
@@ -72,6 +72,13 @@ def test_http_extract_rows(engine, fake, waits):
     assert str(p1["resolved_at"])[:19] == "2026-11-25 12:40:00"
     assert str(p1["impact_start_at"])[:19] == "2026-11-25 11:58:00"
     assert p1["caused_by_deployment_id"] == "101"
+    # PI01's log entries land for post-mortem timelines
+    logs = table(engine, "raw_incident_log_entries", "log_entry_id")
+    assert {k: (v["incident_id"], v["type"], str(v["created_at"])[:19]) for k, v in logs.items()} == {
+        "LE1": ("PI01", "trigger_log_entry", "2026-11-25 12:00:00"),
+        "LE2": ("PI01", "acknowledge_log_entry", "2026-11-25 12:04:00"),
+        "LE3": ("PI01", "resolve_log_entry", "2026-11-25 12:40:00"),
+    }
     p2 = inc["PI02"]
     assert (p2["priority"], p2["status"], str(p2["acknowledged_at"])[:19], p2["resolved_at"]) == (
         "P0",
@@ -146,7 +153,7 @@ def test_bad_impact_start_and_missing_service_are_quarantined(engine, waits):
         incs, {"PX1": [alert("AX1", "PX1", "2026-11-26T04:00:00Z")]}, fields, {}, token=TOKEN
     ) as f:
         res = pagerduty.extract(DAY, engine, "r1", transport(f))
-    assert counts(res) == {"incidents": (2, 0, 2), "alerts": (1, 1, 0)}
+    assert counts(res) == {"incidents": (2, 0, 2), "alerts": (1, 1, 0), "log_entries": (0, 0, 0)}
     q = {k: v[0]["reason"] for k, v in quarantine(engine, "incidents").items()}
     assert q == {"PX1": "unparseable custom field impact_start 'yesterday-ish'", "PX2": "missing service"}
 

@@ -86,6 +86,18 @@ def compute_day_kpis(day: date, run_id: str) -> dict:
     return {"kpis": len(rows), "statuses": statuses}
 
 
+def draft_postmortems(day: date, lookback_days: int = 7) -> list[dict]:
+    """Drafts for P0/P1 incidents resolved in the week up to ``day`` (idempotent)."""
+    from datetime import timedelta
+
+    from kaizen import config, warehouse
+    from kaizen.reports import postmortem
+
+    return postmortem.draft_postmortems(
+        warehouse.get_engine(), day - timedelta(days=lookback_days), day, config.out_dir()
+    )
+
+
 def review_time_utc(day: date) -> datetime:
     """The daily cut-off of trading day ``day`` (16:00 IST) as an aware UTC datetime."""
     return cal.review_window_utc(day)[1]

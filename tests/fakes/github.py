@@ -1,5 +1,6 @@
 """Fake GitHub REST API: deployments (environment filter), deployment statuses and
-compare, paginated with ``per_page``/``page`` and RFC 8288 ``Link`` headers
+compare, issues (``labels`` ANDed, ``state``, ``since`` on updated_at; pull requests
+listed too, as the real endpoint does), paginated with ``per_page``/``page`` and RFC 8288 ``Link`` headers
 (rel="next"/"last"/"first"/"prev") like api.github.com; GitHub's error bodies
 (``{"message", "documentation_url", "status"}``), 429 with Retry-After and the
 secondary-rate-limit 403."""
@@ -21,6 +22,7 @@ class FakeGitHub(FakeAPI):
         statuses=None,
         compares=None,
         token: str = "ghp_test",
+        issues=None,
     ):
         """deployments newest first; statuses {id: [...] newest first}; compares {"a...b": body}."""
         super().__init__()
@@ -29,6 +31,7 @@ class FakeGitHub(FakeAPI):
         self.statuses = statuses or {}
         self.compares = compares or {}
         self.token = token
+        self.issues = issues or []  # newest first, as GET /repos/{o}/{r}/issues sorts by default
 
     def _page(self, path, query, items):
         per_page = min(int(q1(query, "per_page", 30)), 100)
@@ -59,6 +62,19 @@ class FakeGitHub(FakeAPI):
         if rest == ["deployments"]:
             env = q1(query, "environment")
             items = [d for d in self.deployments if env is None or d.get("environment") == env]
+            chunk, hdrs = self._page(path, query, items)
+            return 200, hdrs, chunk
+        if rest == ["issues"]:
+            wanted = [x for x in (q1(query, "labels") or "").split(",") if x]
+            state = q1(query, "state", "open")
+            since = q1(query, "since")
+            items = [
+                i
+                for i in self.issues
+                if all(w in [lab["name"] for lab in i.get("labels", [])] for w in wanted)
+                and (state == "all" or i.get("state") == state)
+                and (since is None or i.get("updated_at", "") >= since)  # ISO-8601 Z text sorts
+            ]
             chunk, hdrs = self._page(path, query, items)
             return 200, hdrs, chunk
         if len(rest) == 3 and rest[0] == "deployments" and rest[2] == "statuses":

@@ -34,6 +34,9 @@ class LedgerRow:
     error: str | None
     first_delivered_at: datetime | str | None
     updated_at: datetime | str | None
+    # review reports (kaizen.delivery.reviews) only; None on rows other sinks write
+    thread_state: str | None = None
+    summary: str | None = None
 
 
 def get(engine: sa.Engine, report: str, period_key: str, sink: str, target: str) -> LedgerRow | None:
@@ -65,9 +68,13 @@ def write(
     error: str | None = None,
     first_delivered_at: datetime | str | None = None,
     now: datetime | None = None,
+    thread_state: str | None = None,
+    summary: str | None = None,
 ) -> None:
     """Upsert the row in its own transaction. Pass the previous row's
-    ``first_delivered_at`` to keep it; it is set on the first successful delivery."""
+    ``first_delivered_at`` to keep it; it is set on the first successful delivery.
+    ``thread_state`` and ``summary`` (review reports) are written only when given, so
+    the other sinks' writes neither need nor clear them."""
     if status not in (DELIVERED, FAILED):
         raise ValueError(f"ledger status must be {DELIVERED!r} or {FAILED!r}, got {status!r}")
     now = now or datetime.now(UTC)
@@ -86,5 +93,26 @@ def write(
         first_delivered_at=first_delivered_at or (now if status == DELIVERED else None),
         updated_at=now,
     )
+    for column, value in (("thread_state", thread_state), ("summary", summary)):
+        if value is not None:
+            row[column] = value
     with engine.begin() as conn:
         warehouse.upsert(conn, TABLE, [row], KEY)
+
+
+# Columns added after the first release of the table; ``create table if not exists``
+# does not add them to a warehouse created earlier, so :func:`ensure_columns` does.
+ADDED_COLUMNS = {"thread_state": "text", "summary": "text"}
+
+
+def ensure_columns(engine: sa.Engine) -> list[str]:
+    """Add :data:`ADDED_COLUMNS` missing from an existing ``report_deliveries``
+    (idempotent; returns the columns added)."""
+    present = {c["name"] for c in sa.inspect(engine).get_columns(TABLE)}
+    missing = [c for c in ADDED_COLUMNS if c not in present]
+    if missing:
+        with engine.begin() as conn:
+            for column in missing:
+                guard = "if not exists " if engine.dialect.name == "postgresql" else ""
+                conn.exec_driver_sql(f"alter table {TABLE} add column {guard}{column} {ADDED_COLUMNS[column]}")
+    return missing

@@ -173,13 +173,16 @@ class Posted:
     ts: str
 
 
-def post_message(client, channel: str, payload: dict) -> Posted:
+def post_message(client, channel: str, payload: dict, *, thread_ts: str | None = None) -> Posted:
+    """``chat.postMessage`` of a Block Kit payload; a reply in a thread with ``thread_ts``."""
+    kwargs = {"thread_ts": thread_ts} if thread_ts else {}
     resp = client.chat_postMessage(
         channel=channel,
         text=payload.get("text", ""),
         blocks=payload.get("blocks"),
         unfurl_links=False,
         unfurl_media=False,
+        **kwargs,
     )
     return Posted(channel_id=resp["channel"], ts=resp["ts"])
 
@@ -194,3 +197,14 @@ def update_message(client, channel: str, ts: str, payload: dict) -> Posted:
 def thread_reply(client, channel: str, thread_ts: str, text: str) -> Posted:
     resp = client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=text)
     return Posted(channel_id=resp["channel"], ts=resp["ts"])
+
+
+def upload_file(client, channel: str, thread_ts: str | None, data: bytes, filename: str, title: str) -> str:
+    """Upload ``data`` with the v2 flow (``files.getUploadURLExternal``, the raw POST,
+    ``files.completeUploadExternal``) into ``channel``, in the thread of ``thread_ts``
+    when given; returns the file id."""
+    resp = client.files_upload_v2(
+        channel=channel, thread_ts=thread_ts, content=data, filename=filename, title=title
+    )
+    file = resp.get("file") or (resp.get("files") or [{}])[0]
+    return str(file.get("id", ""))

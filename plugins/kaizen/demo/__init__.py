@@ -2,7 +2,7 @@
 
 ``generate(end, months, seed, out_dir)`` writes the layout of docs/contracts.md
 ("Demo directory layout"): the trading SQLite DB, Prometheus ``query_range`` bodies,
-GitHub deployments/statuses/compare responses and PagerDuty incidents/alerts/log
+GitHub deployments/statuses/compare responses and post-mortem issues, PagerDuty incidents/alerts/log
 entries/custom field values, plus ``manifest.json``. The same arguments give the same
 bytes; nothing reads the clock.
 
@@ -21,7 +21,7 @@ from datetime import date
 from pathlib import Path
 
 from kaizen import config
-from kaizen.demo import github, pagerduty, prometheus, scenario, trading
+from kaizen.demo import github, issues, pagerduty, prometheus, scenario, trading
 
 __all__ = ["generate"]
 
@@ -63,6 +63,9 @@ def generate(end: date, months: int, seed: int, out_dir: Path, trades_per_day: i
     inc_plan = pagerduty.plan(period, outages, deps_by_id, forced, s["pagerduty"])
     pd_counts = pagerduty.write(inc_plan, out_dir)
     gh_counts = github.write(plan, out_dir, s["github"])
+    # post-mortems and action items (GitHub issues): their own random stream, so every
+    # other file is byte-identical to what the generator wrote before they existed
+    issues.write(period, inc_plan.incidents, seed, out_dir)
 
     # Trading DB
     tr = trading.write(period, s["trading"], trades_per_day, out_dir / "trading.db")

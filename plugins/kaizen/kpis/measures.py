@@ -595,6 +595,71 @@ def delivery_measures(conn, scope: Scope) -> dict[str, Measure]:
     return m
 
 
+# ---------------------------------------------------------------- post-incident practice
+POSTMORTEM_DUE = timedelta(hours=48)
+ACTION_ITEM_PRIORITIES = ("P0", "P1", "P2")  # P3 is best effort: no due date, not measured
+
+
+def practice_measures(conn, scope: Scope) -> dict[str, Measure]:
+    """Post-mortem practice from ``raw_action_items`` (GitHub issues) and ``raw_incidents``.
+
+    Both KPIs place an obligation in the period by its **due time**, so every counted
+    item has a final outcome at the scope's end and recomputing later never changes it:
+
+    - ``action_items_on_time_pct``: action items (P0–P2) whose SLA ``due_at`` falls in
+      [start, end); completed on time = closed (state closed) at or before ``due_at``.
+    - ``postmortems_on_time_pct``: P0/P1 incidents whose post-mortem deadline
+      (resolved + 48 h) falls in [start, end); on time = a post-mortem issue for the
+      incident created at or before the deadline.
+    No item / incident due → value NULL, status ``no_events``.
+    """
+    start, end = scope.start, scope.end
+    m: dict[str, Measure] = {}
+    due = _rows(
+        conn,
+        "select issue_number, state, closed_at, due_at from raw_action_items "
+        "where kind = 'action_item' and priority in ('P0', 'P1', 'P2') "
+        "and due_at >= :start and due_at < :end order by issue_number",
+        {"start": start, "end": end},
+    )
+    from kaizen.sources.base import parse_ts  # text (SQLite) or datetime (PostgreSQL) → aware UTC
+
+    n_due = len(due)
+    on_time = sum(
+        1
+        for _num, state, closed, due_at in due
+        if str(state) == "closed" and closed is not None and parse_ts(closed) <= parse_ts(due_at)
+    )
+    m["action_items_on_time_pct"] = Measure(
+        100.0 * on_time / n_due if n_due else None, on_time, n_due, n_due, no_events=not n_due
+    )
+
+    incidents = _rows(
+        conn,
+        "select incident_id, resolved_at from raw_incidents where priority in ('P0', 'P1') "
+        "and resolved_at >= :start and resolved_at < :end order by incident_id",
+        {"start": start - POSTMORTEM_DUE, "end": end - POSTMORTEM_DUE},
+    )
+    published: dict[str, datetime] = {}
+    if incidents:
+        q = sa.text(
+            "select incident_id, min(created_at) as first_at from raw_action_items "
+            "where kind = 'postmortem' and incident_id in :ids group by incident_id"
+        ).bindparams(sa.bindparam("ids", expanding=True))
+        for iid, first_at in conn.execute(q, {"ids": [str(r[0]) for r in incidents]}):
+            published[str(iid)] = parse_ts(first_at)
+    n_inc = len(incidents)
+    pm_on_time = sum(
+        1
+        for iid, resolved in incidents
+        if str(iid) in published and published[str(iid)] <= parse_ts(resolved) + POSTMORTEM_DUE
+    )
+    m["postmortems_on_time_pct"] = Measure(
+        100.0 * pm_on_time / n_inc if n_inc else None, pm_on_time, n_inc, n_inc, no_events=not n_inc
+    )
+    return m
+
+
 # ---------------------------------------------------------------- one scope
 def measure_scope(conn, scope: Scope, cat: catalog_mod.Catalog | None = None) -> dict[str, Measure]:
     """Every measure of one scope (reads only)."""
@@ -604,4 +669,5 @@ def measure_scope(conn, scope: Scope, cat: catalog_mod.Catalog | None = None) ->
     out.update(trading_measures(conn, scope, config.capital_base_inr(), rf))
     out.update(reliability_measures(conn, scope))
     out.update(delivery_measures(conn, scope))
+    out.update(practice_measures(conn, scope))
     return out

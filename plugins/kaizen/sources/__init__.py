@@ -1,5 +1,5 @@
 """Sources: one module per system (``trading``, ``prometheus``, ``github``,
-``pagerduty``). Each has two transports returning the raw wire records (the demo files
+``pagerduty``, ``github_issues`` — post-mortem action items and post-mortems). Each has two transports returning the raw wire records (the demo files
 or the real API/DB) and one parse + validation path, then the shared load step in
 :mod:`kaizen.sources.base`::
 
@@ -13,7 +13,7 @@ from datetime import date
 
 from kaizen.sources.base import ExtractResult, Reject, SourceError
 
-SOURCES = ("trading", "prometheus", "github", "pagerduty")
+SOURCES = ("trading", "prometheus", "github", "pagerduty", "github_issues")
 
 __all__ = ["SOURCES", "ExtractResult", "Reject", "SourceError", "extract_day"]
 
@@ -21,7 +21,7 @@ __all__ = ["SOURCES", "ExtractResult", "Reject", "SourceError", "extract_day"]
 def extract_day(day: date, engine, run_id: str) -> list[ExtractResult]:
     """Extract every source for trading day ``day``; each source loads in its own
     transaction. Returns all results (trades, orders, probes, latency, errors,
-    deployments, incidents, alerts)."""
+    deployments, incidents, alerts, log_entries, action_items)."""
     results: list[ExtractResult] = []
     for name in SOURCES:
         module = importlib.import_module(f"kaizen.sources.{name}")

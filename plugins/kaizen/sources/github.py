@@ -89,13 +89,18 @@ def _paged(client: JsonClient, path: str, params: dict, stop: Callable[[list], b
         url, p = resp.links.get("next", {}).get("url"), None  # the next URL carries the query
 
 
-def http_transport(api_url: str, token: str, repo: str, *, per_page: int = 100, **client_kw) -> Transport:
+def client_for(api_url: str, token: str, **client_kw) -> JsonClient:
+    """A GitHub REST client: versioned JSON media type, bearer token, rate-limit rules."""
     headers = {"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": API_VERSION,
                "User-Agent": "kaizen-kpi-pipeline"}
     if token:
         headers["Authorization"] = f"Bearer {token}"
-    client = JsonClient("GitHub", config.GITHUB_CONN_ID, api_url, headers,
-                        rate_limit_wait=_secondary_limit, **client_kw)
+    return JsonClient("GitHub", config.GITHUB_CONN_ID, api_url, headers,
+                      rate_limit_wait=_secondary_limit, **client_kw)
+
+
+def http_transport(api_url: str, token: str, repo: str, *, per_page: int = 100, **client_kw) -> Transport:
+    client = client_for(api_url, token, **client_kw)
 
     def fetch(start: datetime, end: datetime) -> dict:
         deployments: list[dict] = []
@@ -153,7 +158,8 @@ def demo_transport(demo_dir: Path | None = None) -> Transport:
     return fetch
 
 
-def live_transport() -> Transport:
+def connection_settings() -> tuple[str, str, str]:
+    """(API base URL, token, "owner/name") from the ``kaizen_github`` connection."""
     conn = config.require_connection(config.GITHUB_CONN_ID, "GitHub REST API")
     repo = (conn.extra or {}).get("repo")
     if not repo or "/" not in repo:
@@ -161,7 +167,12 @@ def live_transport() -> Transport:
     host = conn.host or DEFAULT_API
     if not host.startswith(("http://", "https://")):
         host = f"https://{host}"
-    return http_transport(host, conn.password or "", repo)
+    return host, conn.password or "", repo
+
+
+def live_transport() -> Transport:
+    host, token, repo = connection_settings()
+    return http_transport(host, token, repo)
 
 
 def default_transport() -> Transport:

@@ -1,5 +1,7 @@
-"""Incidents and their alerts from the PagerDuty REST API v2 for the review window of
-a trading day, into ``raw_incidents`` and ``raw_alerts``.
+"""Incidents, their alerts and log entries from the PagerDuty REST API v2 for the review
+window of a trading day, into ``raw_incidents``, ``raw_alerts`` and
+``raw_incident_log_entries`` (the timeline of post-mortem drafts; the log entries of
+every incident triggered in the window, quarantined ones included, as for alerts).
 
 Decisions (see the module's tests):
 - Incidents triggered (``created_at``) in the window are the day's; their alerts are
@@ -228,6 +230,50 @@ def _check_alert(alert: dict, incident: dict):
     }, None
 
 
+def _check_log_entry(entry: dict, incident_id: str):
+    if not entry.get("id"):
+        return None, "missing log entry id"
+    created = _created(entry)
+    if created is None:
+        return None, f"missing or unparseable created_at {entry.get('created_at')!r}"
+    if not entry.get("type"):
+        return None, "missing log entry type"
+    summary = entry.get("summary")
+    note = (entry.get("channel") or {}).get("summary") if isinstance(entry.get("channel"), dict) else None
+    if entry.get("type") == "annotate_log_entry" and note:
+        summary = f"{summary}: {note}" if summary else note  # the note's text lives in channel.summary
+    return {
+        "log_entry_id": str(entry["id"]),
+        "incident_id": str((entry.get("incident") or {}).get("id") or incident_id),
+        "type": str(entry["type"]),
+        "created_at": created,
+        "summary": summary,
+    }, None
+
+
+def parse_log_entries(raw: dict, start: datetime, end: datetime):
+    """(extracted, rows, rejects) of the log entries of the window's incidents."""
+    rows, rejects, seen, n = [], [], set(), 0
+    for inc in raw["incidents"]:
+        c = _created(inc)
+        if c is None or not start <= c < end or str(inc.get("id")) in seen:
+            continue
+        seen.add(str(inc.get("id")))
+        loaded: set[str] = set()
+        for entry in raw.get("log_entries", {}).get(inc.get("id"), []):
+            n += 1
+            row, reason = _check_log_entry(entry, str(inc.get("id")))
+            if row is None:
+                rejects.append(Reject("log_entries", str(entry.get("id")), reason, entry))
+            elif row["log_entry_id"] in loaded:
+                rejects.append(Reject("log_entries", row["log_entry_id"],
+                                      f"duplicate log entry id {row['log_entry_id']}", entry))
+            else:
+                loaded.add(row["log_entry_id"])
+                rows.append(row)
+    return n, rows, rejects
+
+
 def parse(raw: dict, start: datetime, end: datetime):
     inside = [i for i in raw["incidents"] if (c := _created(i)) is not None and start <= c < end]
     undated = [i.get("id") for i in raw["incidents"] if _created(i) is None]
@@ -278,9 +324,16 @@ def extract(day: date, engine: sa.Engine, run_id: str, transport: Transport | No
     if al_rows:
         parts.append(f"alert_id in ({', '.join(':a' + str(n) for n in range(len(al_rows)))})")
     alert_where = " or ".join(parts) or "1 = 0"
+    n_l, le_rows, le_rej = parse_log_entries(raw, start, end)
+    inc_params = {f"i{n}": v for n, v in enumerate(inc_ids)}
+    inc_where = (f"incident_id in ({', '.join(':i' + str(n) for n in range(len(inc_ids)))})"
+                 if inc_ids else "1 = 0")
     return load(engine, day, run_id, [
         TableLoad("incidents", "raw_incidents", "triggered_at >= :start and triggered_at < :end",
                   {"start": start, "end": end}, n_i, inc_rows, inc_rej, key="incident_id"),
         TableLoad("alerts", "raw_alerts", alert_where, params,
                   n_a, al_rows, al_rej, key="alert_id"),
+        # the log entries of the window's incidents (incident timelines for post-mortems)
+        TableLoad("log_entries", "raw_incident_log_entries", inc_where, inc_params,
+                  n_l, le_rows, le_rej, key="log_entry_id"),
     ])

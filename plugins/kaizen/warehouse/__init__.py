@@ -29,6 +29,8 @@ DDL_FILES = (
     "raw_deployments.sql",
     "raw_incidents.sql",
     "raw_alerts.sql",
+    "raw_incident_log_entries.sql",
+    "raw_action_items.sql",
     "quarantine.sql",
     "kpi_definitions.sql",
     "kpi_values.sql",

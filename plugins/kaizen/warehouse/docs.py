@@ -31,6 +31,8 @@ COMMON = {
     "alert_id": "PagerDuty alert id",
     "incident_id": "PagerDuty incident id",
     "incident_number": "PagerDuty incident number",
+    "log_entry_id": "PagerDuty log entry id",
+    "issue_number": "GitHub issue number (the repository's issue #)",
     "title": "incident title as written in PagerDuty (untrusted text)",
     "service": "PagerDuty service name",
     "summary": "alert summary (untrusted text)",

@@ -1,0 +1,670 @@
+"""Delivery of the review reports (weekly, monthly, quarterly): one ``RenderedReview``
+(docs/contracts.md, "Review reports") to Slack or the outbox, and to Google Sheets or
+its stand-in, with the ledger ``report_deliveries`` kept true for every sink.
+
+Slack (connection ``kaizen_slack`` exists and ``post_to_slack``): one ledger row per
+report × period × channel. The headline is the only top-level message; the thread
+payloads follow as replies, then each chart is uploaded into the thread (files v2).
+The row's ``thread_state`` (JSON) records the reply ts's with the hash of what each
+shows, the uploaded charts with the hash of their bytes, and the content hash last
+delivered completely; ``summary`` holds that content's one-line summary.
+
+- Same content hash as the last complete delivery → no Slack call at all.
+- New period → ``chat.postMessage`` of the headline, replies, uploads.
+- Changed content → ``chat.update`` of the headline, ``chat.update`` of each reply
+  whose content changed (in place; surplus old replies are blanked to a "removed"
+  note), a new upload of each chart whose bytes changed, and one thread reply
+  "Revised: <old summary vs new>"; never a new top-level message; version + 1.
+- The ledger is written after every Slack call that succeeded (status ``failed``,
+  error "incomplete: …" until the end), so a failure or a crash half-way leaves the
+  headline's ts and the replies already posted on record: the re-run resumes (posts
+  only what is missing) instead of posting a second headline. ``chat.postMessage`` and
+  ``files.completeUploadExternal`` are not retried on a 5xx (see ``slack.py``); the
+  failure is recorded with its error and raised.
+
+Outbox (no Slack connection, or ``post_to_slack=False`` as in a backfill): the files
+``headline.json`` (the headline payload exactly as ``chat.postMessage`` gets it),
+``thread.json`` (the reply payloads, in order), ``review.md``, ``review.html``,
+``<chart>.png`` and, after a change, ``revisions.json`` (the "Revised:" notes) under
+``<out_dir>/<report>/<period_key>/``; ledger sink ``outbox``.
+
+Sheets (connection ``kaizen_gsheets`` exists and ``sync_sheets``): the ``sheet_rows``
+tabs go through :func:`kaizen.delivery.sheets.sync` in one sync (rows upserted by key);
+ledger sink ``sheets``, target the spreadsheet id, ``sheet_range`` the JSON of
+``{tab: A1 range}``; the hash is over ``sheet_rows`` alone, so wording changes in the
+Slack text do not re-sync. Without the connection each tab is merged by key into
+``<out_dir>/sheets/<tab>.json`` (cells as they would go on the wire); ledger sink
+``outbox``, target ``sheets``.
+
+Every sink is attempted even when an earlier one failed; the first failure is then
+raised (the others attached as notes).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from kaizen import config
+from kaizen.calendar import IST, UTC
+from kaizen.delivery import ledger, outbox
+from kaizen.delivery import sheets as sheets_sink
+from kaizen.delivery import slack as slack_sink
+from kaizen.reports.render import content_hash as payload_hash
+from kaizen.reports.render import slack_escape
+
+log = logging.getLogger(__name__)
+
+SINK_SLACK = "slack"
+SINK_OUTBOX = "outbox"
+SINK_SHEETS = "sheets"
+OUTBOX_SHEETS_TARGET = outbox.SHEETS_FOLDER
+
+HEADLINE_FILE = "headline.json"
+THREAD_FILE = "thread.json"
+MARKDOWN_FILE = "review.md"
+HTML_FILE = "review.html"
+REVISIONS_FILE = "revisions.json"
+RESERVED_FILES = frozenset({HEADLINE_FILE, THREAD_FILE, MARKDOWN_FILE, HTML_FILE, REVISIONS_FILE})
+
+REQUIRED_KEYS = (
+    "report",
+    "period_key",
+    "headline",
+    "thread",
+    "markdown",
+    "html",
+    "charts",
+    "sheet_rows",
+    "content_hash",
+    "summary",
+)
+REMOVED_REPLY = {"text": "(This part is no longer in the review; see the revised thread.)"}
+MAX_NOTE_CHARS = 3000
+
+
+# ---------------------------------------------------------------------------- input
+
+
+@dataclass(frozen=True)
+class _Review:
+    report: str
+    period_key: str
+    headline: dict
+    thread: list[dict]
+    markdown: str
+    html: str
+    charts: dict[str, bytes]  # name -> PNG bytes, in the rendered order
+    sheet_rows: dict
+    digest: str
+    summary: str
+
+    @classmethod
+    def from_rendered(cls, rendered: dict) -> _Review:
+        missing = [k for k in REQUIRED_KEYS if k not in rendered]
+        if missing:
+            raise ValueError(f"RenderedReview lacks {', '.join(missing)}")
+        outbox.folder(rendered["report"], rendered["period_key"])  # plain names or ValueError
+        headline, thread = rendered["headline"], rendered["thread"]
+        if not isinstance(headline, dict) or not headline.get("text"):
+            raise ValueError("RenderedReview headline must be a Block Kit payload with a 'text'")
+        if not isinstance(thread, list) or not all(isinstance(p, dict) and p.get("text") for p in thread):
+            raise ValueError("RenderedReview thread must be a list of Block Kit payloads with a 'text'")
+        charts: dict[str, bytes] = {}
+        for name, path in (rendered["charts"] or {}).items():
+            file_name = f"{name}.png"
+            if not name or "/" in name or "\\" in name or name.startswith(".") or file_name in RESERVED_FILES:
+                raise ValueError(f"chart name {name!r} is not a plain name")
+            try:
+                charts[name] = Path(path).read_bytes()
+            except OSError as exc:
+                raise FileNotFoundError(f"chart {name!r}: cannot read {path}: {exc}") from exc
+        if not isinstance(rendered["sheet_rows"], dict):
+            raise ValueError("RenderedReview sheet_rows must be a dict tab -> rows")
+        return cls(
+            report=rendered["report"],
+            period_key=rendered["period_key"],
+            headline=headline,
+            thread=list(thread),
+            markdown=str(rendered["markdown"]),
+            html=str(rendered["html"]),
+            charts=charts,
+            sheet_rows=rendered["sheet_rows"],
+            digest=str(rendered["content_hash"]),
+            summary=str(rendered["summary"] or ""),
+        )
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def sheet_rows_hash(sheet_rows: dict) -> str:
+    canonical = json.dumps(sheet_rows, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+    return _sha256(canonical.encode("utf-8"))
+
+
+def sheet_tabs(sheet_rows: dict) -> list[sheets_sink.SheetTab]:
+    """``rendered["sheet_rows"]`` as :class:`~kaizen.delivery.sheets.SheetTab` s."""
+    tabs = []
+    for name, spec in sheet_rows.items():
+        tabs.append(
+            sheets_sink.SheetTab(
+                name=name,
+                header=list(spec["header"]),
+                rows=[list(r) for r in spec.get("rows") or []],
+                key_columns=int(spec.get("key_columns", 1)),
+                number_formats=dict(spec.get("number_formats") or {}),
+            )
+        )
+    return tabs
+
+
+def last_sync_text(now: datetime) -> str:
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    return now.astimezone(IST).strftime("%Y-%m-%d %H:%M IST")
+
+
+def _chart_title(name: str) -> str:
+    return name.replace("_", " ").strip().capitalize()
+
+
+def _next_version(row: ledger.LedgerRow | None, digest: str) -> int:
+    """1 until a first successful delivery; + 1 for every changed content after it."""
+    if row is None or row.first_delivered_at is None:
+        return 1
+    return row.version + 1 if row.content_hash != digest else row.version
+
+
+# ---------------------------------------------------------------------------- revision note
+
+
+def _pair(old: str, new: str) -> str:
+    """'win rate 57.1 %', 'win rate 57.3 %' -> 'win rate 57.1 % → 57.3 %'."""
+    a, b = old.split(), new.split()
+    k = 0
+    while k < min(len(a), len(b)) - 1 and a[k] == b[k]:
+        k += 1
+    return " ".join([*a[:k], " ".join(a[k:]), "→", " ".join(b[k:])]).strip()
+
+
+def describe_change(old: str | None, new: str | None) -> str:
+    """What the revision note says changed, from the old and new one-line summaries.
+    Summaries made of ``;``-separated items ("win rate 57.1 %; net P&L ₹1,200") are
+    compared item by item and only the changed items are named."""
+    old, new = (old or "").strip(), (new or "").strip()
+    if not old:
+        return new or "the figures changed"
+    if not new:
+        return "the figures changed"
+    if old == new:
+        return f"details changed; the headline figures are unchanged ({new})"
+    a = [p.strip() for p in old.split(";")]
+    b = [p.strip() for p in new.split(";")]
+    if len(a) == len(b):
+        return "; ".join(_pair(x, y) for x, y in zip(a, b, strict=True) if x != y)
+    return f"{old} → {new}"
+
+
+def revision_note(old_summary: str | None, new_summary: str | None, version: int) -> str:
+    change = slack_escape(" ".join(describe_change(old_summary, new_summary).split()))
+    tail = f" (version {version}). The review above now shows the current figures."
+    if len(change) + len(tail) + 10 > MAX_NOTE_CHARS:
+        change = change[: MAX_NOTE_CHARS - len(tail) - 11].rstrip() + "…"
+    return f"Revised: {change}{tail}"
+
+
+# ---------------------------------------------------------------------------- entry point
+
+
+def deliver_review(
+    rendered: dict,
+    engine: sa.Engine,
+    *,
+    channel_kind: str = "reviews",
+    post_to_slack: bool = True,
+    sync_sheets: bool = True,
+    now: datetime | None = None,
+    sheets_retry: sheets_sink.RetryPolicy | None = None,
+) -> dict:
+    """Deliver one RenderedReview; see the module docstring.
+
+    ``post_to_slack=False`` (a backfill) writes the outbox instead of Slack even when
+    Slack is configured; ``sync_sheets=False`` skips Sheets and its stand-in. ``now``
+    (aware; default the wall clock) is the "last sync (IST)" stamp. Returns a JSON-able
+    dict ``{"report", "period_key", "content_hash", "slack", "outbox", "sheets"}``, one
+    entry per sink (``None`` when not used) with its ``action``, ``version`` and where
+    the report went."""
+    review = _Review.from_rendered(rendered)
+    now = now or datetime.now(UTC)
+    last_sync = last_sync_text(now)
+    ledger.ensure_columns(engine)
+    result: dict = {
+        "report": review.report,
+        "period_key": review.period_key,
+        "content_hash": review.digest,
+        "slack": None,
+        "outbox": None,
+        "sheets": None,
+    }
+    failures: list[BaseException] = []
+    conn = slack_sink.get_slack_connection() if post_to_slack else None
+    try:
+        if conn is not None:
+            result["slack"] = _SlackDelivery(review, engine, conn, channel_kind).run()
+        else:
+            result["outbox"] = _deliver_outbox(review, engine)
+    except Exception as exc:
+        failures.append(exc)
+    if sync_sheets:
+        try:
+            result["sheets"] = _deliver_sheets(review, engine, last_sync, sheets_retry)
+        except Exception as exc:
+            failures.append(exc)
+    if failures:
+        first = failures[0]
+        for other in failures[1:]:
+            log.error("%s %s: another sink failed too: %s", review.report, review.period_key, other)
+            first.add_note(f"also failed: {type(other).__name__}: {other}")
+        raise first
+    return result
+
+
+# ---------------------------------------------------------------------------- Slack
+
+
+def _ledger_write_error(message: str, exc: Exception) -> Exception:
+    from kaizen import delivery  # the package, imported late: it may import this module
+
+    return delivery.LedgerWriteError(f"{message}: {exc}")
+
+
+class _SlackDelivery:
+    def __init__(self, review: _Review, engine: sa.Engine, conn, kind: str):
+        self.rv = review
+        self.engine = engine
+        self.conn = conn
+        self.kind = kind
+        self.channel = slack_sink.resolve_channel(conn, kind)
+        self.row = ledger.get(engine, review.report, review.period_key, SINK_SLACK, self.channel)
+        self.state = self._load_state(self.row)
+        self.ts: str | None = self.row.message_ts if self.row else None
+        self.channel_id: str = (self.row.channel_id if self.row else None) or self.channel
+        self.steps: list[str] = []
+        self.method = "chat.postMessage"
+
+    @staticmethod
+    def _load_state(row: ledger.LedgerRow | None) -> dict:
+        state: dict = {}
+        if row is not None and row.thread_state:
+            try:
+                state = json.loads(row.thread_state)
+            except ValueError:
+                log.warning(
+                    "report_deliveries.thread_state of %s %s is not JSON; ignored", row.report, row.period_key
+                )
+        state.setdefault("headline_hash", None)
+        state.setdefault("replies", [])
+        state.setdefault("charts", {})
+        state.setdefault("notes", [])
+        state.setdefault("noted_hash", None)
+        if "shown_hash" not in state:  # a row written by another code path
+            delivered = row is not None and row.status == ledger.DELIVERED and row.message_ts
+            state["shown_hash"] = row.content_hash if delivered else None
+        return state
+
+    def _result(self, action: str, version: int) -> dict:
+        return {
+            "sink": SINK_SLACK,
+            "target": self.channel,
+            "action": action,
+            "version": version,
+            "content_hash": self.rv.digest,
+            "channel_id": self.channel_id,
+            "message_ts": self.ts,
+            "reply_ts": [r["ts"] for r in self.state["replies"]][: len(self.rv.thread)],
+            "file_ids": {name: c["file_id"] for name, c in self.state["charts"].items()},
+            "note_ts": self.state["notes"][-1] if self.state["notes"] else None,
+            "steps": list(self.steps),
+        }
+
+    # -- the ledger
+    def _write(
+        self, *, status: str, error: str | None = None, done: bool = False, version: int | None = None
+    ):
+        row = self.row
+        ledger.write(
+            self.engine,
+            report=self.rv.report,
+            period_key=self.rv.period_key,
+            sink=SINK_SLACK,
+            target=self.channel,
+            # the hash of what Slack shows completely; a never-delivered review keeps the attempted one
+            content_hash=self.rv.digest if done or row is None else row.content_hash,
+            version=version if version is not None else (row.version if row else 1),
+            status=status,
+            channel_id=self.channel_id,
+            message_ts=self.ts,
+            error=error,
+            first_delivered_at=row.first_delivered_at if row else None,
+            thread_state=json.dumps(self.state, sort_keys=True),
+            summary=self.rv.summary if done else (row.summary if row else None),
+        )
+
+    def _checkpoint(self, step: str) -> None:
+        """Record a Slack call that succeeded before making the next one."""
+        self.steps.append(step)
+        try:
+            self._write(
+                status=ledger.FAILED,
+                error=f"incomplete: stopped after {step} (headline ts {self.ts}); a re-run resumes from there",
+            )
+        except Exception as exc:
+            raise _ledger_write_error(
+                f"{self.rv.report} {self.rv.period_key}: Slack channel {self.channel_id} has the headline "
+                f"(ts {self.ts}) and {step}, but the ledger write failed. Record that ts in report_deliveries "
+                "before re-running, or the next run posts a second headline",
+                exc,
+            ) from exc
+
+    # -- the run
+    def run(self) -> dict:
+        rv, row = self.rv, self.row
+        if row and row.status == ledger.DELIVERED and row.content_hash == rv.digest:
+            return self._result("unchanged", row.version)
+        shown = self.state["shown_hash"]
+        revision = shown is not None and shown != rv.digest
+        version = _next_version(row, rv.digest)
+        client = slack_sink.make_client(self.conn)
+        posted_headline = self.ts is None
+        try:
+            self._headline(client)
+            self._replies(client, version)
+            self._charts(client, version, revision)
+            if revision and self.state["noted_hash"] != rv.digest:
+                self.method = "chat.postMessage"
+                note = slack_sink.thread_reply(
+                    client,
+                    self.channel,
+                    self.ts,
+                    revision_note(row.summary if row else None, rv.summary, version),
+                )
+                self.state["notes"].append(note.ts)
+                self.state["noted_hash"] = rv.digest
+                self._checkpoint("the revision note")
+        except Exception as exc:
+            self._fail(exc)
+        self.state["shown_hash"] = rv.digest
+        try:
+            self._write(status=ledger.DELIVERED, done=True, version=version)
+        except Exception as exc:
+            raise _ledger_write_error(
+                f"{rv.report} {rv.period_key} was delivered to Slack channel {self.channel_id} (headline ts "
+                f"{self.ts}) but the final ledger write failed. Record that ts in report_deliveries before "
+                "re-running, or the next run posts a second headline",
+                exc,
+            ) from exc
+        action = "posted" if posted_headline else ("updated" if revision else "resumed")
+        return self._result(action, version)
+
+    def _fail(self, exc: Exception):
+        from kaizen import delivery
+
+        if isinstance(exc, delivery.LedgerWriteError):
+            raise exc
+        error = slack_sink.explain(exc, method=self.method, channel=self.channel, kind=self.kind)
+        done = "; ".join(self.steps) or "nothing"
+        where = (
+            f" The headline exists (ts {self.ts}); a re-run resumes and posts only what is missing."
+            if self.ts
+            else ""
+        )
+        message = f"{error} Done before the failure: {done}.{where}"
+        try:
+            self._write(status=ledger.FAILED, error=message)
+        except Exception as ledger_exc:
+            raise _ledger_write_error(
+                f"{message} — and recording that failure in report_deliveries failed too", ledger_exc
+            ) from exc
+        raise slack_sink.SlackDeliveryError(
+            message, slack_error=error.slack_error, retryable=error.retryable
+        ) from exc
+
+    def _headline(self, client) -> None:
+        rv = self.rv
+        digest = payload_hash(rv.headline)
+        if self.ts is None:
+            self.method = "chat.postMessage"
+            posted = slack_sink.post_message(client, self.channel, rv.headline)
+            self.ts, self.channel_id = posted.ts, posted.channel_id
+            # a new headline starts a new thread: nothing of an older one applies
+            self.state.update(headline_hash=digest, replies=[], charts={}, notes=[], noted_hash=None)
+            self._checkpoint("the headline")
+        elif self.state["headline_hash"] != digest:
+            self.method = "chat.update"
+            slack_sink.update_message(client, self.channel, self.ts, rv.headline)
+            self.state["headline_hash"] = digest
+            self._checkpoint("the headline update")
+
+    def _replies(self, client, version: int) -> None:
+        replies = self.state["replies"]
+        wanted = list(self.rv.thread)
+        removed = dict(REMOVED_REPLY, text=f"(Version {version}: this part is no longer in the review.)")
+        for i in range(max(len(wanted), len(replies))):
+            payload = wanted[i] if i < len(wanted) else removed
+            digest = payload_hash(payload) if i < len(wanted) else "removed"
+            if i < len(replies):
+                if replies[i]["hash"] == digest:
+                    continue
+                self.method = "chat.update"
+                slack_sink.update_message(client, self.channel, replies[i]["ts"], payload)
+                replies[i]["hash"] = digest
+                self._checkpoint(f"the update of reply {i + 1}")
+            else:
+                self.method = "chat.postMessage"
+                posted = slack_sink.post_message(client, self.channel, payload, thread_ts=self.ts)
+                replies.append({"ts": posted.ts, "hash": digest})
+                self._checkpoint(f"reply {i + 1} of {len(wanted)}")
+
+    def _charts(self, client, version: int, revision: bool) -> None:
+        for name, data in self.rv.charts.items():
+            digest = _sha256(data)
+            known = self.state["charts"].get(name)
+            if known and known["hash"] == digest:
+                continue
+            title = _chart_title(name) + (f" (revised, version {version})" if known else "")
+            self.method = "files_upload_v2"
+            file_id = slack_sink.upload_file(client, self.channel, self.ts, data, f"{name}.png", title)
+            self.state["charts"][name] = {"file_id": file_id, "hash": digest}
+            self._checkpoint(f"the upload of chart {name}")
+
+
+# ---------------------------------------------------------------------------- outbox
+
+
+def outbox_files(review: _Review) -> dict[str, str | bytes]:
+    """The outbox's files for ``review``: the Slack payloads exactly, the documents, the charts."""
+    files: dict[str, str | bytes] = {
+        HEADLINE_FILE: outbox.json_text(review.headline),
+        THREAD_FILE: outbox.json_text(review.thread),
+        MARKDOWN_FILE: review.markdown,
+        HTML_FILE: review.html,
+    }
+    files.update({f"{name}.png": data for name, data in review.charts.items()})
+    return files
+
+
+def _deliver_outbox(review: _Review, engine: sa.Engine) -> dict:
+    target = outbox.target(review.report, review.period_key)
+    row = ledger.get(engine, review.report, review.period_key, SINK_OUTBOX, target)
+    files = outbox_files(review)
+    path = str(outbox.folder(review.report, review.period_key))
+    base = {"sink": SINK_OUTBOX, "target": target, "content_hash": review.digest, "path": path}
+    if (
+        row
+        and row.status == ledger.DELIVERED
+        and row.content_hash == review.digest
+        and outbox.files_exist(review.report, review.period_key, files)
+    ):
+        return {**base, "action": "unchanged", "version": row.version, "files": sorted(files)}
+    version = _next_version(row, review.digest)
+    common = dict(report=review.report, period_key=review.period_key, sink=SINK_OUTBOX, target=target)
+    try:
+        if row is not None and row.first_delivered_at is not None and row.content_hash != review.digest:
+            revisions_path = outbox.folder(review.report, review.period_key) / REVISIONS_FILE
+            notes = json.loads(revisions_path.read_text(encoding="utf-8")) if revisions_path.exists() else []
+            notes.append({"version": version, "text": revision_note(row.summary, review.summary, version)})
+            files[REVISIONS_FILE] = outbox.json_text(notes)
+        outbox.write_files(review.report, review.period_key, files)
+    except Exception as exc:
+        ledger.write(
+            engine,
+            **common,
+            content_hash=row.content_hash if row else review.digest,
+            version=row.version if row else 1,
+            status=ledger.FAILED,
+            error=f"{type(exc).__name__}: {exc}",
+            first_delivered_at=row.first_delivered_at if row else None,
+        )
+        raise
+    ledger.write(
+        engine,
+        **common,
+        content_hash=review.digest,
+        version=version,
+        status=ledger.DELIVERED,
+        first_delivered_at=row.first_delivered_at if row else None,
+        summary=review.summary,
+    )
+    return {**base, "action": "written", "version": version, "files": sorted(files)}
+
+
+# ---------------------------------------------------------------------------- Sheets
+
+
+def _sheet_key(key_columns: int):
+    def key_of(row: list) -> tuple:
+        return tuple(sheets_sink._norm(v) for v in (list(row) + [""] * key_columns)[:key_columns])
+
+    return key_of
+
+
+def _wire_rows(tab: sheets_sink.SheetTab) -> tuple[list, list[list]]:
+    """Header and rows as the sync sends them (inert text, JSON numbers, padded)."""
+    width = len(tab.header)
+    header = [sheets_sink._cell(h) for h in tab.header]
+    rows = [[sheets_sink._cell(v) for v in row] + [""] * (width - len(row)) for row in tab.rows]
+    return header, rows
+
+
+def _deliver_sheets(
+    review: _Review, engine: sa.Engine, last_sync: str, retry: sheets_sink.RetryPolicy | None
+) -> dict | None:
+    if not review.sheet_rows:
+        return None
+    tabs = sheet_tabs(review.sheet_rows)
+    digest = sheet_rows_hash(review.sheet_rows)
+    conn = config.get_connection(config.GSHEETS_CONN_ID)
+    if conn is None:
+        return _sheets_outbox(review, engine, tabs, digest, last_sync)
+    spreadsheet_id = str((conn.extra or {}).get("spreadsheet_id") or "").strip()
+    if not spreadsheet_id:
+        raise ValueError(f"connection {conn.conn_id!r} has no extra 'spreadsheet_id'")
+    row = ledger.get(engine, review.report, review.period_key, SINK_SHEETS, spreadsheet_id)
+    base = {"sink": SINK_SHEETS, "target": spreadsheet_id, "content_hash": digest}
+    if row and row.status == ledger.DELIVERED and row.content_hash == digest:
+        ranges = json.loads(row.sheet_range) if row.sheet_range else {}
+        return {**base, "action": "unchanged", "version": row.version, "ranges": ranges}
+    common = dict(report=review.report, period_key=review.period_key, sink=SINK_SHEETS, target=spreadsheet_id)
+    try:
+        spreadsheet = sheets_sink.open_spreadsheet(conn, retry=retry)
+        synced = sheets_sink.sync(spreadsheet, tabs, last_sync)
+    except Exception as exc:
+        ledger.write(
+            engine,
+            **common,
+            content_hash=row.content_hash if row else digest,
+            version=row.version if row else 1,
+            status=ledger.FAILED,
+            sheet_range=row.sheet_range if row else None,
+            error=f"{type(exc).__name__}: {exc}",
+            first_delivered_at=row.first_delivered_at if row else None,
+        )
+        raise
+    version = _next_version(row, digest)
+    ranges = {t.name: synced.ranges[t.name] for t in tabs}
+    ledger.write(
+        engine,
+        **common,
+        content_hash=digest,
+        version=version,
+        status=ledger.DELIVERED,
+        sheet_range=json.dumps(ranges, ensure_ascii=False),
+        first_delivered_at=row.first_delivered_at if row else None,
+    )
+    return {
+        **base,
+        "action": "synced",
+        "version": version,
+        "ranges": ranges,
+        "rows_updated": synced.rows_updated,
+        "rows_appended": synced.rows_appended,
+        "rows_unchanged": synced.rows_unchanged,
+    }
+
+
+def _sheets_outbox(
+    review: _Review, engine, tabs: list[sheets_sink.SheetTab], digest: str, last_sync: str
+) -> dict:
+    target = OUTBOX_SHEETS_TARGET
+    row = ledger.get(engine, review.report, review.period_key, SINK_OUTBOX, target)
+    paths = [outbox.sheet_file(t.name) for t in tabs]
+    base = {"sink": SINK_OUTBOX, "target": target, "content_hash": digest, "paths": [str(p) for p in paths]}
+    if (
+        row
+        and row.status == ledger.DELIVERED
+        and row.content_hash == digest
+        and all(p.exists() for p in paths)
+    ):
+        return {**base, "action": "unchanged", "version": row.version}
+    common = dict(report=review.report, period_key=review.period_key, sink=SINK_OUTBOX, target=target)
+    try:
+        for tab in tabs:
+            header, rows = _wire_rows(tab)
+            outbox.upsert_sheet_tab(
+                tab.name,
+                header,
+                rows,
+                key_columns=tab.key_columns,
+                number_formats=tab.number_formats,
+                last_sync_ist=last_sync,
+                key_of=_sheet_key(tab.key_columns),
+            )
+    except Exception as exc:
+        ledger.write(
+            engine,
+            **common,
+            content_hash=row.content_hash if row else digest,
+            version=row.version if row else 1,
+            status=ledger.FAILED,
+            error=f"{type(exc).__name__}: {exc}",
+            first_delivered_at=row.first_delivered_at if row else None,
+        )
+        raise
+    version = _next_version(row, digest)
+    ledger.write(
+        engine,
+        **common,
+        content_hash=digest,
+        version=version,
+        status=ledger.DELIVERED,
+        first_delivered_at=row.first_delivered_at if row else None,
+    )
+    return {**base, "action": "written", "version": version}
