@@ -261,3 +261,72 @@ def run_daily(day: date, run_id: str) -> dict:
     rendered = render_daily_review(day, run_id)
     delivered = deliver_daily_review(day, rendered)
     return {"day": day.isoformat(), "extracted": extracted, "kpis": kpis, "delivered": delivered}
+
+
+# ---------------------------------------------------------------- review meetings
+REVIEW_GRAIN = {"weekly": "week", "monthly": "month", "quarterly": "quarter"}
+
+
+def resolve_review_period(
+    kind: str,
+    *,
+    param_period_start=None,
+    data_interval_start: datetime | None = None,
+    data_interval_end: datetime | None = None,
+) -> dict:
+    """The period a review run covers: the ``period_start`` param (a date inside the
+    period), else the run's data interval (the timetable says which period)."""
+    from datetime import time as dtime
+    from datetime import timedelta
+
+    grain = REVIEW_GRAIN.get(kind)
+    if grain is None:
+        raise ParamError(f"kind: {kind!r} is not one of {', '.join(REVIEW_GRAIN)}")
+    day = parse_day_param(param_period_start, "period_start")
+    if day is not None:
+        start, end = cal.period_bounds(grain, day)
+        as_of = datetime.combine(end + timedelta(days=1), dtime(0), tzinfo=cal.IST)
+        if grain == "quarter" and data_interval_end is not None and data_interval_end < as_of:
+            as_of = data_interval_end
+    elif data_interval_start is not None and data_interval_end is not None:
+        start = cal.period_bounds(grain, data_interval_start.astimezone(cal.IST).date())[0]
+        as_of = data_interval_end
+    else:
+        raise ParamError("period_start: no period given and the run has no data interval")
+    return {"kind": kind, "grain": grain, "period_start": start.isoformat(), "as_of": as_of.isoformat()}
+
+
+def compute_review_rollups(period: dict, run_id: str) -> dict:
+    """The reviewed period's KPIs, recomputed to the review's as-of time."""
+    from kaizen import warehouse
+    from kaizen.kpis import periods
+
+    start = date.fromisoformat(period["period_start"])
+    rows = periods.compute_rollups(
+        warehouse.get_engine(), [period["grain"]], start, start, run_id, as_of=datetime.fromisoformat(period["as_of"])
+    )
+    return {"rows": len(rows)}
+
+
+def render_review(period: dict, run_id: str) -> dict:
+    from kaizen import config, warehouse
+    from kaizen.reports import review
+
+    report = review.build_review(
+        warehouse.get_engine(),
+        period["kind"],
+        date.fromisoformat(period["period_start"]),
+        as_of=datetime.fromisoformat(period["as_of"]),
+    )
+    return review.render_review(report, run_id=run_id, out_dir=config.out_dir())
+
+
+def deliver_review(rendered: dict, *, mode: str = "auto", run_type: str | None = None) -> dict:
+    """Slack (unless a backfill run or ``mode`` says otherwise), Sheets and the outbox."""
+    from kaizen import warehouse
+    from kaizen.delivery import reviews
+
+    sink = delivery_sink(mode, run_type)
+    if sink == "none":
+        return {"report": rendered["report"], "period_key": rendered["period_key"], "action": "skipped"}
+    return reviews.deliver_review(rendered, warehouse.get_engine(), post_to_slack=sink in (None, "slack"))

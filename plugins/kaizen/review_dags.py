@@ -1,0 +1,81 @@
+"""The one shape shared by the weekly, monthly and quarterly review DAGs (each DAG
+file calls :func:`review_dag` with its timetable and documentation). Light imports:
+this module is read at parse time."""
+
+from __future__ import annotations
+
+import pendulum
+from airflow.sdk import Param, dag, task
+
+from kaizen.dag_defaults import DEFAULT_ARGS, SLACK_POOL
+
+
+def review_dag(kind: str, timetable, doc_md: str):
+    @dag(
+        dag_id=f"{kind}_review",
+        schedule=timetable,
+        start_date=pendulum.datetime(2026, 1, 1, tz="Asia/Kolkata"),
+        catchup=False,
+        max_active_runs=1,
+        default_args=DEFAULT_ARGS,
+        tags=["kaizen", "review", kind],
+        doc_md=doc_md,
+        params={
+            "period_start": Param(
+                None,
+                type=["null", "string"],
+                format="date",
+                description="Any date inside the period to review (YYYY-MM-DD). Empty: the run's own period.",
+            ),
+            "deliver": Param(
+                "auto",
+                enum=["auto", "slack", "outbox", "none"],
+                description="auto: Slack for scheduled and manual runs, the outbox for backfill runs.",
+            ),
+        },
+    )
+    def review():
+        @task
+        def resolve_period(params=None, data_interval_start=None, data_interval_end=None) -> dict:
+            """The period this run reviews, from the param or the timetable's data interval."""
+            from kaizen.pipeline import resolve_review_period
+
+            return resolve_review_period(
+                kind,
+                param_period_start=(params or {}).get("period_start"),
+                data_interval_start=data_interval_start,
+                data_interval_end=data_interval_end,
+            )
+
+        @task
+        def compute_rollups(period: dict, run_id=None) -> dict:
+            """The period's KPIs recomputed to the review's as-of time."""
+            from kaizen.pipeline import compute_review_rollups
+
+            return compute_review_rollups(period, run_id)
+
+        @task
+        def render_review(period: dict, run_id=None) -> dict:
+            """Headline, thread, document, charts and Sheet rows (pure; sends nothing)."""
+            from kaizen.pipeline import render_review
+
+            return render_review(period, run_id)
+
+        @task(pool=SLACK_POOL)
+        def deliver_review(rendered: dict, params=None, dag_run=None) -> dict:
+            """Slack thread (or outbox) and Sheets; the ledger updates in place and never posts twice."""
+            from kaizen.pipeline import deliver_review
+
+            return deliver_review(
+                rendered,
+                mode=(params or {}).get("deliver", "auto"),
+                run_type=str(getattr(dag_run, "run_type", "") or ""),
+            )
+
+        period = resolve_period()
+        rollups = compute_rollups(period)
+        rendered = render_review(period)
+        rollups >> rendered
+        deliver_review(rendered)
+
+    return review()
