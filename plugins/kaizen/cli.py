@@ -138,8 +138,26 @@ def cmd_demo(args) -> int:
     if "success" not in state:
         print("daily_review failed; see the task logs above", file=sys.stderr)
         return 1
+    reviews = []
+    for kind in ("weekly", "monthly", "quarterly"):
+        t3 = time.perf_counter()
+        # weekly and monthly: the latest meeting's period (the timetable infers it from the
+        # run time); quarterly: the current quarter to date (the latest meeting may predate
+        # the demo data)
+        conf = {"period_start": day.isoformat()} if kind == "quarterly" else None
+        run = dag_for_test(f"{kind}_review").test(logical_date=review_at, run_after=review_at, run_conf=conf)
+        ok = "success" in str(getattr(run, "state", ""))
+        reviews.append((kind, ok))
+        print(f"[+] {kind}_review through Airflow: {'success' if ok else 'FAILED'} ({time.perf_counter() - t3:.1f} s)")
     print_summary(day)
-    return 0
+    for kind, _ok in reviews:
+        folders = sorted((config.out_dir() / f"{kind}_review").glob("*"))
+        if folders:
+            print(f"{kind} review: {folders[-1]}/ ({', '.join(sorted(p.name for p in folders[-1].iterdir()))})")
+    sheets = config.out_dir() / "sheets"
+    if sheets.exists():
+        print(f"Sheets outbox: {sheets}/ ({', '.join(sorted(p.name for p in sheets.iterdir()))})")
+    return 0 if all(ok for _k, ok in reviews) else 1
 
 
 def load_dag(dag_id: str):

@@ -273,9 +273,11 @@ def resolve_review_period(
     param_period_start=None,
     data_interval_start: datetime | None = None,
     data_interval_end: datetime | None = None,
+    run_after: datetime | None = None,
 ) -> dict:
     """The period a review run covers: the ``period_start`` param (a date inside the
-    period), else the run's data interval (the timetable says which period)."""
+    period, reviewed to the run's time at the latest), else the run's data interval
+    (the timetable says which period)."""
     from datetime import time as dtime
     from datetime import timedelta
 
@@ -286,8 +288,10 @@ def resolve_review_period(
     if day is not None:
         start, end = cal.period_bounds(grain, day)
         as_of = datetime.combine(end + timedelta(days=1), dtime(0), tzinfo=cal.IST)
-        if grain == "quarter" and data_interval_end is not None and data_interval_end < as_of:
-            as_of = data_interval_end
+        if run_after is not None:
+            as_of = min(as_of, run_after)  # to date: never past the moment the run was asked for
+        if as_of <= datetime.combine(start, dtime(0), tzinfo=cal.IST):
+            raise ParamError(f"period_start: the {grain} of {day} has not started at {as_of:%Y-%m-%d %H:%M %Z}")
     elif data_interval_start is not None and data_interval_end is not None:
         start = cal.period_bounds(grain, data_interval_start.astimezone(cal.IST).date())[0]
         as_of = data_interval_end

@@ -36,7 +36,7 @@ def review_dag(kind: str, timetable, doc_md: str):
     )
     def review():
         @task
-        def resolve_period(params=None, data_interval_start=None, data_interval_end=None) -> dict:
+        def resolve_period(params=None, data_interval_start=None, data_interval_end=None, dag_run=None) -> dict:
             """The period this run reviews, from the param or the timetable's data interval."""
             from kaizen.pipeline import resolve_review_period
 
@@ -45,6 +45,7 @@ def review_dag(kind: str, timetable, doc_md: str):
                 param_period_start=(params or {}).get("period_start"),
                 data_interval_start=data_interval_start,
                 data_interval_end=data_interval_end,
+                run_after=getattr(dag_run, "run_after", None),
             )
 
         @task

@@ -174,6 +174,45 @@ def fit_lines(
     return prefix + "\n".join(lines)
 
 
+def chunk_lines(
+    lines: Iterable,
+    limit: int = SLACK_MAX_SECTION_TEXT,
+    max_chunks: int = 4,
+    more: str = "…and {n} more",
+) -> list[str]:
+    """Pack ``lines`` into at most ``max_chunks`` texts of at most ``limit`` characters
+    each (one Block Kit section each), in order; when they do not all fit, the last
+    chunk ends with the ``more`` line ("…and 17 more"). A single over-long line is
+    clipped. No lines → an empty list."""
+    items = [clip(str(x).strip(), limit) for x in lines]
+    chunks: list[list[str]] = [[]]
+    sizes = [0]
+    for i, line in enumerate(items):
+        rest = len(items) - i - 1
+        last = len(chunks) == max_chunks
+        reserve = len("\n" + more.format(n=rest + 1)) if (rest and last) else 0
+        need = len(line) + (1 if chunks[-1] else 0)
+        if sizes[-1] + need + reserve > limit:
+            if not last and chunks[-1]:
+                chunks.append([line])
+                sizes.append(len(line))
+                continue
+            chunks[-1].append(more.format(n=len(items) - i))
+            break
+        chunks[-1].append(line)
+        sizes[-1] += need
+    return ["\n".join(c) for c in chunks if c]
+
+
+def sheet_text(text) -> str:
+    """User text for a spreadsheet cell that can never become a formula: a leading
+    ``= + - @`` (or tab/CR/LF) gets the apostrophe text prefix. The same rule as
+    ``kaizen.delivery.sheets.inert_text`` (idempotent, so the sink applying it again
+    changes nothing); reports cannot import delivery, hence the copy here."""
+    s = "" if text is None else str(text)
+    return "'" + s if s and s[0] in ("=", "+", "-", "@", "\t", "\r", "\n") else s
+
+
 FILTERS: dict[str, Callable] = {
     "slack_escape": slack_escape,
     "md_escape": md_escape,
@@ -187,6 +226,8 @@ FILTERS: dict[str, Callable] = {
     "ms": ms,
     "status_mark": status_mark,
     "fit_lines": fit_lines,
+    "chunk_lines": chunk_lines,
+    "sheet_text": sheet_text,
 }
 
 
