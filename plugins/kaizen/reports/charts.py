@@ -113,6 +113,8 @@ def uptime_latency(
     fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(FIGSIZE[0], 4.8), dpi=DPI, sharex=True)
     ax1.plot(days, [_nan(v) for v in uptime_pct], marker="o", markersize=3, color="#1a9850", linewidth=1.2)
     ax1.axhline(99.9, color="#777777", linestyle="--", linewidth=0.8)
+    lowest = min([v for v in uptime_pct if v is not None] or [100.0])
+    ax1.set_ylim(min(99.5, lowest - 0.1), 100.05)  # uptime never exceeds 100 %: no headroom above it
     ax1.set_ylabel("uptime (%)")
     ax1.set_title(title)
     ax2.plot(days, [_nan(v) for v in p95_ms], marker="o", markersize=3, color="#762a83", linewidth=1.2)
