@@ -25,7 +25,7 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import AsyncCallback, DeadlineAlert, DeadlineReference, Param, dag, task
 
-from kaizen.dag_defaults import DEFAULT_ARGS, SLACK_POOL
+from kaizen.dag_defaults import DEFAULT_ARGS, SLACK_POOL, deliver_param
 from kaizen.pipeline import SOURCES
 from kaizen.timetables import NSETradingDayTimetable
 
@@ -52,11 +52,7 @@ from kaizen.timetables import NSETradingDayTimetable
             format="date",
             description="Trading day to report on (YYYY-MM-DD). Empty: the run's own day.",
         ),
-        "deliver": Param(
-            "auto",
-            enum=["auto", "slack", "outbox", "none"],
-            description="auto: Slack for scheduled and manual runs, the outbox for backfill runs.",
-        ),
+        "deliver": deliver_param(),
     },
 )
 def daily_review():

@@ -118,8 +118,15 @@ def test_daily_review_posts_once_and_is_idempotent(demo_env, dialect, monkeypatc
             if b.get("day") == DAY.isoformat():
                 assert quarantined.get((b["source"], b["key"])), b
 
+        daily_tab = json.loads((demo_env / f"out-{dialect}" / "sheets" / "Daily.json").read_text())
+        assert [r[0] for r in daily_tab["rows"]] == [DAY.isoformat()]
+        col = daily_tab["header"].index("trades_count")
+        assert daily_tab["rows"][0][col] == kpis["trades_count"]["value"]  # a number, not text
+
         run = dag.test(logical_date=at, run_after=at)
         assert "success" in str(run.state)
         assert len(slack.calls_to("chat.postMessage")) == 1, "a re-run must not post again"
+        again = json.loads((demo_env / f"out-{dialect}" / "sheets" / "Daily.json").read_text())
+        assert again["rows"] == daily_tab["rows"]
         assert slack.calls_to("chat.update") == []
         assert _snapshot(url) == first

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from airflow.sdk import Param
+
 from kaizen.alerts import notify_task_failure
 
 DEFAULT_ARGS = {
@@ -23,3 +25,12 @@ DEFAULT_ARGS = {
 # themselves are created from plugins/kaizen/pools.json (`airflow pools import`).
 SLACK_POOL = "kaizen_slack"
 SHEETS_POOL = "kaizen_sheets"
+
+
+def deliver_param() -> Param:
+    """Where a review run sends its report (see kaizen.pipeline.delivery_sink)."""
+    return Param(
+        "auto",
+        enum=["auto", "slack", "outbox", "none"],
+        description="auto: Slack for scheduled and manual runs, the outbox for backfill runs.",
+    )

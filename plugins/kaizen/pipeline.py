@@ -220,8 +220,10 @@ def render_daily_review(day: date, run_id: str) -> dict:
     from kaizen import warehouse
     from kaizen.reports import daily
 
-    report = daily.build_daily(warehouse.get_engine(), day)
-    return daily.render_daily(report, run_id=run_id)
+    engine = warehouse.get_engine()
+    rendered = daily.render_daily(daily.build_daily(engine, day), run_id=run_id)
+    rendered["sheet_rows"] = daily.daily_sheet_rows(engine, day)
+    return rendered
 
 
 def delivery_sink(mode: str, run_type: str | None) -> str | None:
@@ -231,7 +233,7 @@ def delivery_sink(mode: str, run_type: str | None) -> str | None:
     if mode not in ("auto", "slack", "outbox", "none"):
         raise ParamError(f"deliver: {mode!r} is not one of auto, slack, outbox, none")
     if mode == "auto":
-        return "outbox" if str(run_type or "").lower().endswith("backfill") else None
+        return "outbox" if "backfill" in str(run_type or "").lower() else None
     return mode
 
 
@@ -241,16 +243,29 @@ def deliver_daily_review(day: date, rendered: dict, *, mode: str = "auto", run_t
     sink = delivery_sink(mode, run_type)
     if sink == "none":
         return {"report": "daily_review", "period_key": day.isoformat(), "action": "skipped (deliver=none)"}
+    engine = warehouse.get_engine()
     result = delivery.deliver(
         "daily_review",
         day.isoformat(),
         rendered["payload"],
         rendered["markdown"],
-        warehouse.get_engine(),
+        engine,
         channel_kind="daily",
         sink=sink,
-    )
-    return result.as_dict()
+    ).as_dict()
+    if rendered.get("sheet_rows"):
+        from datetime import UTC
+
+        from kaizen.delivery import reviews
+
+        result["sheets"] = reviews.deliver_sheets(
+            "daily_review",
+            day.isoformat(),
+            rendered["sheet_rows"],
+            engine,
+            last_sync=reviews.last_sync_text(datetime.now(UTC)),
+        )
+    return result
 
 
 def run_daily(day: date, run_id: str) -> dict:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import Param, dag, task
 
-from kaizen.dag_defaults import DEFAULT_ARGS, SLACK_POOL
+from kaizen.dag_defaults import DEFAULT_ARGS, SLACK_POOL, deliver_param
 
 
 def review_dag(kind: str, timetable, doc_md: str):
@@ -27,11 +27,7 @@ def review_dag(kind: str, timetable, doc_md: str):
                 format="date",
                 description="Any date inside the period to review (YYYY-MM-DD). Empty: the run's own period.",
             ),
-            "deliver": Param(
-                "auto",
-                enum=["auto", "slack", "outbox", "none"],
-                description="auto: Slack for scheduled and manual runs, the outbox for backfill runs.",
-            ),
+            "deliver": deliver_param(),
         },
     )
     def review():

@@ -99,15 +99,7 @@ def _deliver_outbox(report, period_key, payload, markdown, engine, digest) -> De
     try:
         outbox.write(report, period_key, payload, markdown)
     except Exception as exc:
-        ledger.write(
-            engine,
-            **common,
-            content_hash=row.content_hash if row else digest,
-            version=row.version if row else 1,
-            status=ledger.FAILED,
-            error=f"{type(exc).__name__}: {exc}",
-            first_delivered_at=row.first_delivered_at if row else None,
-        )
+        ledger.write_failure(engine, row, digest, f"{type(exc).__name__}: {exc}", **common)
         raise
     ledger.write(
         engine,
@@ -155,17 +147,14 @@ def _deliver_slack(report, period_key, payload, engine, digest, conn, kind) -> D
     except Exception as exc:
         error = slack_sink.explain(exc, method=method, channel=channel, kind=kind)
         try:
-            ledger.write(
+            ledger.write_failure(
                 engine,
+                row,
+                digest,
+                str(error),
                 **common,
-                # the hash of what Slack shows; a never-posted report keeps the attempted one
-                content_hash=row.content_hash if row else digest,
-                version=row.version if row else 1,
-                status=ledger.FAILED,
                 channel_id=row.channel_id if row else channel,
                 message_ts=existing_ts,
-                error=str(error),
-                first_delivered_at=row.first_delivered_at if row else None,
             )
         except Exception as ledger_exc:
             raise LedgerWriteError(

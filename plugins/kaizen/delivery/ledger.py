@@ -116,3 +116,18 @@ def ensure_columns(engine: sa.Engine) -> list[str]:
                 guard = "if not exists " if engine.dialect.name == "postgresql" else ""
                 conn.exec_driver_sql(f"alter table {TABLE} add column {guard}{column} {ADDED_COLUMNS[column]}")
     return missing
+
+
+def write_failure(engine: sa.Engine, row, attempted_hash: str, error: str, **key_and_extra) -> None:
+    """Record a failed attempt while keeping what the sink last showed: the previous
+    row's hash, version and first delivery (a never-delivered report keeps the
+    attempted hash at version 1), so the next run retries instead of skipping."""
+    write(
+        engine,
+        content_hash=row.content_hash if row else attempted_hash,
+        version=row.version if row else 1,
+        status=FAILED,
+        error=error,
+        first_delivered_at=row.first_delivered_at if row else None,
+        **key_and_extra,
+    )

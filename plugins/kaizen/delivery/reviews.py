@@ -48,6 +48,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from types import SimpleNamespace
 
 import sqlalchemy as sa
 
@@ -265,7 +266,9 @@ def deliver_review(
         failures.append(exc)
     if sync_sheets:
         try:
-            result["sheets"] = _deliver_sheets(review, engine, last_sync, sheets_retry)
+            result["sheets"] = deliver_sheets(
+                review.report, review.period_key, review.sheet_rows, engine, last_sync=last_sync, retry=sheets_retry
+            )
         except Exception as exc:
             failures.append(exc)
     if failures:
@@ -524,15 +527,7 @@ def _deliver_outbox(review: _Review, engine: sa.Engine) -> dict:
             files[REVISIONS_FILE] = outbox.json_text(notes)
         outbox.write_files(review.report, review.period_key, files)
     except Exception as exc:
-        ledger.write(
-            engine,
-            **common,
-            content_hash=row.content_hash if row else review.digest,
-            version=row.version if row else 1,
-            status=ledger.FAILED,
-            error=f"{type(exc).__name__}: {exc}",
-            first_delivered_at=row.first_delivered_at if row else None,
-        )
+        ledger.write_failure(engine, row, review.digest, f"{type(exc).__name__}: {exc}", **common)
         raise
     ledger.write(
         engine,
@@ -564,9 +559,18 @@ def _wire_rows(tab: sheets_sink.SheetTab) -> tuple[list, list[list]]:
     return header, rows
 
 
-def _deliver_sheets(
-    review: _Review, engine: sa.Engine, last_sync: str, retry: sheets_sink.RetryPolicy | None
+def deliver_sheets(
+    report: str,
+    period_key: str,
+    sheet_rows: dict,
+    engine: sa.Engine,
+    *,
+    last_sync: str,
+    retry: sheets_sink.RetryPolicy | None = None,
 ) -> dict | None:
+    """Upsert one report's Sheet rows (one sync, ledger row per report × period), or
+    merge them into ``out/sheets/`` without a Sheets connection. Same rows → nothing."""
+    review = SimpleNamespace(report=report, period_key=period_key, sheet_rows=sheet_rows)
     if not review.sheet_rows:
         return None
     tabs = sheet_tabs(review.sheet_rows)
@@ -587,15 +591,8 @@ def _deliver_sheets(
         spreadsheet = sheets_sink.open_spreadsheet(conn, retry=retry)
         synced = sheets_sink.sync(spreadsheet, tabs, last_sync)
     except Exception as exc:
-        ledger.write(
-            engine,
-            **common,
-            content_hash=row.content_hash if row else digest,
-            version=row.version if row else 1,
-            status=ledger.FAILED,
-            sheet_range=row.sheet_range if row else None,
-            error=f"{type(exc).__name__}: {exc}",
-            first_delivered_at=row.first_delivered_at if row else None,
+        ledger.write_failure(
+            engine, row, digest, f"{type(exc).__name__}: {exc}", **common, sheet_range=row.sheet_range if row else None
         )
         raise
     version = _next_version(row, digest)
@@ -621,7 +618,7 @@ def _deliver_sheets(
 
 
 def _sheets_outbox(
-    review: _Review, engine, tabs: list[sheets_sink.SheetTab], digest: str, last_sync: str
+    review, engine, tabs: list[sheets_sink.SheetTab], digest: str, last_sync: str
 ) -> dict:
     target = OUTBOX_SHEETS_TARGET
     row = ledger.get(engine, review.report, review.period_key, SINK_OUTBOX, target)
@@ -648,15 +645,7 @@ def _sheets_outbox(
                 key_of=_sheet_key(tab.key_columns),
             )
     except Exception as exc:
-        ledger.write(
-            engine,
-            **common,
-            content_hash=row.content_hash if row else digest,
-            version=row.version if row else 1,
-            status=ledger.FAILED,
-            error=f"{type(exc).__name__}: {exc}",
-            first_delivered_at=row.first_delivered_at if row else None,
-        )
+        ledger.write_failure(engine, row, digest, f"{type(exc).__name__}: {exc}", **common)
         raise
     version = _next_version(row, digest)
     ledger.write(

@@ -348,3 +348,16 @@ def render_daily(report: DailyReport, run_id: str | None = None) -> dict:
         "markdown": markdown,
         "content_hash": render.content_hash(payload),
     }
+
+
+def daily_sheet_rows(engine, day: date) -> dict:
+    """The Daily tab's row for ``day``: every day-grain KPI as stored in kpi_values."""
+    from kaizen.reports.review import period_sheet_tab
+
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.text("select kpi_id, value from kpi_values where grain = 'day' and period_start = :d"),
+            {"d": day.isoformat()},
+        ).all()
+    values = {k: v for k, v in rows}
+    return {"Daily": period_sheet_tab("day", day.isoformat(), day, day, True, values)}

@@ -39,6 +39,8 @@ import unicodedata
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
+import sqlalchemy as sa
+
 from kaizen import calendar as cal
 from kaizen import warehouse
 from kaizen.reports import render
@@ -311,4 +313,39 @@ def draft_postmortems(engine, first_day: date, last_day: date, out_dir) -> list[
             tmp.write_text(text, encoding="utf-8")
             tmp.replace(path)
             out.append({**result, "status": "written"})
+    return out
+
+
+def drafts_for_period(conn, start: datetime, end: datetime) -> list[dict]:
+    """P0/P1 incidents resolved in [start, end) with their draft's file name, the 48 h
+    due time and whether a post-mortem was published (GitHub issue labelled
+    ``postmortem``) and on time — what the weekly review announces."""
+    published: dict[str, datetime] = {}
+    try:
+        for r in warehouse.read_frame(
+            conn,
+            "select incident_id, min(created_at) as published_at from raw_action_items "
+            "where kind = 'postmortem' and incident_id is not null group by incident_id",
+            ts_cols=("published_at",),
+        ).to_dict("records"):
+            published[r["incident_id"]] = _py(r["published_at"])
+    except (sa.exc.OperationalError, sa.exc.ProgrammingError):  # a warehouse without raw_action_items
+        conn.rollback()
+    out = []
+    for inc in _incidents(conn, start, end):
+        resolved = _py(inc["resolved_at"])
+        due = resolved + DUE_AFTER
+        pub = published.get(inc["incident_id"])
+        out.append(
+            {
+                "incident_id": inc["incident_id"],
+                "number": int(inc["incident_number"]),
+                "priority": inc["priority"],
+                "title": inc["title"],
+                "file": f"{DIR_NAME}/{_file_name(conn, inc)}",
+                "due_text": _ist(due, "%a %d %b %H:%M IST"),
+                "published": pub is not None,
+                "on_time": pub is not None and pub <= due,
+            }
+        )
     return out

@@ -28,6 +28,7 @@ from kaizen import calendar as cal
 from kaizen import config
 from kaizen.reports import daily, render
 from kaizen.reports.daily import Figure, Incident
+from kaizen.reports.postmortem import drafts_for_period
 
 KINDS = {"weekly": "week", "monthly": "month", "quarterly": "quarter"}
 TABS = {"weekly": "Weekly", "monthly": "Monthly", "quarterly": "Quarterly"}
@@ -285,6 +286,7 @@ class ReviewReport:
     incidents: list[ReviewIncident]
     action_items: list[ActionItem] | None  # None: no raw_action_items table (no data)
     patterns: list[Pattern]
+    postmortems: list[dict]  # P0/P1 incidents resolved in the period and their drafts
     pattern_since: date
     strategies: list[StrategyRow]
     achievement: list[Achievement]
@@ -816,6 +818,7 @@ def build_review(engine: sa.Engine, kind: str, period_start: date, *, as_of: dat
         actions = read_action_items(conn, start, end)
         pattern_start = max(end - timedelta(weeks=PATTERN_WEEKS), datetime.min.replace(tzinfo=cal.UTC))
         patterns = _read_patterns(conn, pattern_start, end)
+        postmortems = drafts_for_period(conn, start, end)
         strategies = _read_strategies(conn, scope.session_days)
         achievement = _achievement(conn, cat, ps, pe, last_day, defs) if kind != "weekly" else []
         series = _series(conn, kind, ps, pe, last_day, start, end, incidents, figures)
@@ -840,6 +843,7 @@ def build_review(engine: sa.Engine, kind: str, period_start: date, *, as_of: dat
         incidents=incidents,
         action_items=actions,
         patterns=patterns,
+        postmortems=postmortems,
         pattern_since=cal.ist_date(pattern_start),
         strategies=strategies,
         achievement=achievement,
@@ -855,14 +859,15 @@ def _num(v):
     return None if math.isnan(v) or math.isinf(v) else v
 
 
-def sheet_rows(r: ReviewReport) -> dict:
-    cat = _catalog()
-    active = [k for k in cat.active(r.grain)]
-    period_tab = {
+def period_sheet_tab(grain: str, period_key: str, start, end, is_complete: bool, values: dict) -> dict:
+    """One row per period (key ``period_key``), one column per active KPI of the grain;
+    a KPI without a value is an empty cell, never 0."""
+    active = list(_catalog().active(grain))
+    return {
         "header": ["period_key", "period_start", "period_end", "is_complete"] + [k.id for k in active],
         "rows": [
-            [r.period_key, r.period_start.isoformat(), r.period_end.isoformat(), r.is_complete]
-            + [_num(r.figures[k.id].fig.value) if k.id in r.figures else None for k in active]
+            [period_key, start.isoformat(), end.isoformat(), bool(is_complete)]
+            + [_num(values.get(k.id)) for k in active]
         ],
         "key_columns": 1,
         "number_formats": {
@@ -870,6 +875,18 @@ def sheet_rows(r: ReviewReport) -> dict:
             **{k.id: SHEET_FORMATS.get(k.unit, "float") for k in active},
         },
     }
+
+
+def sheet_rows(r: ReviewReport) -> dict:
+    cat = _catalog()
+    period_tab = period_sheet_tab(
+        r.grain,
+        r.period_key,
+        r.period_start,
+        r.period_end,
+        r.is_complete,
+        {k: f.fig.value for k, f in r.figures.items()},
+    )
     scorecard = {
         "header": ["Metric", "Target", "Current", "Trend", "Status", "Unit", "Grain", "Period"],
         "rows": [
