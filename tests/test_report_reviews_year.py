@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import importlib
 import json
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
