@@ -278,21 +278,20 @@ def test_changed_figure_updates_headline_and_notes_it_in_thread(engine, slack, g
     assert third["slack"]["action"] == "unchanged" and slack.calls == []
 
 
-def test_changed_thread_payload_is_updated_in_place(engine, slack, tmp_path):
+def test_changed_thread_detail_gets_one_note_and_no_edits(engine, slack, tmp_path):
     first = deliver(engine, make_rendered(tmp_path, uptime="99.95 %"), sync_sheets=False)
     head_ts = first["slack"]["message_ts"]
     reply2_ts = first["slack"]["reply_ts"][1]
     slack.reset_calls()
     second = deliver(engine, make_rendered(tmp_path, uptime="99.90 %", chart=PNG + b"\0"), sync_sheets=False)
-    assert {c.body["ts"] for c in slack.calls_to("chat.update")} == {reply2_ts}  # the headline did not change
-    assert slack.messages[(CHANNEL, reply2_ts)]["blocks"][0]["text"]["text"] == "Uptime 99.90 %"
+    assert slack.calls_to("chat.update") == []  # the headline did not change; replies are history
+    assert slack.messages[(CHANNEL, reply2_ts)]["blocks"][0]["text"]["text"] == "Uptime 99.95 %"
     assert slack.top_level_posts() == []
     [note] = slack.thread_replies()
+    assert note.body["thread_ts"] == head_ts
     assert note.body["text"].startswith("Revised: uptime 99.95 % → 99.90 %")
-    # the changed chart is uploaded again into the same thread, marked revised
-    [complete] = slack.calls_to("files.completeUploadExternal")
-    assert complete.body["thread_ts"] == head_ts
-    assert json.loads(complete.body["files"])[0]["title"] == "Equity drawdown (revised, version 2)"
+    assert "replies above are the previous version" in note.body["text"]
+    assert slack.calls_to("files.completeUploadExternal") == []  # no re-upload: one note is all
     assert second["slack"]["reply_ts"] == first["slack"]["reply_ts"]
 
 
@@ -510,7 +509,7 @@ def test_ensure_columns_upgrades_an_older_ledger(tmp_path):
     assert ledger.get(eng, "r", "p", "slack", "C1").summary == "s"
 
 
-def test_a_shorter_thread_blanks_the_surplus_reply_in_place(engine, slack, tmp_path):
+def test_a_shorter_thread_leaves_the_old_replies_and_adds_the_note(engine, slack, tmp_path):
     first = deliver(engine, make_rendered(tmp_path), sync_sheets=False)
     reply2_ts = first["slack"]["reply_ts"][1]
     shorter = make_rendered(tmp_path, win_rate=58.0)
@@ -518,6 +517,7 @@ def test_a_shorter_thread_blanks_the_surplus_reply_in_place(engine, slack, tmp_p
     shorter["content_hash"] = "changed"
     slack.reset_calls()
     result = deliver(engine, shorter, sync_sheets=False)
-    assert result["slack"]["reply_ts"] == first["slack"]["reply_ts"][:1]
     assert slack.top_level_posts() == [] and len(slack.thread_replies()) == 1  # the note only
-    assert slack.messages[(CHANNEL, reply2_ts)]["text"].startswith("(Version 2: this part is no longer")
+    assert len(slack.calls_to("chat.update")) == 1  # the headline (win rate changed)
+    assert not slack.messages[(CHANNEL, reply2_ts)]["text"].startswith("(Version 2")
+    assert result["slack"]["action"] == "updated"

@@ -370,3 +370,52 @@ def test_empty_warehouse_without_action_items_table(tmp_path):
             assert all(v is None for v in row[4:])
     finally:
         engine.dispose()
+
+
+def test_late_trade_revises_the_weekly_review_in_place(warehouse_db, tmp_path, monkeypatch):
+    """The real weekly review, delivered to a fake Slack; a late trade lands in that week;
+    the re-run sends exactly one chat.update (the headline), one thread note, and no new
+    top-level message; a further re-run sends nothing."""
+    from fakes.slack import FakeSlack
+    from kaizen.delivery import reviews
+    from kaizen.kpis import periods
+
+    ps = date(2026, 11, 9)  # W46: not the golden file's week
+    with FakeSlack() as slack:
+        monkeypatch.setenv("KAIZEN_OUT_DIR", str(tmp_path / "out"))
+        monkeypatch.setenv("KAIZEN_SLACK_REVIEWS_CHANNEL", "C0REVIEW1")
+        monkeypatch.delenv("AIRFLOW_CONN_KAIZEN_GSHEETS", raising=False)
+        monkeypatch.setenv(
+            "AIRFLOW_CONN_KAIZEN_SLACK",
+            json.dumps({"conn_type": "slack", "password": "xoxb-test", "extra": {"base_url": slack.base_url}}),
+        )
+        _, first = _render(warehouse_db, "weekly", ps, tmp_path / "charts")
+        reviews.deliver_review(first, warehouse_db, sync_sheets=False)
+        assert len(slack.top_level_posts()) == 1
+        slack.reset_calls()
+
+        at = datetime(2026, 11, 13, 9, 0, tzinfo=UTC)  # Fri 13 Nov 14:30 IST
+        with warehouse_db.begin() as c:
+            c.execute(
+                sa.text(
+                    "insert into raw_trades (trade_id, trading_day, symbol, side, quantity, entry_time, exit_time, "
+                    "entry_price_inr, exit_price_inr, fees_inr, net_pnl_inr, strategy, ab_arm, run_id, loaded_at) "
+                    "values ('TLATE1', '2026-11-13', 'TCS', 'BUY', 100, :t, :t, 3000, 3500, 20, 49980, "
+                    "'momentum_breakout', null, 'late', :t)"
+                ),
+                {"t": cal.utc_text(at)},
+            )
+        periods.compute_rollups(warehouse_db, ["week"], ps, ps, "late", as_of=AS_OF)
+        _, second = _render(warehouse_db, "weekly", ps, tmp_path / "charts")
+        assert second["content_hash"] != first["content_hash"]
+        result = reviews.deliver_review(second, warehouse_db, sync_sheets=False)
+        assert result["slack"]["action"] == "updated"
+        assert len(slack.calls_to("chat.update")) == 1
+        assert slack.top_level_posts() == []
+        [note] = slack.thread_replies()
+        assert note.body["text"].startswith("Revised: ") and "net P&amp;L" in note.body["text"]
+
+        slack.reset_calls()
+        _, third = _render(warehouse_db, "weekly", ps, tmp_path / "charts", run_id="manual__again")
+        reviews.deliver_review(third, warehouse_db, sync_sheets=False)
+        assert slack.calls == []

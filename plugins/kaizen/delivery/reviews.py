@@ -11,10 +11,11 @@ delivered completely; ``summary`` holds that content's one-line summary.
 
 - Same content hash as the last complete delivery → no Slack call at all.
 - New period → ``chat.postMessage`` of the headline, replies, uploads.
-- Changed content → ``chat.update`` of the headline, ``chat.update`` of each reply
-  whose content changed (in place; surplus old replies are blanked to a "removed"
-  note), a new upload of each chart whose bytes changed, and one thread reply
-  "Revised: <old summary vs new>"; never a new top-level message; version + 1.
+- Changed content (a late trade, a backfill) → exactly one ``chat.update``, of the
+  headline (when it changed), and one thread reply "Revised: <old summary vs new>";
+  never a new top-level message; version + 1. The earlier replies and charts stay as
+  they were — the thread is the review's history and the note says the detail above
+  is the previous version; the current detail is in the review document and the Sheet.
 - The ledger is written after every Slack call that succeeded (status ``failed``,
   error "incomplete: …" until the end), so a failure or a crash half-way leaves the
   headline's ts and the replies already posted on record: the re-run resumes (posts
@@ -216,7 +217,10 @@ def describe_change(old: str | None, new: str | None) -> str:
 
 def revision_note(old_summary: str | None, new_summary: str | None, version: int) -> str:
     change = slack_escape(" ".join(describe_change(old_summary, new_summary).split()))
-    tail = f" (version {version}). The review above now shows the current figures."
+    tail = (
+        f" (version {version}). The headline shows the current figures; the replies above are the"
+        " previous version — the current detail is in the review document and the Sheet."
+    )
     if len(change) + len(tail) + 10 > MAX_NOTE_CHARS:
         change = change[: MAX_NOTE_CHARS - len(tail) - 11].rstrip() + "…"
     return f"Revised: {change}{tail}"
@@ -389,7 +393,8 @@ class _SlackDelivery:
         posted_headline = self.ts is None
         try:
             self._headline(client)
-            self._replies(client, version)
+            # a revision edits the headline only; replies and charts are posted when missing
+            self._replies(client, version, in_place=not revision)
             self._charts(client, version, revision)
             if revision and self.state["noted_hash"] != rv.digest:
                 self.method = "chat.postMessage"
@@ -456,7 +461,7 @@ class _SlackDelivery:
             self.state["headline_hash"] = digest
             self._checkpoint("the headline update")
 
-    def _replies(self, client, version: int) -> None:
+    def _replies(self, client, version: int, *, in_place: bool = True) -> None:
         replies = self.state["replies"]
         wanted = list(self.rv.thread)
         removed = dict(REMOVED_REPLY, text=f"(Version {version}: this part is no longer in the review.)")
@@ -464,7 +469,7 @@ class _SlackDelivery:
             payload = wanted[i] if i < len(wanted) else removed
             digest = payload_hash(payload) if i < len(wanted) else "removed"
             if i < len(replies):
-                if replies[i]["hash"] == digest:
+                if replies[i]["hash"] == digest or not in_place:
                     continue
                 self.method = "chat.update"
                 slack_sink.update_message(client, self.channel, replies[i]["ts"], payload)
@@ -480,7 +485,7 @@ class _SlackDelivery:
         for name, data in self.rv.charts.items():
             digest = _sha256(data)
             known = self.state["charts"].get(name)
-            if known and known["hash"] == digest:
+            if known and (known["hash"] == digest or revision):
                 continue
             title = _chart_title(name) + (f" (revised, version {version})" if known else "")
             self.method = "files_upload_v2"
