@@ -74,3 +74,9 @@ def test_dag_file_has_no_heavy_imports(dag_file):
     lines = out.stdout.strip().splitlines()
     assert lines[-1] == "[]", f"{dag_file} imports heavy modules at parse time: {lines[-1]}"
     assert time.perf_counter() - t < 60
+
+
+def test_dag_source_list_matches_the_sources_package():
+    from kaizen import pipeline, sources
+
+    assert pipeline.SOURCES == sources.SOURCES
