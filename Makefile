@@ -19,18 +19,20 @@ export PYTHONPATH := $(CURDIR)/plugins
 
 $(STAMP): requirements.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	@$(BIN)/python -m pip install --quiet --disable-pip-version-check uv
+	@$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==0.13.9
 	$(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python -r requirements.txt
 	@rm -f $(VENV)/.installed-* && touch $@
 
 venv: $(STAMP)
 
-$(AIRFLOW_HOME)/airflow.db: | $(STAMP)
+# a stamp, not airflow.db itself: a migration that failed half-way is redone next time
+$(AIRFLOW_HOME)/.migrated: | $(STAMP)
 	@mkdir -p $(AIRFLOW_HOME)
 	$(BIN)/airflow db migrate > $(AIRFLOW_HOME)/db-migrate.log 2>&1 || (cat $(AIRFLOW_HOME)/db-migrate.log; exit 1)
 	$(BIN)/airflow pools import plugins/kaizen/pools.json >> $(AIRFLOW_HOME)/db-migrate.log 2>&1 || (cat $(AIRFLOW_HOME)/db-migrate.log; exit 1)
+	@touch $@
 
-airflow-db: $(AIRFLOW_HOME)/airflow.db
+airflow-db: $(AIRFLOW_HOME)/.migrated
 
 demo: $(STAMP) airflow-db
 	$(BIN)/python -m kaizen demo
