@@ -82,3 +82,13 @@ def engine(request, tmp_path):
             c.exec_driver_sql("truncate " + ", ".join(tables))
     yield eng
     eng.dispose()
+
+
+@pytest.fixture
+def waits(monkeypatch):
+    """The source HTTP client's back-off sleeps, recorded instead of slept."""
+    from kaizen.sources import http
+
+    slept: list[float] = []
+    monkeypatch.setattr(http, "_sleep", slept.append)
+    return slept

@@ -12,7 +12,7 @@ import pytest
 from fakes.github import FakeGitHub
 from kaizen import warehouse
 from kaizen.kpis import measures, periods
-from kaizen.sources import github_issues, http
+from kaizen.sources import github_issues
 from source_wire import (
     ACTION,
     DAY,
@@ -27,13 +27,6 @@ from source_wire import (
 )
 
 TOKEN = "ghp_issues_token"
-
-
-@pytest.fixture
-def waits(monkeypatch):
-    slept: list[float] = []
-    monkeypatch.setattr(http, "_sleep", slept.append)
-    return slept
 
 
 @pytest.fixture

@@ -9,17 +9,10 @@ import json
 import pytest
 
 from fakes.github import FakeGitHub
-from kaizen.sources import SourceError, github, http
+from kaizen.sources import SourceError, github
 from source_wire import DAY, PREV_DAY, REPO, github_data, quarantine, rows, snapshot, write_github_demo
 
 TOKEN = "ghp_secret_token_123"
-
-
-@pytest.fixture
-def waits(monkeypatch):
-    slept: list[float] = []
-    monkeypatch.setattr(http, "_sleep", slept.append)
-    return slept
 
 
 @pytest.fixture

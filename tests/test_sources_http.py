@@ -23,13 +23,6 @@ class Scripted(FakeAPI):
         return self.script.pop(0) if self.script else (200, {}, {"ok": True})
 
 
-@pytest.fixture
-def waits(monkeypatch):
-    slept: list[float] = []
-    monkeypatch.setattr(http, "_sleep", slept.append)
-    return slept
-
-
 def client(url, **kw):
     return http.JsonClient("Svc", "kaizen_svc", url, {"Authorization": "Bearer s3cret"}, **kw)
 

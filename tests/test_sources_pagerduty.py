@@ -9,7 +9,7 @@ import json
 import pytest
 
 from fakes.pagerduty import FakePagerDuty
-from kaizen.sources import SourceError, http, pagerduty
+from kaizen.sources import SourceError, pagerduty
 from source_wire import (
     DAY,
     INCIDENT_REASONS,
@@ -23,13 +23,6 @@ from source_wire import (
 )
 
 TOKEN = "pd_secret_token"
-
-
-@pytest.fixture
-def waits(monkeypatch):
-    slept: list[float] = []
-    monkeypatch.setattr(http, "_sleep", slept.append)
-    return slept
 
 
 @pytest.fixture

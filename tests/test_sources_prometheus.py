@@ -9,17 +9,10 @@ import json
 import pytest
 
 from fakes.prometheus import FakePrometheus
-from kaizen.sources import SourceError, http, prometheus
+from kaizen.sources import SourceError, prometheus
 from source_wire import DAY, PREV_DAY, prom_series, quarantine, rows, snapshot, ts, write_prometheus_demo
 
 TOKEN = "prom-secret-token"
-
-
-@pytest.fixture
-def waits(monkeypatch):
-    slept: list[float] = []
-    monkeypatch.setattr(http, "_sleep", slept.append)
-    return slept
 
 
 @pytest.fixture
