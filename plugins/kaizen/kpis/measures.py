@@ -350,6 +350,27 @@ def trading_measures(conn, scope: Scope, capital: float, rf_annual: float) -> di
 
 
 # ---------------------------------------------------------------- reliability
+def _incident_minutes(conn, since: str, until: str, placed_by: str, start: datetime, end: datetime) -> list[float]:
+    """Minutes from ``since`` to ``until`` of the incidents whose ``placed_by`` time is in
+    [start, end) and that have both times (column names are this module's constants)."""
+    df = _frame(
+        conn,
+        f"select incident_id, {since}, {until} from raw_incidents "
+        f"where {placed_by} >= :start and {placed_by} < :end "
+        f"and {since} is not null and {until} is not null order by incident_id",
+        {"start": start, "end": end},
+        ts_cols=(since, until),
+    )
+    return [_minutes(b - a) for a, b in zip(df[since], df[until], strict=True)] if len(df) else []
+
+
+def _mean_minutes(values: list[float]) -> Measure:
+    """Mean with numerator (total minutes) and denominator (incidents); no_events when none."""
+    total = _fsum(values)
+    n = len(values)
+    return Measure(total / n if n else None, total if n else None, n, n, no_events=not n)
+
+
 def reliability_measures(conn, scope: Scope) -> dict[str, Measure]:
     start, end = scope.start, scope.end
     window_minutes = scope.window_minutes
@@ -452,57 +473,15 @@ def reliability_measures(conn, scope: Scope) -> dict[str, Measure]:
         k = sum(1 for x in prios if x == p)
         m[f"alerts_per_day_{p.lower()}"] = Measure(k / days, k, days, k)
 
-    resolved = _frame(
-        conn,
-        "select incident_id, triggered_at, resolved_at from raw_incidents "
-        "where resolved_at >= :start and resolved_at < :end order by incident_id",
-        {"start": start, "end": end},
-        ts_cols=("triggered_at", "resolved_at"),
-    )
-    ttr = (
-        [_minutes(r - t) for t, r in zip(resolved["triggered_at"], resolved["resolved_at"], strict=True)]
-        if len(resolved)
-        else []
-    )
-    total = _fsum(ttr)
-    m["mttr_minutes"] = Measure(
-        total / len(ttr) if ttr else None, total if ttr else None, len(ttr), len(ttr), no_events=not ttr
-    )
+    # MTTR over incidents resolved in the window; MTTD and MTTA over those triggered in it
+    ttr = _incident_minutes(conn, "triggered_at", "resolved_at", "resolved_at", start, end)
+    m["mttr_minutes"] = _mean_minutes(ttr)
     m["mttr_p50_minutes"] = Measure(percentile(ttr, 50), sample_size=len(ttr), no_events=not ttr)
-
-    detected = _frame(
-        conn,
-        "select incident_id, impact_start_at, triggered_at from raw_incidents "
-        "where triggered_at >= :start and triggered_at < :end and impact_start_at is not null order by incident_id",
-        {"start": start, "end": end},
-        ts_cols=("triggered_at", "impact_start_at"),
+    m["mttd_minutes"] = _mean_minutes(
+        _incident_minutes(conn, "impact_start_at", "triggered_at", "triggered_at", start, end)
     )
-    ttd = (
-        [_minutes(t - i) for i, t in zip(detected["impact_start_at"], detected["triggered_at"], strict=True)]
-        if len(detected)
-        else []
-    )
-    total = _fsum(ttd)
-    m["mttd_minutes"] = Measure(
-        total / len(ttd) if ttd else None, total if ttd else None, len(ttd), len(ttd), no_events=not ttd
-    )
-
-    acked = _frame(
-        conn,
-        "select incident_id, triggered_at, acknowledged_at from raw_incidents "
-        "where triggered_at >= :start and triggered_at < :end and acknowledged_at is not null order by incident_id",
-        {"start": start, "end": end},
-        ts_cols=("triggered_at", "acknowledged_at"),
-    )
-    tta = (
-        [_minutes(a - t) for t, a in zip(acked["triggered_at"], acked["acknowledged_at"], strict=True)]
-        if len(acked)
-        else []
-    )
-    total = _fsum(tta)
-    m["mtta_minutes"] = Measure(
-        total / len(tta) if tta else None, total if tta else None, len(tta), len(tta), no_events=not tta
-    )
+    tta = _incident_minutes(conn, "triggered_at", "acknowledged_at", "triggered_at", start, end)
+    m["mtta_minutes"] = _mean_minutes(tta)
     m["mtta_p50_minutes"] = Measure(percentile(tta, 50), sample_size=len(tta), no_events=not tta)
 
     f_start = end - MTBF_WINDOW
