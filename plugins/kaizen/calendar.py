@@ -109,6 +109,16 @@ def review_window_utc(d: date) -> tuple[datetime, datetime]:
     return (ist_datetime(prev, REVIEW_TIME).astimezone(UTC), ist_datetime(d, REVIEW_TIME).astimezone(UTC))
 
 
+def window_day(ts: datetime) -> date:
+    """The trading day whose review window holds the instant ``ts`` (aware): the first
+    trading day whose 16:00 IST review time is after ``ts``."""
+    local = ts.astimezone(IST)
+    d = local.date()
+    if local.time() >= REVIEW_TIME or not is_trading_day(d):
+        d = next_trading_day(d)
+    return d
+
+
 def day_bounds_utc(start: date, end_inclusive: date) -> tuple[datetime, datetime]:
     """IST calendar days [start 00:00, end+1 00:00) in UTC."""
     return (

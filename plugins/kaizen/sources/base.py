@@ -42,6 +42,7 @@ class Reject:
     record_key: str
     reason: str
     payload: object  # the raw record as received (serialised to JSON)
+    day: date | None = None  # the trading day whose extract met it (None: the load's last day)
 
 
 @dataclass
@@ -53,7 +54,7 @@ class TableLoad:
     where_sql: str                      # the day's slice of ``table``
     where_params: Mapping
     extracted: int
-    rows: list[dict] = field(default_factory=list)
+    rows: list[dict] | object = field(default_factory=list)  # dicts, or a pandas DataFrame (bulk)
     rejects: list[Reject] = field(default_factory=list)
     key: str | None = None              # single-column primary key, checked against other slices
     extra_sql: Sequence[tuple[str, Mapping]] = ()  # statements run after the insert (same transaction)
@@ -103,21 +104,40 @@ def as_number(value) -> float | None:
 
 def _existing_keys(conn: sa.Connection, table: str, key: str, values: list[str]) -> set[str]:
     found: set[str] = set()
-    for i in range(0, len(values), 500):
-        chunk = values[i : i + 500]
-        names = {f"k{j}": v for j, v in enumerate(chunk)}
-        sql = f"select {key} from {table} where {key} in ({', '.join(':' + n for n in names)})"
-        found.update(r[0] for r in conn.execute(sa.text(sql), names))
+    q = sa.text(f"select {key} from {table} where {key} in :keys").bindparams(sa.bindparam("keys", expanding=True))
+    for i in range(0, len(values), 5000):
+        found.update(r[0] for r in conn.execute(q, {"keys": values[i : i + 5000]}))
     return found
 
 
-def load(engine: sa.Engine, day: date, run_id: str, loads: Sequence[TableLoad]) -> list[ExtractResult]:
-    """Replace the day's slice of each table and its quarantine rows, in ONE transaction.
+def _key_values(rows, key: str) -> list:
+    return rows[key].tolist() if hasattr(rows, "columns") else [r[key] for r in rows]
 
-    A row whose key already exists outside this day's slice (e.g. the same trade id
-    closing on two days) is quarantined rather than failing the whole load. Raises
+
+def _without(rows, key: str, clash: set) -> tuple[object, list[dict]]:
+    """(rows whose key is not in ``clash``, the clashing rows as dicts)."""
+    if hasattr(rows, "columns"):
+        hit = rows[key].isin(clash)
+        return rows[~hit], rows[hit].to_dict("records")
+    return [r for r in rows if r[key] not in clash], [r for r in rows if r[key] in clash]
+
+
+def load(
+    engine: sa.Engine, days: date | tuple[date, date], run_id: str, loads: Sequence[TableLoad]
+) -> list[ExtractResult]:
+    """Replace the slice of each table and its quarantine rows, in ONE transaction.
+
+    ``days`` is one trading day or a ``(first, last)`` range: the quarantine rows of
+    each source with ``extract_day`` in it are replaced, a reject landing on its
+    :attr:`Reject.day` (the last day when unset). ``TableLoad.rows`` may be dicts or a
+    pandas DataFrame (bulk loads; see :func:`kaizen.warehouse.insert_rows`).
+
+    A row whose key already exists outside this slice (e.g. the same trade id closing
+    on two days) is quarantined rather than failing the whole load. Raises
     :class:`SourceError` (rolling everything back) if extracted != loaded + quarantined.
     """
+    first, last = days if isinstance(days, tuple) else (days, days)
+    label = str(first) if first == last else f"{first}…{last}"
     now = datetime.now(UTC)
     results: list[ExtractResult] = []
     with engine.begin() as conn:
@@ -126,21 +146,21 @@ def load(engine: sa.Engine, day: date, run_id: str, loads: Sequence[TableLoad]) 
                 sa.text(f"delete from {tl.table} where {tl.where_sql}"),
                 {k: warehouse.bind_value(v) for k, v in tl.where_params.items()},
             )
-            rows, rejects = list(tl.rows), list(tl.rejects)
-            if tl.key and rows:
-                clash = _existing_keys(conn, tl.table, tl.key, [r[tl.key] for r in rows])
+            rows, rejects = tl.rows, list(tl.rejects)
+            if tl.key and len(rows):
+                clash = _existing_keys(conn, tl.table, tl.key, _key_values(rows, tl.key))
                 if clash:
-                    for r in [r for r in rows if r[tl.key] in clash]:
+                    rows, clashing = _without(rows, tl.key, clash)
+                    for r in clashing:
                         rejects.append(Reject(tl.source, str(r[tl.key]),
                                               f"{tl.key} {r[tl.key]} is already loaded in {tl.table} "
-                                              "for another day; this copy was not loaded", r))
-                    rows = [r for r in rows if r[tl.key] not in clash]
-            stamped = [{**r, "run_id": run_id, "loaded_at": now} for r in rows]
-            warehouse.replace_slice(conn, tl.table, "1 = 0", {}, stamped)
+                                              "for another day; this copy was not loaded", r,
+                                              day=r.get("trading_day")))
+            loaded = warehouse.insert_rows(conn, tl.table, rows, {"run_id": run_id, "loaded_at": now})
             q_rows = [
                 {
                     "source": rj.source,
-                    "extract_day": day,
+                    "extract_day": rj.day or last,
                     "record_key": str(rj.record_key),
                     "reason": rj.reason,
                     "payload": payload_json(rj.payload),
@@ -150,19 +170,19 @@ def load(engine: sa.Engine, day: date, run_id: str, loads: Sequence[TableLoad]) 
                 for rj in rejects
             ]
             warehouse.replace_slice(
-                conn, "quarantine", "source = :source and extract_day = :day",
-                {"source": tl.source, "day": day}, q_rows,
+                conn, "quarantine", "source = :source and extract_day >= :first and extract_day <= :last",
+                {"source": tl.source, "first": first, "last": last}, q_rows,
             )
             for sql, params in tl.extra_sql:
                 conn.execute(sa.text(sql), {k: warehouse.bind_value(v) for k, v in params.items()})
-            result = ExtractResult(tl.source, tl.table, tl.extracted, len(stamped), len(q_rows))
+            result = ExtractResult(tl.source, tl.table, tl.extracted, loaded, len(q_rows))
             if result.extracted != result.loaded + result.quarantined:
                 raise SourceError(
-                    f"{tl.source} for {day}: extracted {result.extracted} records but loaded "
+                    f"{tl.source} for {label}: extracted {result.extracted} records but loaded "
                     f"{result.loaded} and quarantined {result.quarantined}; nothing was written "
                     "(a record was dropped or counted twice: this is a bug in kaizen.sources)"
                 )
             results.append(result)
             if q_rows:
-                log.warning("%s %s: %d record(s) quarantined", tl.source, day, len(q_rows))
+                log.warning("%s %s: %d record(s) quarantined", tl.source, label, len(q_rows))
     return results

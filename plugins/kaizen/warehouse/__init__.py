@@ -143,6 +143,65 @@ def replace_slice(
     return len(rows)
 
 
+def _plain(v):
+    """One value as bound: NULL for None/NaN/NaT, canonical text for times and dates."""
+    if v is None or (isinstance(v, float) and v != v):
+        return None
+    if type(v).__name__ in ("NaTType", "NAType"):
+        return None
+    return bind_value(v)
+
+
+def _column(series) -> list:
+    """A DataFrame column as bound Python values (vectorised for timestamps)."""
+    import numpy as np
+    import pandas as pd
+
+    if isinstance(series.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_dtype(series.dtype):
+        utc = series.dt.tz_convert("UTC") if isinstance(series.dtype, pd.DatetimeTZDtype) else series.dt.tz_localize("UTC")
+        text = np.datetime_as_string(utc.dt.tz_localize(None).to_numpy("datetime64[us]"), unit="us").tolist()
+        return [None if t == "NaT" else f"{t[:10]} {t[11:]}+00:00" for t in text]  # = utc_text
+    values = series.tolist()
+    if pd.api.types.is_float_dtype(series.dtype):
+        return [None if v != v else v for v in values]
+    if pd.api.types.is_integer_dtype(series.dtype) or pd.api.types.is_bool_dtype(series.dtype):
+        return values
+    return [_plain(v) for v in values]
+
+
+def insert_rows(conn: sa.Connection, table: str, rows, extra: Mapping | None = None) -> int:
+    """Insert ``rows`` — dicts, or a pandas DataFrame for bulk loads — plus the
+    constant columns ``extra`` (caller's transaction). PostgreSQL loads by ``COPY``,
+    SQLite by the driver's executemany; values are bound as :func:`bind_value` does
+    (a DataFrame's timestamp columns must be datetime64, UTC or naive UTC)."""
+    extra = dict(extra or {})
+    if hasattr(rows, "columns"):
+        if not len(rows):
+            return 0
+        cols = [str(c) for c in rows.columns]
+        columns = [_column(rows[c]) for c in rows.columns]
+        n = len(rows)
+    else:
+        if not rows:
+            return 0
+        cols = list(rows[0].keys())
+        columns = [[bind_value(r[c]) for r in rows] for c in cols]
+        n = len(rows)
+    for k, v in extra.items():
+        cols.append(k)
+        columns.append([bind_value(v)] * n)
+    tuples = list(zip(*columns, strict=True))
+    if conn.dialect.name == "postgresql":
+        with conn.connection.driver_connection.cursor() as cur:
+            with cur.copy(f"copy {table} ({', '.join(cols)}) from stdin") as copy:
+                for t in tuples:
+                    copy.write_row(t)
+    else:
+        mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+        conn.exec_driver_sql(f"insert into {table} ({', '.join(cols)}) values ({', '.join([mark] * len(cols))})", tuples)
+    return n
+
+
 def upsert(conn: sa.Connection, table: str, rows: Sequence[Mapping], key: Sequence[str]) -> int:
     """Insert or update ``rows`` on the natural ``key`` (same SQL on both dialects)."""
     if not rows:
