@@ -5,7 +5,12 @@ Conventions (docs/contracts.md): a rollback is a deployment whose ``payload`` is
 ``{"rollback_of": <deployment id>}``; the final status is the newest status whose state
 is success, failure or error. The commits a deployment carries are those of
 ``compare/<previous deployment sha>...<sha>`` (previous = the deployment created just
-before it, any status)."""
+before it, any status).
+
+A range of trading days (:func:`extract_range`, e.g. a year's rebuild) is one fetch and
+one load for the range's window [first day's window start, last day's window end) —
+the windows of consecutive trading days tile the time line — leaving exactly what
+extracting the days one at a time in order leaves (:class:`DayReplay`)."""
 
 from __future__ import annotations
 
@@ -259,38 +264,130 @@ def _check(d: dict, statuses: list[dict], compare: dict | None, rolled_back: boo
     }, None
 
 
+def _clash_reject(source: str, table: str, key: str, row: dict, day: date) -> Reject:
+    """What :func:`kaizen.sources.base.load` quarantines when ``row``'s key is already loaded
+    outside the slice it replaces (same reason text)."""
+    return Reject(source, str(row[key]), f"{key} {row[key]} is already loaded in {table} "
+                  "for another day; this copy was not loaded", row, day=day)
+
+
+class DayReplay:
+    """The rows that loading a raw table one trading day after the other (in order) would
+    leave behind, played in memory so that a range is loaded in ONE
+    :func:`~kaizen.sources.base.load`.
+
+    Each :meth:`day` is one day's load: its delete (kept rows whose key is in
+    ``drop_keys`` or whose ``column`` is in ``drop_values``: the day's slice), then its
+    rows — a key still kept (an earlier day of the range loaded it) is quarantined as
+    the load's key check does, the others are kept. A kept row deleted by a later day's
+    slice is *superseded*: day by day it was loaded and then replaced, so the range
+    neither loads nor quarantines it (subtract :attr:`superseded` from the extracted
+    count). Every step is proportional to the day's own records, never to the range.
+    """
+
+    def __init__(self, source: str, table: str, key: str, column: str | None = None):
+        self.source, self.table, self.key, self.column = source, table, key, column
+        self.kept: dict = {}
+        self.by: dict = {}  # column value -> keys of kept rows
+        self.rejects: list[Reject] = []
+        self.dupes: list[dict] = []  # same key twice in one day: left to the insert to refuse
+        self.superseded = 0
+
+    def _drop(self, k) -> None:
+        row = self.kept.pop(k)
+        if self.column is not None:
+            self.by.get(row[self.column], set()).discard(k)
+        self.superseded += 1
+
+    def day(self, day: date, rows: list[dict], drop_keys=(), drop_values=()) -> None:
+        for k in drop_keys:
+            if k in self.kept:
+                self._drop(k)
+        for v in drop_values:
+            for k in list(self.by.get(v, ())):
+                self._drop(k)
+        clash = {r[self.key] for r in rows if r[self.key] in self.kept}
+        fresh: set = set()
+        for r in rows:
+            k = r[self.key]
+            if k in clash:
+                self.rejects.append(_clash_reject(self.source, self.table, self.key, r, day))
+            elif k in fresh:
+                self.dupes.append(r)
+            else:
+                fresh.add(k)
+                self.kept[k] = r
+                if self.column is not None:
+                    self.by.setdefault(r[self.column], set()).add(k)
+
+    def rows(self) -> list[dict]:
+        return [*self.kept.values(), *self.dupes]
+
+
+def range_window(first: date, last: date) -> tuple[datetime, datetime]:
+    """The review window of the trading days ``first``..``last``: they tile the time line."""
+    return cal.review_window_utc(first)[0], cal.review_window_utc(last)[1]
+
+
+def by_window_day(records: list[dict], placed: Callable[[dict], datetime]) -> list[tuple[date, list[dict]]]:
+    """``records`` (all with a placement time) grouped by the trading day whose review
+    window holds it, days in order, each day's records in their given order."""
+    groups: dict[date, list[dict]] = {}
+    for r in records:
+        groups.setdefault(cal.window_day(placed(r)), []).append(r)
+    return sorted(groups.items(), key=lambda kv: kv[0])
+
+
 def parse(raw: dict, start: datetime, end: datetime) -> tuple[int, list[dict], list[Reject], set[str]]:
+    """(extracted, rows, rejects, rollback targets) of the deployments created in
+    [start, end): per trading day window as its own extract would, then the days in
+    order (a deployment id loaded by an earlier day is quarantined by a later one)."""
     deployments = raw["deployments"]
     inside, prev = _needed(deployments, start, end)
     rollback_targets = {str(_payload(d)["rollback_of"]) for d in deployments if "rollback_of" in _payload(d)}
-    rows, rejects, seen = [], [], set()
-    for d in inside:
-        did = str(d.get("id"))
-        base = prev.get(did)
-        spec = f"{base.get('sha')}...{d.get('sha')}" if base else None
-        row, reason = _check(d, raw["statuses"].get(did, []), raw["compares"].get(spec) if spec else None,
-                             did in rollback_targets)
-        if row is None:
-            rejects.append(Reject("deployments", did, reason,
-                                  {"deployment": d, "statuses": raw["statuses"].get(did, [])}))
-        elif did in seen:
-            rejects.append(Reject("deployments", did, f"duplicate deployment id {did}", {"deployment": d}))
-        else:
-            seen.add(did)
-            rows.append(row)
-    # rollbacks in this window mark their (earlier) targets as rolled back
-    targets = {str(_payload(d)["rollback_of"]) for d in inside
-               if "rollback_of" in _payload(d) and str(d.get("id")) in seen}
-    return len(inside), rows, rejects, targets
+    replay = DayReplay("deployments", "raw_deployments", "deployment_id")
+    rejects: list[Reject] = []
+    targets: set[str] = set()
+    for day, group in by_window_day(inside, _created):
+        rows, seen = [], set()
+        for d in group:
+            did = str(d.get("id"))
+            base = prev.get(did)
+            spec = f"{base.get('sha')}...{d.get('sha')}" if base else None
+            row, reason = _check(d, raw["statuses"].get(did, []),
+                                 raw["compares"].get(spec) if spec else None, did in rollback_targets)
+            if row is None:
+                rejects.append(Reject("deployments", did, reason,
+                                      {"deployment": d, "statuses": raw["statuses"].get(did, [])}, day=day))
+            elif did in seen:
+                rejects.append(Reject("deployments", did, f"duplicate deployment id {did}",
+                                      {"deployment": d}, day=day))
+            else:
+                seen.add(did)
+                rows.append(row)
+        replay.day(day, rows)
+        # rollbacks in this window mark their (earlier) targets as rolled back
+        targets |= {str(_payload(d)["rollback_of"]) for d in group
+                    if "rollback_of" in _payload(d) and str(d.get("id")) in seen}
+    return len(inside), replay.rows(), rejects + replay.rejects, targets
 
 
-def extract(day: date, engine: sa.Engine, run_id: str, transport: Transport | None = None) -> list[ExtractResult]:
-    start, end = cal.review_window_utc(day)
+def extract_range(first: date, last: date, engine: sa.Engine, run_id: str,
+                  transport: Transport | None = None) -> list[ExtractResult]:
+    """The trading days ``first``..``last`` in one fetch and one load: the same rows and
+    quarantine as extracting them one at a time in order."""
+    start, end = range_window(first, last)
     raw = (transport or default_transport())(start, end)
     n, rows, rejects, targets = parse(raw, start, end)
+    # Targets inside the range were flagged by the parse (``rolled_back``: any listed
+    # rollback names them); older ones are updated here, as each day's extract would.
     extra = [("update raw_deployments set rolled_back = true where deployment_id = :id and created_at < :start",
               {"id": t, "start": start}) for t in sorted(targets)]
-    return load(engine, day, run_id, [
+    return load(engine, (first, last), run_id, [
         TableLoad("deployments", "raw_deployments", "created_at >= :start and created_at < :end",
                   {"start": start, "end": end}, n, rows, rejects, key="deployment_id", extra_sql=extra),
     ])
+
+
+def extract(day: date, engine: sa.Engine, run_id: str, transport: Transport | None = None) -> list[ExtractResult]:
+    return extract_range(day, day, engine, run_id, transport)

@@ -21,7 +21,14 @@ later window's extract — and replaces the rows of exactly those issue numbers
 is therefore processed by exactly one daily extract; re-extracting a day is
 idempotent, and re-extracting an old day never rolls an issue back to an older state
 (an issue updated since is not in that day's slice any more). An issue whose
-label is removed keeps its last loaded row.
+label is removed keeps its last loaded row. An issue without a readable
+``updated_at`` is in every window (and quarantined by each extract).
+
+A range of trading days (:func:`extract_range`) is one listing and one load that leave
+exactly what extracting the days one at a time in order leaves: each window is parsed
+as its own extract would, then a later window's copy of an issue replaces an earlier
+window's (the replaced copy is neither loaded nor quarantined, nor counted as
+extracted).
 
 Quarantined: missing or conflicting priority label on an action item, closed before
 created, no ``Incident:`` line or a reference that is not a PagerDuty incident id,
@@ -30,6 +37,7 @@ both labels at once, unreadable number/timestamps/state.
 
 from __future__ import annotations
 
+import heapq
 import json
 import logging
 import re
@@ -198,45 +206,86 @@ def _check(issue: dict):
     }, None
 
 
-def parse(issues: list[dict], start: datetime, end: datetime):
-    """(extracted, rows, rejects, issue numbers of the slice) of the window's issues."""
-    inside: list[dict] = []
+def _parse_window(inside: list[dict], day: date | None = None):
+    """(extracted, rows, rejects, issue numbers of the slice) of one review window's
+    issues, in listing order."""
+    kept: list[dict] = []
     seen: dict = {}
-    for i in issues:
-        if "pull_request" in i:
-            continue  # a pull request, not an issue
-        upd = _updated(i)
-        if upd is not None and not (start <= upd < end):
-            continue  # updated in another window: that window's extract owns it
+    for i in inside:
         key = i.get("number")
         if key in seen and isinstance(key, int) and seen[key] == i:
             continue  # the same issue from the other label's listing (or a page shift)
         seen.setdefault(key, i)
-        inside.append(i)
+        kept.append(i)
     rows, rejects, loaded, numbers = [], [], set(), set()
-    for i in inside:
+    for i in kept:
         num = i.get("number")
         if isinstance(num, int) and not isinstance(num, bool):
             numbers.add(num)
         row, reason = _check(i)
         if row is None:
-            rejects.append(Reject(SOURCE, str(num), reason, i))
+            rejects.append(Reject(SOURCE, str(num), reason, i, day=day))
         elif row["issue_number"] in loaded:
             rejects.append(
-                Reject(SOURCE, str(num), f"duplicate issue number {num} (the first was loaded)", i)
+                Reject(SOURCE, str(num), f"duplicate issue number {num} (the first was loaded)", i, day=day)
             )
         else:
             loaded.add(row["issue_number"])
             rows.append(row)
-    return len(inside), rows, rejects, sorted(numbers)
+    return len(kept), rows, rejects, numbers
+
+
+def parse(issues: list[dict], start: datetime, end: datetime):
+    """(extracted, rows, rejects, issue numbers of the slice) of the issues updated in
+    [start, end) (the review windows of one or more trading days).
+
+    Each trading day's window is parsed as its own extract would (an issue without a
+    readable ``updated_at`` is in every window, and quarantined by each), then the days
+    are played in order: a later window's issue replaces the row an earlier window
+    loaded under the same number. The slice numbers are those of all the windows."""
+    per_day: dict[date, list[tuple[int, dict]]] = {}
+    undated: list[tuple[int, dict]] = []
+    for n, i in enumerate(issues):
+        if "pull_request" in i:
+            continue  # a pull request, not an issue
+        upd = _updated(i)
+        if upd is None:
+            undated.append((n, i))
+        elif start <= upd < end:
+            per_day.setdefault(cal.window_day(upd), []).append((n, i))
+        # else: updated in another window: that window's extract owns it
+    days = sorted(per_day)
+    if undated:  # every window of [start, end)
+        days = cal.trading_days(cal.window_day(start), cal.window_day(end - timedelta(microseconds=1)))
+    replay = github.DayReplay(SOURCE, TABLE, "issue_number")
+    extracted, rejects, numbers = 0, [], set()
+    for day in days:
+        inside = [i for _, i in heapq.merge(per_day.get(day, []), undated, key=lambda p: p[0])]
+        n, rows, rej, nums = _parse_window(inside, day)
+        replay.day(day, rows, drop_keys=nums)
+        extracted += n
+        rejects += rej
+        numbers |= nums
+    if replay.superseded:
+        log.info("%s: %d issue(s) loaded by one window of the range were replaced by a later window's "
+                 "copy (as extracting the days one at a time would)", SOURCE, replay.superseded)
+    return extracted - replay.superseded, replay.rows(), rejects + replay.rejects, sorted(numbers)
+
+
+def extract_range(
+    first: date, last: date, engine: sa.Engine, run_id: str, transport: Transport | None = None
+) -> list[ExtractResult]:
+    """The trading days ``first``..``last`` in one fetch and one load: the same rows and
+    quarantine as extracting them one at a time in order."""
+    start, end = github.range_window(first, last)
+    raw = (transport or default_transport())(start)
+    n, rows, rejects, numbers = parse(raw, start, end)
+    params = {f"n{k}": v for k, v in enumerate(numbers)}
+    where = f"issue_number in ({', '.join(':' + p for p in params)})" if params else "1 = 0"
+    return load(engine, (first, last), run_id, [TableLoad(SOURCE, TABLE, where, params, n, rows, rejects)])
 
 
 def extract(
     day: date, engine: sa.Engine, run_id: str, transport: Transport | None = None
 ) -> list[ExtractResult]:
-    start, end = cal.review_window_utc(day)
-    raw = (transport or default_transport())(start)
-    n, rows, rejects, numbers = parse(raw, start, end)
-    params = {f"n{k}": v for k, v in enumerate(numbers)}
-    where = f"issue_number in ({', '.join(':' + p for p in params)})" if params else "1 = 0"
-    return load(engine, day, run_id, [TableLoad(SOURCE, TABLE, where, params, n, rows, rejects)])
+    return extract_range(day, day, engine, run_id, transport)

@@ -16,6 +16,14 @@ Decisions (see the module's tests):
 - Quarantined: resolved or acknowledged before triggered, missing service or
   created_at, unparseable custom-field datetime. Alerts of a quarantined incident are
   still loaded (they fired), with the incident's priority when readable.
+- A range of trading days (:func:`extract_range`, e.g. a year's rebuild) is one fetch
+  and one load that leave exactly what extracting the days one at a time in order
+  leaves: each day's window is parsed as its own extract would, then the days are
+  played in order in memory (a later window's alerts / log-entries slice replaces what
+  an earlier one loaded there; an incident id loaded by an earlier window is
+  quarantined by a later one). A record that one window loaded and a later window's
+  slice replaced is neither loaded nor quarantined by the range, and not counted in
+  its ``extracted``.
 """
 
 from __future__ import annotations
@@ -23,14 +31,14 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import sqlalchemy as sa
 
-from kaizen import calendar as cal
 from kaizen import config
 from kaizen.sources.base import ExtractResult, Reject, SourceError, TableLoad, iso_z, load, parse_ts
+from kaizen.sources.github import DayReplay, by_window_day, range_window
 from kaizen.sources.http import JsonClient
 
 log = logging.getLogger(__name__)
@@ -38,6 +46,9 @@ log = logging.getLogger(__name__)
 DEFAULT_API = "https://api.pagerduty.com"
 PRIORITIES = {"P0", "P1", "P2", "P3"}
 PAGE_LIMIT = 100
+# since..until of one incident listing: the API refuses more than six months, and
+# classic offset pagination stops at 10,000 records
+MAX_SPAN = timedelta(days=90)
 
 # A transport returns {"incidents": [...], "alerts": {id: [...]},
 # "custom_fields": {id: [...]}, "log_entries": {id: [...]}} for the window.
@@ -60,6 +71,16 @@ def _unwrap(doc, key: str) -> list:
     return list(doc)
 
 
+def _spans(start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
+    """[start, end) in consecutive listings of at most :data:`MAX_SPAN` (a range rebuild
+    asks for a year; the API takes at most six months per since/until)."""
+    out = []
+    while start < end:
+        out.append((start, min(start + MAX_SPAN, end)))
+        start = out[-1][1]
+    return out
+
+
 def http_transport(api_url: str, token: str, *, page_limit: int = PAGE_LIMIT, **client_kw) -> Transport:
     headers = {"Accept": "application/json", "Content-Type": "application/json"}
     if token:
@@ -77,10 +98,16 @@ def http_transport(api_url: str, token: str, *, page_limit: int = PAGE_LIMIT, **
             offset += len(items)
 
     def fetch(start: datetime, end: datetime) -> dict:
-        incidents = paged("/incidents", "incidents", {
-            "since": iso_z(start), "until": iso_z(end), "time_zone": "UTC",
-            "statuses[]": ["triggered", "acknowledged", "resolved"], "include[]": ["priorities"],
-        })
+        spans = _spans(start, end)
+        incidents = []
+        for since, until in spans:
+            listed = paged("/incidents", "incidents", {
+                "since": iso_z(since), "until": iso_z(until), "time_zone": "UTC",
+                "statuses[]": ["triggered", "acknowledged", "resolved"], "include[]": ["priorities"],
+            })
+            if len(spans) > 1:  # each incident once, from the span that holds it
+                listed = [i for i in listed if (c := _created(i)) is not None and since <= c < until]
+            incidents.extend(listed)
         inside = [i for i in incidents if (_created(i) or start) >= start and (_created(i) or start) < end]
         alerts, fields, logs = {}, {}, {}
         for inc in inside:
@@ -251,34 +278,34 @@ def _check_log_entry(entry: dict, incident_id: str):
     }, None
 
 
-def parse_log_entries(raw: dict, start: datetime, end: datetime):
-    """(extracted, rows, rejects) of the log entries of the window's incidents."""
+def _log_entries_of(raw: dict, inside: list[dict], day: date):
+    """(extracted, rows, rejects) of the log entries of one window's incidents."""
     rows, rejects, seen, n = [], [], set(), 0
-    for inc in raw["incidents"]:
-        c = _created(inc)
-        if c is None or not start <= c < end or str(inc.get("id")) in seen:
+    loaded: set[str] = set()  # per window: an entry listed under two incidents is a duplicate
+    for inc in inside:
+        if str(inc.get("id")) in seen:
             continue
         seen.add(str(inc.get("id")))
-        loaded: set[str] = set()
         for entry in raw.get("log_entries", {}).get(inc.get("id"), []):
             n += 1
             row, reason = _check_log_entry(entry, str(inc.get("id")))
             if row is None:
-                rejects.append(Reject("log_entries", str(entry.get("id")), reason, entry))
+                rejects.append(Reject("log_entries", str(entry.get("id")), reason, entry, day=day))
             elif row["log_entry_id"] in loaded:
                 rejects.append(Reject("log_entries", row["log_entry_id"],
-                                      f"duplicate log entry id {row['log_entry_id']}", entry))
+                                      f"duplicate log entry id {row['log_entry_id']}", entry, day=day))
             else:
                 loaded.add(row["log_entry_id"])
                 rows.append(row)
     return n, rows, rejects
 
 
-def parse(raw: dict, start: datetime, end: datetime):
-    inside = [i for i in raw["incidents"] if (c := _created(i)) is not None and start <= c < end]
-    undated = [i.get("id") for i in raw["incidents"] if _created(i) is None]
-    if undated:
-        log.warning("PagerDuty incidents without a readable created_at belong to no day: %s", undated)
+def _inside(raw: dict, start: datetime, end: datetime) -> list[dict]:
+    return [i for i in raw["incidents"] if (c := _created(i)) is not None and start <= c < end]
+
+
+def _parse_window(raw: dict, inside: list[dict], day: date):
+    """Incidents and alerts of one review window's incidents, as its extract parses them."""
     inc_rows, inc_rej, al_rows, al_rej = [], [], [], []
     seen_i, seen_a = set(), set()
     n_alerts = 0
@@ -287,9 +314,10 @@ def parse(raw: dict, start: datetime, end: datetime):
         row, reason = _check_incident(inc, raw["custom_fields"].get(inc.get("id"), []),
                                       raw["log_entries"].get(inc.get("id"), []))
         if row is None:
-            inc_rej.append(Reject("incidents", iid, reason, inc))
+            inc_rej.append(Reject("incidents", iid, reason, inc, day=day))
         elif iid in seen_i:
-            inc_rej.append(Reject("incidents", iid, f"duplicate incident id {iid} (the first was loaded)", inc))
+            inc_rej.append(Reject("incidents", iid, f"duplicate incident id {iid} (the first was loaded)", inc,
+                                  day=day))
             continue  # its alerts were taken with the first copy
         else:
             seen_i.add(iid)
@@ -299,41 +327,91 @@ def parse(raw: dict, start: datetime, end: datetime):
             aid = str(alert.get("id"))
             arow, areason = _check_alert(alert, inc)
             if arow is None:
-                al_rej.append(Reject("alerts", aid, areason, alert))
+                al_rej.append(Reject("alerts", aid, areason, alert, day=day))
             elif aid in seen_a:
-                al_rej.append(Reject("alerts", aid, f"duplicate alert id {aid} (the first was loaded)", alert))
+                al_rej.append(Reject("alerts", aid, f"duplicate alert id {aid} (the first was loaded)", alert,
+                                     day=day))
             else:
                 seen_a.add(aid)
                 al_rows.append(arow)
     return (len(inside), inc_rows, inc_rej), (n_alerts, al_rows, al_rej)
 
 
-def extract(day: date, engine: sa.Engine, run_id: str, transport: Transport | None = None) -> list[ExtractResult]:
-    start, end = cal.review_window_utc(day)
+def parse(raw: dict, start: datetime, end: datetime):
+    """(incidents, alerts, log entries, incident ids, alert ids of the slice) of the
+    incidents triggered in [start, end), each an (extracted, rows, rejects) triple.
+
+    Each trading day's window is parsed as its own extract would, then the days are
+    played in order (:class:`~kaizen.sources.github.DayReplay`): a later window's
+    slice of alerts (its incidents' alerts and the alerts it loads) and of log entries
+    (its incidents') replaces what an earlier window loaded there, and an id loaded by
+    an earlier window is quarantined by a later one. The slice ids are those of all
+    the windows."""
+    undated = [i.get("id") for i in raw["incidents"] if _created(i) is None]
+    if undated:
+        log.warning("PagerDuty incidents without a readable created_at belong to no day: %s", undated)
+    incidents = DayReplay("incidents", "raw_incidents", "incident_id")
+    alerts = DayReplay("alerts", "raw_alerts", "alert_id", column="incident_id")
+    entries = DayReplay("log_entries", "raw_incident_log_entries", "log_entry_id", column="incident_id")
+    n_i = n_a = n_l = 0
+    rej_i, rej_a, rej_l = [], [], []
+    inc_ids: set[str] = set()
+    alert_ids: set[str] = set()
+    for day, inside in by_window_day(_inside(raw, start, end), _created):
+        (ni, inc_rows, inc_rej), (na, al_rows, al_rej) = _parse_window(raw, inside, day)
+        nl, le_rows, le_rej = _log_entries_of(raw, inside, day)
+        ids = {str(i.get("id")) for i in inside}
+        incidents.day(day, inc_rows)
+        alerts.day(day, al_rows, drop_keys=[r["alert_id"] for r in al_rows], drop_values=ids)
+        entries.day(day, le_rows, drop_values=ids)
+        n_i, n_a, n_l = n_i + ni, n_a + na, n_l + nl
+        rej_i += inc_rej
+        rej_a += al_rej
+        rej_l += le_rej
+        inc_ids |= ids
+        alert_ids.update(r["alert_id"] for r in al_rows)
+    for replay in (alerts, entries):
+        if replay.superseded:
+            log.info("PagerDuty %s: %d record(s) loaded by one window of the range were replaced by a later "
+                     "window's (as extracting the days one at a time would)", replay.table, replay.superseded)
+    return ((n_i - incidents.superseded, incidents.rows(), rej_i + incidents.rejects),
+            (n_a - alerts.superseded, alerts.rows(), rej_a + alerts.rejects),
+            (n_l - entries.superseded, entries.rows(), rej_l + entries.rejects),
+            sorted(inc_ids), sorted(alert_ids))
+
+
+def _in_list(column: str, prefix: str, values: list[str]) -> tuple[str, dict]:
+    params = {f"{prefix}{n}": v for n, v in enumerate(values)}
+    return f"{column} in ({', '.join(':' + p for p in params)})", params
+
+
+def extract_range(first: date, last: date, engine: sa.Engine, run_id: str,
+                  transport: Transport | None = None) -> list[ExtractResult]:
+    """The trading days ``first``..``last`` in one fetch and one load: the same rows and
+    quarantine as extracting them one at a time in order."""
+    start, end = range_window(first, last)
     raw = (transport or default_transport())(start, end)
-    (n_i, inc_rows, inc_rej), (n_a, al_rows, al_rej) = parse(raw, start, end)
-    # The alerts slice of the day: the alerts of the window's incidents (an alert can be
-    # grouped into an incident after the window) plus every alert this extract loads.
-    inc_ids = sorted({str(i.get("id")) for i in raw["incidents"]
-                      if (c := _created(i)) is not None and start <= c < end})
-    params = {f"i{n}": v for n, v in enumerate(inc_ids)}
-    params.update({f"a{n}": r["alert_id"] for n, r in enumerate(al_rows)})
-    parts = []
+    incidents, alerts, entries, inc_ids, alert_ids = parse(raw, start, end)
+    # The alerts slice: the alerts of the windows' incidents (an alert can be grouped
+    # into an incident after the window) plus every alert these extracts load.
+    inc_where, inc_params = _in_list("incident_id", "i", inc_ids) if inc_ids else ("1 = 0", {})
+    parts, params = [], dict(inc_params)
     if inc_ids:
-        parts.append(f"incident_id in ({', '.join(':i' + str(n) for n in range(len(inc_ids)))})")
-    if al_rows:
-        parts.append(f"alert_id in ({', '.join(':a' + str(n) for n in range(len(al_rows)))})")
+        parts.append(inc_where)
+    if alert_ids:
+        al_where, al_params = _in_list("alert_id", "a", alert_ids)
+        parts.append(al_where)
+        params.update(al_params)
     alert_where = " or ".join(parts) or "1 = 0"
-    n_l, le_rows, le_rej = parse_log_entries(raw, start, end)
-    inc_params = {f"i{n}": v for n, v in enumerate(inc_ids)}
-    inc_where = (f"incident_id in ({', '.join(':i' + str(n) for n in range(len(inc_ids)))})"
-                 if inc_ids else "1 = 0")
-    return load(engine, day, run_id, [
+    return load(engine, (first, last), run_id, [
         TableLoad("incidents", "raw_incidents", "triggered_at >= :start and triggered_at < :end",
-                  {"start": start, "end": end}, n_i, inc_rows, inc_rej, key="incident_id"),
-        TableLoad("alerts", "raw_alerts", alert_where, params,
-                  n_a, al_rows, al_rej, key="alert_id"),
-        # the log entries of the window's incidents (incident timelines for post-mortems)
-        TableLoad("log_entries", "raw_incident_log_entries", inc_where, inc_params,
-                  n_l, le_rows, le_rej, key="log_entry_id"),
+                  {"start": start, "end": end}, *incidents, key="incident_id"),
+        TableLoad("alerts", "raw_alerts", alert_where, params, *alerts, key="alert_id"),
+        # the log entries of the windows' incidents (incident timelines for post-mortems)
+        TableLoad("log_entries", "raw_incident_log_entries", inc_where, inc_params, *entries,
+                  key="log_entry_id"),
     ])
+
+
+def extract(day: date, engine: sa.Engine, run_id: str, transport: Transport | None = None) -> list[ExtractResult]:
+    return extract_range(day, day, engine, run_id, transport)
