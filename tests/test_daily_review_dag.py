@@ -27,7 +27,7 @@ def _snapshot(url: str) -> dict:
             ("raw_trades", "trade_id"),
             ("raw_orders", "order_id"),
             ("raw_probe_minutes", "instance, ts"),
-            ("raw_latency_buckets", "ts, le"),
+            ("raw_latency_buckets", "ts"),
             ("raw_error_minutes", "ts"),
             ("raw_deployments", "deployment_id"),
             ("raw_incidents", "incident_id"),

@@ -8,6 +8,7 @@ worked out by hand in the comments.
 
 from __future__ import annotations
 
+import json
 import math
 from datetime import UTC, date, datetime, timedelta
 
@@ -130,22 +131,22 @@ def seed(engine, *, probes=True):
             rows.append({"instance": "b", "ts": t, "is_up": 0 if t in (DOWN_BOTH, DOWN_B) else 1})
         insert(engine, "raw_probe_minutes", rows)
     # Latency: every minute of the window has its four buckets (full coverage), all
-    # zero except two minutes. Cumulative per minute (le 0.1 / 0.25 / 0.5 / +Inf):
+    # zero except two minutes. One row per minute; cumulative counts per minute
+    # (le 0.1 / 0.25 / 0.5 / +Inf):
     #   M1: 50 / 80 / 98 / 100     M2: 30 / 60 / 96 / 100
     lat = []
     m1 = {"0.1": 50, "0.25": 80, "0.5": 98, "+Inf": 100}
     m2 = {"0.1": 30, "0.25": 60, "0.5": 96, "+Inf": 100}
     for t in minutes(W_START, W_END):
         counts = m1 if t == LAT_M1 else m2 if t == LAT_M2 else dict.fromkeys(m1, 0)
-        for le, c in counts.items():
-            lat.append(
-                {
-                    "ts": t,
-                    "le": le,
-                    "le_seconds": None if le == "+Inf" else float(le),
-                    "request_count": float(c),
-                }
-            )
+        lat.append(
+            {
+                "ts": t,
+                "bounds": json.dumps(list(counts), separators=(",", ":")),
+                "counts": json.dumps([float(c) for c in counts.values()], separators=(",", ":")),
+                "request_count": float(counts["+Inf"]),
+            }
+        )
     insert(engine, "raw_latency_buckets", lat)
     # Errors: full coverage, increases 2 + 1.5 + 3 = 6.5 in three minutes.
     err_at = {ist(2026, 3, 11, 9, 30): 2.0, ist(2026, 3, 11, 9, 31): 1.5, ist(2026, 3, 10, 22, 0): 3.0}

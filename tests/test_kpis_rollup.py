@@ -111,15 +111,16 @@ def test_p95_from_buckets_within_one_bucket_of_raw_samples(engine):
         lat = rng.lognormal(mean=math.log(0.12), sigma=0.7, size=int(rng.integers(50, 400)))
         samples.append(lat)
         ts = start + timedelta(minutes=m)
-        for le in BUCKETS:
-            rows.append(
-                {
-                    "ts": ts,
-                    "le": "+Inf" if math.isinf(le) else repr(le),
-                    "le_seconds": None if math.isinf(le) else le,
-                    "request_count": float((lat <= le).sum()),
-                }
-            )
+        counts = [float((lat <= le).sum()) for le in BUCKETS]
+        bounds = ["+Inf" if math.isinf(le) else repr(le) for le in BUCKETS]
+        rows.append(  # one row per minute: the bucket bounds and their cumulative counts
+            {
+                "ts": ts,
+                "bounds": json.dumps(bounds, separators=(",", ":")),
+                "counts": json.dumps(counts, separators=(",", ":")),
+                "request_count": counts[-1],
+            }
+        )
     insert(engine, "raw_latency_buckets", rows)
     got = rollup(engine, "week", date(2026, 11, 16), as_of=ist(date(2026, 11, 23), 16))
     raw = np.concatenate(samples)

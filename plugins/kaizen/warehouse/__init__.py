@@ -10,6 +10,7 @@ as order-preserving text; :func:`read_frame` normalises what comes back.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
 from functools import lru_cache
@@ -92,8 +93,10 @@ def is_sqlite(engine: sa.Engine) -> bool:
 
 
 def apply_ddl(engine: sa.Engine) -> None:
-    """Create every table, index and view that does not exist yet (idempotent)."""
+    """Create every table, index and view that does not exist yet (idempotent), after
+    migrating tables an older release created in another shape."""
     with engine.begin() as conn:
+        _migrate_latency_buckets(conn)
         for name in DDL_FILES:
             for stmt in _statements((config.SQL_DIR / name).read_text()):
                 conn.exec_driver_sql(stmt)
@@ -102,6 +105,40 @@ def apply_ddl(engine: sa.Engine) -> None:
 
             for stmt in comment_statements():
                 conn.exec_driver_sql(stmt.replace("%", "%%"))  # psycopg: % is a placeholder
+
+
+def _migrate_latency_buckets(conn: sa.Connection) -> None:
+    """``raw_latency_buckets`` was one row per minute *and bucket* (columns ``le``,
+    ``le_seconds``, ``request_count``) before it became one row per minute with the
+    buckets as aligned JSON arrays: regroup the old rows once, keeping run ids."""
+    import json
+
+    inspector = sa.inspect(conn)
+    if not inspector.has_table("raw_latency_buckets"):
+        return
+    if "le" not in {c["name"] for c in inspector.get_columns("raw_latency_buckets")}:
+        return
+    old = conn.execute(
+        sa.text("select ts, le, request_count, run_id, loaded_at from raw_latency_buckets order by ts")
+    ).tuples().all()
+    conn.exec_driver_sql("drop table raw_latency_buckets")
+    for stmt in _statements((config.SQL_DIR / "raw_latency_buckets.sql").read_text()):
+        conn.exec_driver_sql(stmt)
+    minutes: dict = {}
+    for ts, le, count, run_id, loaded_at in old:
+        minutes.setdefault(ts, ([], run_id, loaded_at))[0].append((le, float(count)))
+    rows = []
+    for ts, (buckets, run_id, loaded_at) in minutes.items():
+        buckets.sort(key=lambda b: float(b[0]))
+        rows.append({
+            "ts": ts,
+            "bounds": json.dumps([b[0] for b in buckets], separators=(",", ":")),
+            "counts": json.dumps([b[1] for b in buckets], separators=(",", ":")),
+            "request_count": dict(buckets).get("+Inf"),
+            "run_id": run_id,
+            "loaded_at": loaded_at,
+        })
+    insert_rows(conn, "raw_latency_buckets", rows)
 
 
 def _statements(sql: str) -> list[str]:
@@ -166,6 +203,11 @@ def _column(series) -> list:
         return [None if v != v else v for v in values]
     if pd.api.types.is_integer_dtype(series.dtype) or pd.api.types.is_bool_dtype(series.dtype):
         return values
+    kinds = set(map(type, values))
+    if kinds <= {str, int, type(None)}:
+        return values  # text as it is: nothing to bind
+    if kinds <= {date, type(None)}:
+        return [None if v is None else v.isoformat() for v in values]
     return [_plain(v) for v in values]
 
 
@@ -200,6 +242,21 @@ def insert_rows(conn: sa.Connection, table: str, rows, extra: Mapping | None = N
         mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
         conn.exec_driver_sql(f"insert into {table} ({', '.join(cols)}) values ({', '.join([mark] * len(cols))})", tuples)
     return n
+
+
+def fetch_rows(conn: sa.Connection, sql: str, params: Mapping | None = None) -> list[tuple]:
+    """Plain tuples straight from the driver's cursor (``:name`` parameters, bound as
+    :func:`bind_value`): for reads of many rows, where SQLAlchemy's row handling
+    would cost more than the query."""
+    bound = {k: bind_value(v) for k, v in (params or {}).items()}
+    if conn.dialect.name == "postgresql":
+        sql = re.sub(r"(?<!:):(\w+)", r"%(\1)s", sql)
+    cursor = conn.connection.driver_connection.cursor()
+    try:
+        cursor.execute(sql, bound)
+        return cursor.fetchall()
+    finally:
+        cursor.close()
 
 
 def upsert(conn: sa.Connection, table: str, rows: Sequence[Mapping], key: Sequence[str]) -> int:
