@@ -15,11 +15,10 @@ series at every grain. pandas/numpy are imported inside functions.
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-
-import sqlalchemy as sa
 
 from kaizen import calendar as cal
 from kaizen import config
@@ -186,66 +185,310 @@ def _f(v) -> float | None:
 
 
 def _fsum(values) -> float:
-    return math.fsum(float(v) for v in values)
+    """Exact sum of floats (order-independent, so every dialect and batch agrees)."""
+    return math.fsum(values)
 
 
 def _minutes(td) -> float:
     return td.total_seconds() / 60.0
 
 
-# ---------------------------------------------------------------- reading helpers
-def _frame(conn, sql, params=None, ts_cols=(), date_cols=()):
+# ---------------------------------------------------------------- the data, in memory
+# Measures read the landing tables ONCE for a span of scopes (one day, or every day
+# and period of a year-long rebuild) into sorted arrays, then each scope is a pair of
+# binary searches into them. Times are int64 microseconds since the epoch (UTC).
+EPOCH = datetime(1970, 1, 1, tzinfo=cal.UTC)
+NAT = -(2**63)  # numpy's NaT as int64
+
+
+def us(ts: datetime) -> int:
+    """An aware datetime as integer microseconds since the epoch (exact)."""
+    return (ts - EPOCH) // timedelta(microseconds=1)
+
+
+def _us_array(values):
+    """Timestamps (ISO text from SQLite, datetimes from PostgreSQL, None) → int64 µs."""
+    import numpy as np
+    import pandas as pd
+
+    if not len(values):
+        return np.zeros(0, dtype="int64")
+    ts = pd.to_datetime(pd.Series(list(values), dtype=object), utc=True, format="ISO8601")
+    return ts.dt.as_unit("us").to_numpy("int64", na_value=NAT)
+
+
+def _day_array(values):
+    """Dates (ISO text from SQLite, ``date`` from PostgreSQL) → int64 day ordinals."""
+    import numpy as np
+
+    days = np.array([str(v)[:10] for v in values] if values and not isinstance(values[0], str) else values,
+                    dtype="datetime64[D]")
+    return days.astype("int64") + date(1970, 1, 1).toordinal()
+
+
+def _exact_cumsum(values):
+    """Prefix sums (leading 0) when every partial sum is exact in float64 (integer
+    counts below 2**53), else None: then scopes sum their slice with math.fsum."""
+    import numpy as np
+
+    v = np.asarray(values, dtype=float)
+    if len(v) and not (np.all(np.isfinite(v)) and np.all(v == np.round(v)) and np.abs(v).sum() < 2**52):
+        return None
+    return np.concatenate(([0.0], np.cumsum(v)))
+
+
+@dataclass
+class _Summed:
+    """A float series with exact slice sums."""
+
+    values: object  # numpy float array
+    prefix: object  # exact prefix sums or None
+
+    def total(self, i: int, j: int) -> float:
+        if self.prefix is not None:
+            return float(self.prefix[j] - self.prefix[i])
+        return math.fsum(self.values[i:j].tolist())
+
+
+@dataclass
+class Data:
+    """The rows every measure needs for a set of scopes."""
+
+    first_day: date
+    last_day: date
+    start: datetime
+    end: datetime
+    trade_day: object  # int64 ordinals, sorted
+    trade_pnl: object
+    session_pnl: dict  # date → session P&L (to the paisa), the whole history to last_day
+    order_day: object
+    order_filled: object  # bool
+    order_exec_ms: object  # float, NaN unless filled with a fill time
+    probe_ts: object  # minutes (min over instances), sorted
+    probe_up_prefix: object
+    down_ts: object  # minutes some instance was down, from 90 days before the first window's end (MTBF)
+    lat_ts: object
+    lat_bounds: list  # the union of le labels, numeric order
+    lat_counts: list  # one _Summed per bound
+    lat_present: object  # prefix sums of "the minute has this bucket", shape (n + 1, k)
+    err_ts: object
+    err_counts: _Summed
+    alert_ts: object
+    alert_prefix: dict  # priority → prefix counts; "" → all
+    incidents: list  # dicts with aware datetimes
+    causing: set  # deployment ids named by any incident
+    deployments: list  # production deployments finished in the span
+    recoveries: list  # (incident id, resolved_at, deployment finished_at)
+    action_items: list
+    postmortems: dict  # incident id → first post-mortem issue created_at
+
+
+def _slice(sorted_ts, start_us: int, end_us: int) -> tuple[int, int]:
+    import numpy as np
+
+    return (
+        int(np.searchsorted(sorted_ts, start_us, side="left")),
+        int(np.searchsorted(sorted_ts, end_us, side="left")),
+    )
+
+
+def load_data(conn, scopes) -> Data:
+    """Read what ``scopes`` need, once: trades/orders of their trading days, the
+    per-minute series and events of their windows (from 90 days before the first
+    window's end, for MTBF), and the session P&L of the whole history."""
+    import numpy as np
+
     from kaizen import warehouse
+    from kaizen.sources.base import parse_ts
 
-    return warehouse.read_frame(conn, sql, params, ts_cols=ts_cols, date_cols=date_cols)
+    scopes = list(scopes)
+    first_day = min(s.first_day for s in scopes)
+    last_day = max(s.last_day for s in scopes)
+    end = max(s.end for s in scopes)
+    start = min(s.start for s in scopes)
+    mtbf_start = min(start, min(s.end for s in scopes) - MTBF_WINDOW)  # probes and failures
+    lo = min(mtbf_start, start - POSTMORTEM_DUE)  # incidents
+    span = {"start": start, "end": end}
+
+    def rows(sql, params=None):
+        return warehouse.fetch_rows(conn, sql, params)
+
+    trades = rows(
+        "select trading_day, net_pnl_inr from raw_trades where trading_day >= :first and trading_day <= :last "
+        "order by trading_day",
+        {"first": first_day, "last": last_day},
+    )
+    # Session P&L since the history start, summed by the database and taken to the
+    # paisa: P&L is booked in paisa, so the rounded sum is exact on both dialects.
+    session_pnl = {
+        d if isinstance(d, date) else date.fromisoformat(str(d)[:10]): round(float(total), 2)
+        for d, total in rows(
+            "select trading_day, sum(net_pnl_inr) from raw_trades where trading_day <= :day group by trading_day",
+            {"day": last_day},
+        )
+    }
+    orders = rows(
+        "select trading_day, status, submitted_at, filled_at from raw_orders "
+        "where trading_day >= :first and trading_day <= :last order by trading_day",
+        {"first": first_day, "last": last_day},
+    )
+    o_day = _day_array([r[0] for r in orders])
+    filled = np.array([str(r[1]).lower() == "filled" for r in orders], dtype=bool)
+    sub, fill = _us_array([r[2] for r in orders]), _us_array([r[3] for r in orders])
+    with_fill = filled & (fill != NAT)
+    exec_ms = np.full(len(orders), np.nan)
+    exec_ms[with_fill] = (fill[with_fill] - sub[with_fill]) / 1e6 * 1000.0  # = timedelta.total_seconds() × 1000
+
+    probes = rows(
+        "select ts, min(is_up) from raw_probe_minutes where ts >= :start and ts < :end group by ts order by ts",
+        span,
+    )
+    down = rows(
+        "select distinct ts from raw_probe_minutes where ts >= :start and ts < :end and is_up <> 1 order by ts",
+        {"start": mtbf_start, "end": end},
+    )
+    probe_ts = _us_array([r[0] for r in probes])
+    probe_up_prefix = np.concatenate(([0], np.cumsum([1 if r[1] == 1 else 0 for r in probes], dtype="int64")))
+
+    lat = rows("select ts, bounds, counts from raw_latency_buckets where ts >= :start and ts < :end order by ts", span)
+    lat_ts = _us_array([r[0] for r in lat])
+    groups: dict[str, list[int]] = {}
+    for i, r in enumerate(lat):
+        groups.setdefault(r[1], []).append(i)
+    labels = sorted({le for b in groups for le in json.loads(b)}, key=lambda le: float(le))
+    col = {le: k for k, le in enumerate(labels)}
+    matrix = np.zeros((len(lat), len(labels)))
+    present = np.zeros((len(lat), len(labels)), dtype="int64")
+    for b, idx in groups.items():
+        cols = [col[le] for le in json.loads(b)]
+        texts = [lat[i][2].strip()[1:-1] for i in idx]
+        flat = np.array(",".join(t for t in texts if t).split(","), dtype=float) if any(texts) else np.zeros(0)
+        if len(flat) != len(idx) * len(cols):
+            raise ValueError("raw_latency_buckets: a row's counts do not match its bounds")
+        block = flat.reshape(len(idx), len(cols))
+        for j, c in enumerate(cols):
+            matrix[idx, c] = block[:, j]
+            present[idx, c] = 1
+    lat_counts = [_Summed(matrix[:, k], _exact_cumsum(matrix[:, k])) for k in range(len(labels))]
+    lat_present = np.vstack([np.zeros((1, len(labels)), dtype="int64"), np.cumsum(present, axis=0)])
+
+    errs = rows("select ts, error_count from raw_error_minutes where ts >= :start and ts < :end order by ts", span)
+    err_vals = np.array([float(r[1]) for r in errs])
+    alerts = rows(
+        "select created_at, priority from raw_alerts where created_at >= :start and created_at < :end "
+        "order by created_at",
+        span,
+    )
+    alert_ts = _us_array([r[0] for r in alerts])
+    alert_prefix = {"": np.arange(len(alerts) + 1)}
+    for p in ALERT_SPLITS:
+        alert_prefix[p] = np.concatenate(([0], np.cumsum([r[1] == p for r in alerts], dtype="int64")))
+
+    inc_cols = ("incident_id", "priority", "triggered_at", "acknowledged_at", "resolved_at", "impact_start_at")
+    incidents = [
+        dict(zip(inc_cols, (r[0], r[1], *(parse_ts(v) for v in r[2:])), strict=True))
+        for r in rows(
+            f"select {', '.join(inc_cols)} from raw_incidents "
+            "where (triggered_at >= :lo and triggered_at < :end) or (resolved_at >= :lo and resolved_at < :end) "
+            "order by incident_id",
+            {"lo": lo, "end": end},
+        )
+    ]
+    causing = {
+        str(r[0])
+        for r in rows(
+            "select distinct caused_by_deployment_id from raw_incidents where caused_by_deployment_id is not null"
+        )
+    }
+    dep_cols = ("deployment_id", "status", "is_rollback", "rolled_back", "finished_at", "first_commit_at")
+    deployments = [
+        {**dict(zip(dep_cols, r, strict=True)), "finished_at": parse_ts(r[4]), "first_commit_at": parse_ts(r[5])}
+        for r in rows(
+            f"select {', '.join(dep_cols)} from raw_deployments where lower(environment) = 'production' "
+            "and finished_at >= :start and finished_at < :end order by deployment_id",
+            span,
+        )
+    ]
+    recoveries = [
+        (str(r[0]), parse_ts(r[1]), parse_ts(r[2]))
+        for r in rows(
+            "select i.incident_id, i.resolved_at, d.finished_at from raw_incidents as i "
+            "join raw_deployments as d on d.deployment_id = i.caused_by_deployment_id "
+            "where i.resolved_at >= :start and i.resolved_at < :end and d.finished_at is not null "
+            "order by i.incident_id",
+            span,
+        )
+    ]
+    action_items = [
+        (r[0], str(r[1]), parse_ts(r[2]), parse_ts(r[3]))
+        for r in rows(
+            "select issue_number, state, closed_at, due_at from raw_action_items "
+            "where kind = 'action_item' and priority in ('P0', 'P1', 'P2') "
+            "and due_at >= :start and due_at < :end order by issue_number",
+            span,
+        )
+    ]
+    postmortems = {
+        str(iid): parse_ts(first_at)
+        for iid, first_at in rows(
+            "select incident_id, min(created_at) from raw_action_items "
+            "where kind = 'postmortem' and incident_id is not null group by incident_id"
+        )
+    }
+    return Data(
+        first_day=first_day,
+        last_day=last_day,
+        start=start,
+        end=end,
+        trade_day=_day_array([r[0] for r in trades]),
+        trade_pnl=np.array([float(r[1]) for r in trades]),
+        session_pnl=session_pnl,
+        order_day=o_day,
+        order_filled=filled,
+        order_exec_ms=exec_ms,
+        probe_ts=probe_ts,
+        probe_up_prefix=probe_up_prefix,
+        down_ts=_us_array([r[0] for r in down]),
+        lat_ts=lat_ts,
+        lat_bounds=labels,
+        lat_counts=lat_counts,
+        lat_present=lat_present,
+        err_ts=_us_array([r[0] for r in errs]),
+        err_counts=_Summed(err_vals, _exact_cumsum(err_vals)),
+        alert_ts=alert_ts,
+        alert_prefix=alert_prefix,
+        incidents=incidents,
+        causing=causing,
+        deployments=deployments,
+        recoveries=recoveries,
+        action_items=action_items,
+        postmortems=postmortems,
+    )
 
 
-def _rows(conn, sql, params) -> list[tuple]:
-    from kaizen import warehouse
-
-    return conn.execute(sa.text(sql), {k: warehouse.bind_value(v) for k, v in params.items()}).tuples().all()
-
-
-def _scalar_row(conn, sql, params):
-    from kaizen import warehouse
-
-    return conn.execute(sa.text(sql), {k: warehouse.bind_value(v) for k, v in params.items()}).one()
+def _data(src, scope: Scope) -> Data:
+    """``src`` is loaded :class:`Data` or a connection to load it from."""
+    return src if isinstance(src, Data) else load_data(src, [scope])
 
 
-PROBE_SQL = """
-with minutes as (
-    select ts, min(is_up) as is_up
-    from raw_probe_minutes
-    where ts >= :start and ts < :end
-    group by ts
-)
-select count(*) as probed_minutes,
-       coalesce(sum(case when is_up = 1 then 1 else 0 end), 0) as good_minutes
-from minutes
-"""
-
-
-def _probe_minutes(conn, start: datetime, end: datetime) -> tuple[int, int]:
-    r = _scalar_row(conn, PROBE_SQL, {"start": start, "end": end})
-    return int(r.probed_minutes), int(r.good_minutes)
+def _probe_minutes(data: Data, start: datetime, end: datetime) -> tuple[int, int]:
+    """(probed minutes, minutes up on every instance) in [start, end)."""
+    i, j = _slice(data.probe_ts, us(start), us(end))
+    return j - i, int(data.probe_up_prefix[j] - data.probe_up_prefix[i])
 
 
 # ---------------------------------------------------------------- trading
-def trading_measures(conn, scope: Scope, capital: float, rf_annual: float) -> dict[str, Measure]:
+def trading_measures(src, scope: Scope, capital: float, rf_annual: float) -> dict[str, Measure]:
+    data = _data(src, scope)
     first, last = scope.first_day, scope.last_day
-    today = [
-        float(r[0])
-        for r in _rows(
-            conn,
-            "select net_pnl_inr from raw_trades where trading_day >= :first and trading_day <= :last",
-            {"first": first, "last": last},
-        )
-    ]
+    i, j = _slice(data.trade_day, first.toordinal(), last.toordinal() + 1)
+    pnl = data.trade_pnl[i:j]
+    today = pnl.tolist()
     sessions_in_scope = len(scope.session_days)
     n = len(today)
     stale = n == 0
-    wins = [p for p in today if p > 0]
-    losses = [p for p in today if p < 0]
+    wins = pnl[pnl > 0].tolist()
+    losses = pnl[pnl < 0].tolist()
     net = _fsum(today)
     gross_profit, gross_loss = _fsum(wins), -_fsum(losses)
     m: dict[str, Measure] = {
@@ -276,19 +519,10 @@ def trading_measures(conn, scope: Scope, capital: float, rf_annual: float) -> di
     }
 
     # Session P&L per trading day since the history start (sessions without trades: 0).
-    # Session P&L since the history start, summed by the database and taken to the
-    # paisa: P&L is booked in paisa, so the rounded sum is exact on both dialects.
-    per_day = {
-        d if isinstance(d, date) else date.fromisoformat(str(d)[:10]): round(float(total), 2)
-        for d, total in _rows(
-            conn,
-            "select trading_day, sum(net_pnl_inr) from raw_trades where trading_day <= :day group by trading_day",
-            {"day": last},
-        )
-    }
-    if per_day:
-        sessions = cal.trading_days(min(per_day), last)
-        session_pnl = [per_day.get(d, 0.0) for d in sessions]
+    history = [d for d in data.session_pnl if d <= last]
+    if history:
+        sessions = cal.trading_days(min(history), last)
+        session_pnl = [data.session_pnl.get(d, 0.0) for d in sessions]
     else:
         sessions, session_pnl = [], []
     if scope.grain == "day":
@@ -314,26 +548,12 @@ def trading_measures(conn, scope: Scope, capital: float, rf_annual: float) -> di
         stale=stale,
     )
 
-    import pandas as pd
-
-    orders = _frame(
-        conn,
-        "select order_id, status, submitted_at, filled_at from raw_orders "
-        "where trading_day >= :first and trading_day <= :last order by order_id",
-        {"first": first, "last": last},
-        ts_cols=("submitted_at", "filled_at"),
-    )
-    submitted = len(orders)
+    i, j = _slice(data.order_day, first.toordinal(), last.toordinal() + 1)
+    submitted = j - i
     o_stale = submitted == 0
-    exec_ms: list[float] = []
-    filled = 0
-    for status, sub, fill in (
-        zip(orders["status"], orders["submitted_at"], orders["filled_at"], strict=True) if submitted else []
-    ):
-        if str(status).lower() == "filled":
-            filled += 1
-            if pd.notna(fill):
-                exec_ms.append((fill - sub).total_seconds() * 1000.0)
+    filled = int(data.order_filled[i:j].sum())
+    ms = data.order_exec_ms[i:j]
+    exec_ms = ms[~_isnan(ms)].tolist()
     m["execution_success_pct"] = Measure(
         100.0 * filled / submitted if submitted else None, filled, submitted, submitted, stale=o_stale
     )
@@ -349,19 +569,21 @@ def trading_measures(conn, scope: Scope, capital: float, rf_annual: float) -> di
     return m
 
 
+def _isnan(a):
+    import numpy as np
+
+    return np.isnan(a)
+
+
 # ---------------------------------------------------------------- reliability
-def _incident_minutes(conn, since: str, until: str, placed_by: str, start: datetime, end: datetime) -> list[float]:
+def _incident_minutes(data: Data, since: str, until: str, placed_by: str, start: datetime, end: datetime):
     """Minutes from ``since`` to ``until`` of the incidents whose ``placed_by`` time is in
-    [start, end) and that have both times (column names are this module's constants)."""
-    df = _frame(
-        conn,
-        f"select incident_id, {since}, {until} from raw_incidents "
-        f"where {placed_by} >= :start and {placed_by} < :end "
-        f"and {since} is not null and {until} is not null order by incident_id",
-        {"start": start, "end": end},
-        ts_cols=(since, until),
-    )
-    return [_minutes(b - a) for a, b in zip(df[since], df[until], strict=True)] if len(df) else []
+    [start, end) and that have both times."""
+    return [
+        _minutes(r[until] - r[since])
+        for r in data.incidents
+        if r[placed_by] is not None and start <= r[placed_by] < end and r[since] is not None and r[until] is not None
+    ]
 
 
 def _mean_minutes(values: list[float]) -> Measure:
@@ -371,12 +593,13 @@ def _mean_minutes(values: list[float]) -> Measure:
     return Measure(total / n if n else None, total if n else None, n, n, no_events=not n)
 
 
-def reliability_measures(conn, scope: Scope) -> dict[str, Measure]:
+def reliability_measures(src, scope: Scope) -> dict[str, Measure]:
+    data = _data(src, scope)
     start, end = scope.start, scope.end
     window_minutes = scope.window_minutes
     m: dict[str, Measure] = {}
 
-    probed, good = _probe_minutes(conn, start, end)
+    probed, good = _probe_minutes(data, start, end)
     p_stale = probed < COVERAGE_MIN * window_minutes
     down = probed - good
     m["uptime_pct"] = Measure(100.0 * good / probed if probed else None, good, probed, probed, stale=p_stale)
@@ -412,7 +635,7 @@ def reliability_measures(conn, scope: Scope) -> dict[str, Measure]:
         s_start, s_end = max(s_start, start), min(s_end, end)
         if s_end <= s_start:
             continue
-        p, g = _probe_minutes(conn, s_start, s_end)
+        p, g = _probe_minutes(data, s_start, s_end)
         s_probed, s_good = s_probed + p, s_good + g
         session_minutes += (s_end - s_start).total_seconds() / 60.0
     m["session_uptime_pct"] = Measure(
@@ -423,78 +646,60 @@ def reliability_measures(conn, scope: Scope) -> dict[str, Measure]:
         stale=s_probed < COVERAGE_MIN * session_minutes,
     )
 
-    # Rows, not SQL sums: math.fsum is exact, so both dialects give the same figures.
-    per_le: dict[str, list[float]] = {}
-    lat_minutes: set = set()
-    for ts, le, c in _rows(
-        conn,
-        "select ts, le, request_count from raw_latency_buckets where ts >= :start and ts < :end",
-        {"start": start, "end": end},
-    ):
-        per_le.setdefault(str(le), []).append(float(c))
-        lat_minutes.add(ts)
-    if per_le:
-        buckets = [(le, _fsum(v)) for le, v in per_le.items()]
+    i, j = _slice(data.lat_ts, us(start), us(end))
+    buckets = [
+        (le, data.lat_counts[k].total(i, j))
+        for k, le in enumerate(data.lat_bounds)
+        if data.lat_present[j, k] > data.lat_present[i, k]
+    ]
+    if buckets:
         inf_count = sum(c for le, c in buckets if math.isinf(float(le)))
         q = histogram_quantile(0.95, buckets)
         m["sli_p95_latency_ms"] = Measure(
             _f(q * 1000.0) if math.isfinite(q) else None,
             sample_size=int(round(inf_count)),
-            stale=len(lat_minutes) < COVERAGE_MIN * window_minutes,
+            stale=j - i < COVERAGE_MIN * window_minutes,
             no_events=inf_count == 0,
         )
     else:
         m["sli_p95_latency_ms"] = Measure(None, sample_size=0, stale=True)
 
-    errors = [
-        float(r[0])
-        for r in _rows(
-            conn,
-            "select error_count from raw_error_minutes where ts >= :start and ts < :end",
-            {"start": start, "end": end},
-        )
-    ]
-    e_minutes = len(errors)
+    i, j = _slice(data.err_ts, us(start), us(end))
+    e_minutes = j - i
     m["errors_count"] = Measure(
-        _fsum(errors) if e_minutes else None,
+        data.err_counts.total(i, j) if e_minutes else None,
         sample_size=e_minutes,
         stale=e_minutes < COVERAGE_MIN * window_minutes,
     )
 
     days = (end - start).total_seconds() / 86400.0
-    alerts = _frame(
-        conn,
-        "select alert_id, priority from raw_alerts where created_at >= :start and created_at < :end",
-        {"start": start, "end": end},
-    )
-    prios = [p for p in alerts["priority"]] if len(alerts) else []
-    m["alerts_per_day"] = Measure(len(prios) / days, len(prios), days, len(prios))
+    i, j = _slice(data.alert_ts, us(start), us(end))
+    n_alerts = j - i
+    m["alerts_per_day"] = Measure(n_alerts / days, n_alerts, days, n_alerts)
     for p in ALERT_SPLITS:
-        k = sum(1 for x in prios if x == p)
+        k = int(data.alert_prefix[p][j] - data.alert_prefix[p][i])
         m[f"alerts_per_day_{p.lower()}"] = Measure(k / days, k, days, k)
 
     # MTTR over incidents resolved in the window; MTTD and MTTA over those triggered in it
-    ttr = _incident_minutes(conn, "triggered_at", "resolved_at", "resolved_at", start, end)
+    ttr = _incident_minutes(data, "triggered_at", "resolved_at", "resolved_at", start, end)
     m["mttr_minutes"] = _mean_minutes(ttr)
     m["mttr_p50_minutes"] = Measure(percentile(ttr, 50), sample_size=len(ttr), no_events=not ttr)
     m["mttd_minutes"] = _mean_minutes(
-        _incident_minutes(conn, "impact_start_at", "triggered_at", "triggered_at", start, end)
+        _incident_minutes(data, "impact_start_at", "triggered_at", "triggered_at", start, end)
     )
-    tta = _incident_minutes(conn, "triggered_at", "acknowledged_at", "triggered_at", start, end)
+    tta = _incident_minutes(data, "triggered_at", "acknowledged_at", "triggered_at", start, end)
     m["mtta_minutes"] = _mean_minutes(tta)
     m["mtta_p50_minutes"] = Measure(percentile(tta, 50), sample_size=len(tta), no_events=not tta)
 
     f_start = end - MTBF_WINDOW
-    f_probed, f_good = _probe_minutes(conn, f_start, end)
-    failures = int(
-        _scalar_row(
-            conn,
-            "select count(*) as n from raw_incidents where triggered_at >= :start and triggered_at < :end "
-            "and priority in ('P0', 'P1')",
-            {"start": f_start, "end": end},
-        ).n
+    i, j = _slice(data.down_ts, us(f_start), us(end))
+    f_down = j - i
+    failures = sum(
+        1
+        for r in data.incidents
+        if r["priority"] in FAILURE_PRIORITIES and r["triggered_at"] is not None and f_start <= r["triggered_at"] < end
     )
-    up_days = (MTBF_WINDOW.total_seconds() / 60.0 - (f_probed - f_good)) / 1440.0
+    up_days = (MTBF_WINDOW.total_seconds() / 60.0 - f_down) / 1440.0
     m["mtbf_days"] = Measure(
         up_days / failures if failures else None,
         up_days,
@@ -506,70 +711,33 @@ def reliability_measures(conn, scope: Scope) -> dict[str, Measure]:
 
 
 # ---------------------------------------------------------------- delivery
-def delivery_measures(conn, scope: Scope) -> dict[str, Measure]:
-    import pandas as pd
-
+def delivery_measures(src, scope: Scope) -> dict[str, Measure]:
+    data = _data(src, scope)
     start, end = scope.start, scope.end
-    deps = _frame(
-        conn,
-        "select deployment_id, status, is_rollback, rolled_back, created_at, finished_at, first_commit_at "
-        "from raw_deployments where lower(environment) = 'production' "
-        "and finished_at >= :start and finished_at < :end order by deployment_id",
-        {"start": start, "end": end},
-        ts_cols=("created_at", "finished_at", "first_commit_at"),
-    )
-    ok = (
-        [
-            r
-            for r in deps.to_dict("records")
-            if str(r["status"]).lower() == "success" and not bool(r["is_rollback"])
-        ]
-        if len(deps)
-        else []
-    )
+    ok = [
+        r
+        for r in data.deployments
+        if start <= r["finished_at"] < end and str(r["status"]).lower() == "success" and not bool(r["is_rollback"])
+    ]
     n = len(ok)
     bdays = scope.business_days
     m: dict[str, Measure] = {
         "deployments_per_day": Measure(n / bdays if bdays else None, n, bdays, n, no_events=not bdays)
     }
-
     leads = [
         (r["finished_at"] - r["first_commit_at"]).total_seconds() / 3600.0
         for r in ok
-        if pd.notna(r["first_commit_at"])
+        if r["first_commit_at"] is not None
     ]
     m["lead_time_hours"] = Measure(percentile(leads, 50), sample_size=len(leads), no_events=not leads)
     m["lead_time_p90_hours"] = Measure(percentile(leads, 90), sample_size=len(leads), no_events=not leads)
-
-    causing = {
-        str(r[0])
-        for r in conn.execute(
-            sa.text(
-                "select distinct caused_by_deployment_id from raw_incidents where caused_by_deployment_id is not null"
-            )
-        )
-    }
     failed = {
-        str(r["deployment_id"]) for r in ok if bool(r["rolled_back"]) or str(r["deployment_id"]) in causing
+        str(r["deployment_id"]) for r in ok if bool(r["rolled_back"]) or str(r["deployment_id"]) in data.causing
     }
     m["change_failure_rate_pct"] = Measure(
         100.0 * len(failed) / n if n else None, len(failed), n, n, no_events=n == 0
     )
-
-    rec = _frame(
-        conn,
-        "select i.incident_id, i.resolved_at, d.finished_at from raw_incidents as i "
-        "join raw_deployments as d on d.deployment_id = i.caused_by_deployment_id "
-        "where i.resolved_at >= :start and i.resolved_at < :end and d.finished_at is not null "
-        "order by i.incident_id",
-        {"start": start, "end": end},
-        ts_cols=("resolved_at", "finished_at"),
-    )
-    rt = (
-        [_minutes(r - f) for r, f in zip(rec["resolved_at"], rec["finished_at"], strict=True)]
-        if len(rec)
-        else []
-    )
+    rt = [_minutes(resolved - finished) for _iid, resolved, finished in data.recoveries if start <= resolved < end]
     m["recovery_time_minutes"] = Measure(percentile(rt, 50), sample_size=len(rt), no_events=not rt)
     return m
 
@@ -579,7 +747,7 @@ POSTMORTEM_DUE = timedelta(hours=48)
 ACTION_ITEM_PRIORITIES = ("P0", "P1", "P2")  # P3 is best effort: no due date, not measured
 
 
-def practice_measures(conn, scope: Scope) -> dict[str, Measure]:
+def practice_measures(src, scope: Scope) -> dict[str, Measure]:
     """Post-mortem practice from ``raw_action_items`` (GitHub issues) and ``raw_incidents``.
 
     Both KPIs place an obligation in the period by its **due time**, so every counted
@@ -592,46 +760,28 @@ def practice_measures(conn, scope: Scope) -> dict[str, Measure]:
       incident created at or before the deadline.
     No item / incident due → value NULL, status ``no_events``.
     """
+    data = _data(src, scope)
     start, end = scope.start, scope.end
     m: dict[str, Measure] = {}
-    due = _rows(
-        conn,
-        "select issue_number, state, closed_at, due_at from raw_action_items "
-        "where kind = 'action_item' and priority in ('P0', 'P1', 'P2') "
-        "and due_at >= :start and due_at < :end order by issue_number",
-        {"start": start, "end": end},
-    )
-    from kaizen.sources.base import parse_ts  # text (SQLite) or datetime (PostgreSQL) → aware UTC
-
+    due = [r for r in data.action_items if start <= r[3] < end]
     n_due = len(due)
-    on_time = sum(
-        1
-        for _num, state, closed, due_at in due
-        if str(state) == "closed" and closed is not None and parse_ts(closed) <= parse_ts(due_at)
-    )
+    on_time = sum(1 for _num, state, closed, due_at in due if state == "closed" and closed is not None and closed <= due_at)
     m["action_items_on_time_pct"] = Measure(
         100.0 * on_time / n_due if n_due else None, on_time, n_due, n_due, no_events=not n_due
     )
-
-    incidents = _rows(
-        conn,
-        "select incident_id, resolved_at from raw_incidents where priority in ('P0', 'P1') "
-        "and resolved_at >= :start and resolved_at < :end order by incident_id",
-        {"start": start - POSTMORTEM_DUE, "end": end - POSTMORTEM_DUE},
-    )
-    published: dict[str, datetime] = {}
-    if incidents:
-        q = sa.text(
-            "select incident_id, min(created_at) as first_at from raw_action_items "
-            "where kind = 'postmortem' and incident_id in :ids group by incident_id"
-        ).bindparams(sa.bindparam("ids", expanding=True))
-        for iid, first_at in conn.execute(q, {"ids": [str(r[0]) for r in incidents]}):
-            published[str(iid)] = parse_ts(first_at)
+    incidents = [
+        r
+        for r in data.incidents
+        if r["priority"] in FAILURE_PRIORITIES
+        and r["resolved_at"] is not None
+        and start - POSTMORTEM_DUE <= r["resolved_at"] < end - POSTMORTEM_DUE
+    ]
     n_inc = len(incidents)
     pm_on_time = sum(
         1
-        for iid, resolved in incidents
-        if str(iid) in published and published[str(iid)] <= parse_ts(resolved) + POSTMORTEM_DUE
+        for r in incidents
+        if str(r["incident_id"]) in data.postmortems
+        and data.postmortems[str(r["incident_id"])] <= r["resolved_at"] + POSTMORTEM_DUE
     )
     m["postmortems_on_time_pct"] = Measure(
         100.0 * pm_on_time / n_inc if n_inc else None, pm_on_time, n_inc, n_inc, no_events=not n_inc
@@ -640,13 +790,15 @@ def practice_measures(conn, scope: Scope) -> dict[str, Measure]:
 
 
 # ---------------------------------------------------------------- one scope
-def measure_scope(conn, scope: Scope, cat: catalog_mod.Catalog | None = None) -> dict[str, Measure]:
-    """Every measure of one scope (reads only)."""
+def measure_scope(src, scope: Scope, cat: catalog_mod.Catalog | None = None) -> dict[str, Measure]:
+    """Every measure of one scope (reads only); ``src`` is a connection or the
+    :class:`Data` loaded for a batch of scopes by :func:`load_data`."""
     cat = cat or catalog_mod.load_catalog()
+    data = _data(src, scope)
     rf = float(cat.convention("risk_free_rate_annual", 0.0) or 0.0)
     out: dict[str, Measure] = {}
-    out.update(trading_measures(conn, scope, config.capital_base_inr(), rf))
-    out.update(reliability_measures(conn, scope))
-    out.update(delivery_measures(conn, scope))
-    out.update(practice_measures(conn, scope))
+    out.update(trading_measures(data, scope, config.capital_base_inr(), rf))
+    out.update(reliability_measures(data, scope))
+    out.update(delivery_measures(data, scope))
+    out.update(practice_measures(data, scope))
     return out

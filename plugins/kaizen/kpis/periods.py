@@ -123,17 +123,6 @@ def previous_periods(grain: str, period_start: date, n: int = st.TREND_HISTORY) 
     return out
 
 
-def _history(conn, grain: str, period_start: date) -> dict[str, list[float]]:
-    prev = [d.isoformat() for d in previous_periods(grain, period_start)]
-    q = sa.text(
-        "select kpi_id, value from kpi_values where grain = :grain and period_start in :days and value is not null"
-    ).bindparams(sa.bindparam("days", expanding=True))
-    hist: dict[str, list[float]] = {}
-    for r in conn.execute(q, {"grain": grain, "days": prev}):
-        hist.setdefault(r.kpi_id, []).append(float(r.value))
-    return hist
-
-
 def build_rows(
     scope: Scope | None,
     measures: dict[str, Measure],
@@ -186,6 +175,71 @@ def build_rows(
     return rows
 
 
+def _period_key(v) -> str:
+    return str(v)[:10]
+
+
+def write_scopes(
+    conn,
+    scopes,
+    run_id: str,
+    *,
+    cat: catalog_mod.Catalog,
+    stamp: datetime,
+    data=None,
+) -> list[dict]:
+    """Compute the rows of many scopes — ``(scope, is_complete)`` pairs — from one read
+    of the landing tables, and upsert those whose content changed (caller's
+    transaction). Scopes of a grain are taken in time order, so a period's trend sees
+    the rows just computed for the periods before it. Returns the rows as stored."""
+    from kaizen import warehouse
+    from kaizen.kpis.measures import load_data
+
+    scopes = sorted(scopes, key=lambda s: (s[0].grain, s[0].period_start))
+    if not scopes:
+        return []
+    data = data or load_data(conn, [s for s, _ in scopes])
+    # the stored rows of every scope and of the periods its trend looks back to
+    stored: dict[tuple[str, str], dict[str, dict]] = {}
+    for grain in sorted({s.grain for s, _ in scopes}):
+        mine = [s for s, _ in scopes if s.grain == grain]
+        lo = min(previous_periods(grain, mine[0].period_start)[-1], mine[0].period_start)
+        for r in conn.execute(
+            sa.text("select * from kpi_values where grain = :grain and period_start >= :lo and period_start <= :hi"),
+            {"grain": grain, "lo": lo.isoformat(), "hi": mine[-1].period_start.isoformat()},
+        ).mappings():
+            stored.setdefault((grain, _period_key(r["period_start"])), {})[r["kpi_id"]] = dict(r)
+    out, changed, gone = [], [], []
+    for scope, is_complete in scopes:
+        key = (scope.grain, scope.period_start.isoformat())
+        history: dict[str, list[float]] = {}
+        for prev in previous_periods(scope.grain, scope.period_start):
+            for kpi_id, r in stored.get((scope.grain, prev.isoformat()), {}).items():
+                if r["value"] is not None:
+                    history.setdefault(kpi_id, []).append(float(r["value"]))
+        rows = build_rows(scope, measure_scope(data, scope, cat), cat, history, is_complete=is_complete)
+        existing = stored.get(key, {})
+        now: dict[str, dict] = {}
+        for r in rows:
+            old = existing.get(r["kpi_id"])
+            if old is not None and all(_same(r[c], old[c]) for c in CONTENT_COLS):
+                row = {**r, "computed_at": old["computed_at"], "run_id": old["run_id"]}
+            else:
+                row = {**r, "computed_at": stamp, "run_id": run_id}
+                changed.append(row)
+            out.append(row)
+            now[r["kpi_id"]] = row
+        gone += [(scope.grain, scope.period_start, k) for k in sorted(set(existing) - set(now))]
+        stored[key] = now
+    warehouse.upsert(conn, "kpi_values", changed, key=("kpi_id", "grain", "period_start"))
+    for grain, ps, kpi_id in gone:
+        conn.execute(
+            sa.text("delete from kpi_values where grain = :grain and period_start = :day and kpi_id = :id"),
+            {"grain": grain, "day": ps.isoformat(), "id": kpi_id},
+        )
+    return out
+
+
 def write_scope(
     conn,
     scope: Scope,
@@ -195,37 +249,21 @@ def write_scope(
     is_complete: bool,
     stamp: datetime,
 ) -> list[dict]:
-    """Compute one scope's rows and upsert those whose content changed (caller's
-    transaction). Returns the rows as stored."""
-    from kaizen import warehouse
+    """One scope's rows (see :func:`write_scopes`)."""
+    return write_scopes(conn, [(scope, is_complete)], run_id, cat=cat, stamp=stamp)
 
-    measures = measure_scope(conn, scope, cat)
-    rows = build_rows(scope, measures, cat, _history(conn, scope.grain, scope.period_start), is_complete=is_complete)
-    existing = {
-        r["kpi_id"]: dict(r)
-        for r in conn.execute(
-            sa.text("select * from kpi_values where grain = :grain and period_start = :day"),
-            {"grain": scope.grain, "day": scope.period_start.isoformat()},
-        ).mappings()
-    }
-    out, changed = [], []
-    for r in rows:
-        old = existing.get(r["kpi_id"])
-        if old is not None and all(_same(r[c], old[c]) for c in CONTENT_COLS):
-            out.append({**r, "computed_at": old["computed_at"], "run_id": old["run_id"]})
-        else:
-            row = {**r, "computed_at": stamp, "run_id": run_id}
-            changed.append(row)
-            out.append(row)
-    warehouse.upsert(conn, "kpi_values", changed, key=("kpi_id", "grain", "period_start"))
-    gone = sorted(set(existing) - {r["kpi_id"] for r in rows})
-    if gone:
-        conn.execute(
-            sa.text(
-                "delete from kpi_values where grain = :grain and period_start = :day and kpi_id in :ids"
-            ).bindparams(sa.bindparam("ids", expanding=True)),
-            {"grain": scope.grain, "day": scope.period_start.isoformat(), "ids": gone},
-        )
+
+def rollup_scopes(grains, first: date, last: date, *, as_of: datetime) -> list[tuple[Scope, bool]]:
+    """``(scope, is_complete)`` of every ``grain`` period overlapping [first, last], to
+    ``as_of``; periods that start after ``as_of`` are skipped (nothing to report yet)."""
+    out = []
+    for grain in grains:
+        if grain not in ROLLUP_GRAINS:
+            raise ValueError(f"grain: {grain!r} is not one of {', '.join(ROLLUP_GRAINS)}")
+        for ps in periods_between(grain, first, last):
+            scope = period_scope(grain, ps, as_of)
+            if scope.end > scope.start:
+                out.append((scope, as_of >= period_end_at(scope)))
     return out
 
 
@@ -242,18 +280,8 @@ def compute_rollups(
     """Recompute every ``grain`` period overlapping [first, last] to ``as_of``.
 
     Periods that start after ``as_of`` are skipped (nothing to report yet)."""
-    cat = catalog_mod.load_catalog()
-    stamp = computed_at or datetime.now(UTC)
-    out: list[dict] = []
-    for grain in grains:
-        if grain not in ROLLUP_GRAINS:
-            raise ValueError(f"grain: {grain!r} is not one of {', '.join(ROLLUP_GRAINS)}")
-        for ps in periods_between(grain, first, last):
-            scope = period_scope(grain, ps, as_of)
-            if scope.end <= scope.start:
-                continue
-            with engine.begin() as conn:
-                out += write_scope(
-                    conn, scope, run_id, cat=cat, is_complete=as_of >= period_end_at(scope), stamp=stamp
-                )
-    return out
+    scopes = rollup_scopes(grains, first, last, as_of=as_of)
+    with engine.begin() as conn:
+        return write_scopes(
+            conn, scopes, run_id, cat=catalog_mod.load_catalog(), stamp=computed_at or datetime.now(UTC)
+        )

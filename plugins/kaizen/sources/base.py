@@ -103,11 +103,13 @@ def as_number(value) -> float | None:
 
 
 def _existing_keys(conn: sa.Connection, table: str, key: str, values: list[str]) -> set[str]:
-    found: set[str] = set()
-    q = sa.text(f"select {key} from {table} where {key} in :keys").bindparams(sa.bindparam("keys", expanding=True))
-    for i in range(0, len(values), 5000):
-        found.update(r[0] for r in conn.execute(q, {"keys": values[i : i + 5000]}))
-    return found
+    """The ``values`` already present as ``key`` of ``table``: one query, the keys
+    passed as a single JSON (SQLite) or array (PostgreSQL) parameter."""
+    if conn.dialect.name == "postgresql":
+        sql, param = f"select {key} from {table} where {key} = any(:keys)", list(values)
+    else:
+        sql, param = f"select {key} from {table} where {key} in (select value from json_each(:keys))", json.dumps(values)
+    return {r[0] for r in warehouse.fetch_rows(conn, sql, {"keys": param})}
 
 
 def _key_values(rows, key: str) -> list:
