@@ -143,12 +143,16 @@ def console_progress(label: str, total: int):
 def rebuild(
     first: date, last: date, run_id: str, grains=("day", "week", "month", "quarter"), *, progress=None
 ) -> dict:
-    """Extract and compute every trading day in [first, last], then the requested
-    rollups of the range to ``last``'s cut-off. Idempotent: re-running changes nothing
-    that was right."""
+    """Extract the trading days in [first, last] and compute the requested grains, set
+    based, one calendar quarter of the range at a time (memory stays bounded however
+    long the range): each source is fetched and loaded once per quarter, then the day
+    KPIs of its trading days and the rollups ending in it are computed from one read
+    of the landing tables. Rollups are computed to ``last``'s cut-off. Idempotent:
+    re-running changes nothing that was right."""
+    from datetime import UTC
+
     from kaizen import sources, warehouse
-    from kaizen.kpis import day as day_kpis
-    from kaizen.kpis import periods
+    from kaizen.kpis import catalog, periods
 
     bad = [g for g in grains if g not in cal.GRAINS]
     if bad:
@@ -157,25 +161,35 @@ def rebuild(
         raise ParamError(f"end: {last} is before start {first}")
     prepare_warehouse()
     engine = warehouse.get_engine()
+    cat = catalog.load_catalog()
     days = cal.trading_days(first, last)
-    step = progress or console_progress(f"rebuild {first}…{last}", 2 * len(days))
-    extracted = loaded = quarantined = 0
-    for i, d in enumerate(days, 1):
-        for r in sources.extract_day(d, engine, run_id):
+    chunks = [
+        [d for d in days if cal.period_bounds("quarter", d)[0] == q] for q in periods.periods_between("quarter", first, last)
+    ]
+    chunks = [c for c in chunks if c]
+    per_chunk = len(sources.SOURCES) + 1
+    step = progress or console_progress(f"rebuild {first}…{last}", per_chunk * len(chunks))
+    rollups = []
+    if days and any(g != "day" for g in grains):
+        as_of = review_time_utc(days[-1])
+        rollups = periods.rollup_scopes([g for g in grains if g != "day"], first, last, as_of=as_of)
+    extracted = loaded = quarantined = kpi_rows = 0
+    for n, chunk in enumerate(chunks):
+        done = n * per_chunk
+        for r in sources.extract_range(chunk[0], chunk[-1], engine, run_id, progress=lambda i, done=done: step(done + i)):
             extracted, loaded, quarantined = (
                 extracted + r.extracted, loaded + r.loaded, quarantined + r.quarantined
             )
-        step(i)
-    kpi_rows = 0
-    for i, d in enumerate(days, len(days) + 1):
-        if "day" in grains:
-            kpi_rows += len(day_kpis.compute_day(engine, d, run_id))
-        step(i)
-    rollup = [g for g in grains if g != "day"]
-    if rollup and days:
-        kpi_rows += len(
-            periods.compute_rollups(engine, rollup, first, last, run_id, as_of=review_time_utc(days[-1]))
-        )
+        scopes = [(periods.day_scope(d), True) for d in chunk] if "day" in grains else []
+        # a rollup is computed once the landing tables hold its whole window: the
+        # chunk's last review window must reach the period's end (or the range ends)
+        loaded_to = review_time_utc(chunk[-1])
+        ready = [(s, c) for s, c in rollups if n == len(chunks) - 1 or s.end <= loaded_to]
+        scopes += ready
+        rollups = [r for r in rollups if r not in ready]
+        with engine.begin() as conn:
+            kpi_rows += len(periods.write_scopes(conn, scopes, run_id, cat=cat, stamp=datetime.now(UTC)))
+        step(done + per_chunk)
     return {
         "trading_days": len(days),
         "extracted": extracted,

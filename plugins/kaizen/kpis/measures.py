@@ -207,23 +207,40 @@ def us(ts: datetime) -> int:
 
 
 def _us_array(values):
-    """Timestamps (ISO text from SQLite, datetimes from PostgreSQL, None) → int64 µs."""
+    """Timestamps → int64 µs since the epoch: integers as selected by :func:`_ts_sql`
+    on PostgreSQL, canonical UTC text on SQLite; NULL → :data:`NAT`."""
     import numpy as np
     import pandas as pd
 
     if not len(values):
         return np.zeros(0, dtype="int64")
+    if isinstance(values[0], int) or values[0] is None and all(v is None or isinstance(v, int) for v in values):
+        return np.array([NAT if v is None else v for v in values], dtype="int64")
     ts = pd.to_datetime(pd.Series(list(values), dtype=object), utc=True, format="ISO8601")
     return ts.dt.as_unit("us").to_numpy("int64", na_value=NAT)
 
 
 def _day_array(values):
-    """Dates (ISO text from SQLite, ``date`` from PostgreSQL) → int64 day ordinals."""
+    """Dates (ISO text on SQLite, day numbers from :func:`_day_sql` on PostgreSQL) →
+    int64 day ordinals."""
     import numpy as np
 
+    if values and isinstance(values[0], int):
+        return np.array(values, dtype="int64") + date(1970, 1, 1).toordinal()
     days = np.array([str(v)[:10] for v in values] if values and not isinstance(values[0], str) else values,
                     dtype="datetime64[D]")
     return days.astype("int64") + date(1970, 1, 1).toordinal()
+
+
+def _ts_sql(dialect: str, col: str) -> str:
+    """A timestamp column as selected for :func:`_us_array`: PostgreSQL hands over
+    exact integer microseconds (building a datetime per value costs more than the
+    query); SQLite's canonical text parses fast."""
+    return f"(extract(epoch from {col}) * 1000000)::bigint" if dialect == "postgresql" else col
+
+
+def _day_sql(dialect: str, col: str) -> str:
+    return f"({col} - date '1970-01-01')" if dialect == "postgresql" else col
 
 
 def _exact_cumsum(values):
@@ -313,8 +330,16 @@ def load_data(conn, scopes) -> Data:
     def rows(sql, params=None):
         return warehouse.fetch_rows(conn, sql, params)
 
+    dialect = conn.dialect.name
+
+    def ts(col):
+        return _ts_sql(dialect, col)
+
+    def day(col):
+        return _day_sql(dialect, col)
+
     trades = rows(
-        "select trading_day, net_pnl_inr from raw_trades where trading_day >= :first and trading_day <= :last "
+        f"select {day('trading_day')}, net_pnl_inr from raw_trades where trading_day >= :first and trading_day <= :last "
         "order by trading_day",
         {"first": first_day, "last": last_day},
     )
@@ -328,7 +353,7 @@ def load_data(conn, scopes) -> Data:
         )
     }
     orders = rows(
-        "select trading_day, status, submitted_at, filled_at from raw_orders "
+        f"select {day('trading_day')}, status, {ts('submitted_at')}, {ts('filled_at')} from raw_orders "
         "where trading_day >= :first and trading_day <= :last order by trading_day",
         {"first": first_day, "last": last_day},
     )
@@ -340,17 +365,19 @@ def load_data(conn, scopes) -> Data:
     exec_ms[with_fill] = (fill[with_fill] - sub[with_fill]) / 1e6 * 1000.0  # = timedelta.total_seconds() × 1000
 
     probes = rows(
-        "select ts, min(is_up) from raw_probe_minutes where ts >= :start and ts < :end group by ts order by ts",
+        f"select {ts('ts')}, min(is_up) from raw_probe_minutes where ts >= :start and ts < :end group by ts order by ts",
         span,
     )
     down = rows(
-        "select distinct ts from raw_probe_minutes where ts >= :start and ts < :end and is_up <> 1 order by ts",
+        f"select distinct {ts('ts')} from raw_probe_minutes where ts >= :start and ts < :end and is_up <> 1",
         {"start": mtbf_start, "end": end},
     )
     probe_ts = _us_array([r[0] for r in probes])
     probe_up_prefix = np.concatenate(([0], np.cumsum([1 if r[1] == 1 else 0 for r in probes], dtype="int64")))
 
-    lat = rows("select ts, bounds, counts from raw_latency_buckets where ts >= :start and ts < :end order by ts", span)
+    lat = rows(
+        f"select {ts('ts')}, bounds, counts from raw_latency_buckets where ts >= :start and ts < :end order by ts", span
+    )
     lat_ts = _us_array([r[0] for r in lat])
     groups: dict[str, list[int]] = {}
     for i, r in enumerate(lat):
@@ -372,10 +399,12 @@ def load_data(conn, scopes) -> Data:
     lat_counts = [_Summed(matrix[:, k], _exact_cumsum(matrix[:, k])) for k in range(len(labels))]
     lat_present = np.vstack([np.zeros((1, len(labels)), dtype="int64"), np.cumsum(present, axis=0)])
 
-    errs = rows("select ts, error_count from raw_error_minutes where ts >= :start and ts < :end order by ts", span)
+    errs = rows(
+        f"select {ts('ts')}, error_count from raw_error_minutes where ts >= :start and ts < :end order by ts", span
+    )
     err_vals = np.array([float(r[1]) for r in errs])
     alerts = rows(
-        "select created_at, priority from raw_alerts where created_at >= :start and created_at < :end "
+        f"select {ts('created_at')}, priority from raw_alerts where created_at >= :start and created_at < :end "
         "order by created_at",
         span,
     )
@@ -448,7 +477,7 @@ def load_data(conn, scopes) -> Data:
         order_exec_ms=exec_ms,
         probe_ts=probe_ts,
         probe_up_prefix=probe_up_prefix,
-        down_ts=_us_array([r[0] for r in down]),
+        down_ts=np.sort(_us_array([r[0] for r in down])),
         lat_ts=lat_ts,
         lat_bounds=labels,
         lat_counts=lat_counts,

@@ -15,7 +15,19 @@ from kaizen.sources.base import ExtractResult, Reject, SourceError
 
 SOURCES = ("trading", "prometheus", "github", "pagerduty", "github_issues")
 
-__all__ = ["SOURCES", "ExtractResult", "Reject", "SourceError", "extract_day"]
+__all__ = ["SOURCES", "ExtractResult", "Reject", "SourceError", "extract_day", "extract_range"]
+
+
+def extract_range(first: date, last: date, engine, run_id: str, *, progress=None) -> list[ExtractResult]:
+    """Extract every source for the trading days [first, last]: one fetch and one load
+    (one transaction) per source for the whole range, not one per day."""
+    results: list[ExtractResult] = []
+    for i, name in enumerate(SOURCES, 1):
+        module = importlib.import_module(f"kaizen.sources.{name}")
+        results.extend(module.extract_range(first, last, engine, run_id))
+        if progress:
+            progress(i)
+    return results
 
 
 def extract_day(day: date, engine, run_id: str) -> list[ExtractResult]:
