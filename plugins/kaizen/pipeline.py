@@ -146,9 +146,9 @@ def rebuild(
     """Extract the trading days in [first, last] and compute the requested grains, set
     based, one calendar quarter of the range at a time (memory stays bounded however
     long the range): each source is fetched and loaded once per quarter, then the day
-    KPIs of its trading days and the rollups ending in it are computed from one read
-    of the landing tables. Rollups are computed to ``last``'s cut-off. Idempotent:
-    re-running changes nothing that was right."""
+    KPIs of its trading days and the rollups whose whole window is now loaded are
+    computed from one read of the landing tables. Rollups are computed to ``last``'s
+    cut-off. Idempotent: re-running changes nothing that was right."""
     from datetime import UTC
 
     from kaizen import sources, warehouse
