@@ -154,6 +154,33 @@ def write_trading_db(path: Path, trades=TRADES, orders=ORDERS) -> Path:
     return path
 
 
+def create_pg_trading_tables(conn) -> None:
+    """The live trading DB's tables on PostgreSQL (timestamptz columns), empty."""
+    conn.exec_driver_sql("drop table if exists trades; drop table if exists orders")
+    conn.exec_driver_sql(
+        "create table trades (trade_id text, symbol text, side text, quantity integer,"
+        " entry_time timestamptz, exit_time timestamptz, entry_price double precision,"
+        " exit_price double precision, fees double precision, net_pnl double precision,"
+        " strategy text, ab_arm text)"
+    )
+    conn.exec_driver_sql(
+        "create table orders (order_id text, trade_id text, symbol text, side text,"
+        " quantity integer, status text, submitted_at timestamptz, filled_at timestamptz,"
+        " fill_price double precision)"
+    )
+
+
+class Counted:
+    """A transport that records its calls."""
+
+    def __init__(self, transport):
+        self.transport, self.calls = transport, []
+
+    def __call__(self, *args):
+        self.calls.append(args)
+        return self.transport(*args)
+
+
 # ------------------------------------------------------------------ prometheus
 
 PROM_FROM = ts("2026-11-23T00:00:00Z")  # series cover [Nov 23, Nov 27) UTC

@@ -10,7 +10,7 @@ from datetime import date
 import pytest
 import sqlalchemy as sa
 
-from kaizen.sources import ExtractResult, Reject, SourceError, base, extract_day, trading
+from kaizen.sources import ExtractResult, Reject, SourceError, base, extract_range, trading
 from source_wire import (
     DAY,
     ORDER_REASONS,
@@ -18,6 +18,7 @@ from source_wire import (
     PREV_DAY,
     TRADE_REASONS,
     TRADES,
+    create_pg_trading_tables,
     quarantine,
     rows,
     snapshot,
@@ -132,18 +133,7 @@ def test_trading_live_transport_postgres_timestamptz(engine, request, monkeypatc
     pg_url = request.getfixturevalue("pg_url")
     src = sa.create_engine(pg_url)
     with src.begin() as c:
-        c.exec_driver_sql("drop table if exists trades; drop table if exists orders")
-        c.exec_driver_sql(
-            "create table trades (trade_id text, symbol text, side text, quantity integer,"
-            " entry_time timestamptz, exit_time timestamptz, entry_price double precision,"
-            " exit_price double precision, fees double precision, net_pnl double precision,"
-            " strategy text, ab_arm text)"
-        )
-        c.exec_driver_sql(
-            "create table orders (order_id text, trade_id text, symbol text, side text,"
-            " quantity integer, status text, submitted_at timestamptz, filled_at timestamptz,"
-            " fill_price double precision)"
-        )
+        create_pg_trading_tables(c)
         c.execute(
             sa.text(
                 "insert into trades values (:trade_id, :symbol, :side, :quantity, :entry_time,"
@@ -202,7 +192,7 @@ def test_trading_unreachable_db_names_connection(engine, monkeypatch):
 
 
 def test_extract_day_runs_all_sources_and_is_idempotent(engine, demo):
-    results = extract_day(DAY, engine, "run-all")
+    results = extract_range(DAY, DAY, engine, "run-all")
     assert [r.source for r in results] == [
         "trades",
         "orders",
@@ -220,7 +210,7 @@ def test_extract_day_runs_all_sources_and_is_idempotent(engine, demo):
         assert r.as_dict()["table"].startswith("raw_")
     first = snapshot(engine)
     assert sum(len(v) for v in first.values()) > 0
-    extract_day(DAY, engine, "run-all")
+    extract_range(DAY, DAY, engine, "run-all")
     assert snapshot(engine) == first
     n_q = rows(engine, "select count(*) as n from quarantine")[0]["n"]
     assert n_q == sum(r.quarantined for r in results)

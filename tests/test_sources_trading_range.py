@@ -23,7 +23,15 @@ import sqlalchemy as sa
 from kaizen import calendar as cal
 from kaizen.sources import trading
 from kaizen.sources.base import parse_ts, payload_json
-from source_wire import ORDER_COLS, TRADE_COLS, order, trade, write_trading_db
+from source_wire import (
+    ORDER_COLS,
+    TRADE_COLS,
+    Counted,
+    create_pg_trading_tables,
+    order,
+    trade,
+    write_trading_db,
+)
 
 DEMO_END = date(2026, 11, 27)
 D = date(2026, 11, 26)  # Thu; 2026-11-24 is an NSE holiday
@@ -366,18 +374,7 @@ def test_demo_on_postgres_timestamptz_equals_the_per_record_path(demo, request):
     records["trades"] += nasty_pg_trades()
     records["orders"] += nasty_pg_orders()
     with src.begin() as c:
-        c.exec_driver_sql("drop table if exists trades; drop table if exists orders")
-        c.exec_driver_sql(
-            "create table trades (trade_id text, symbol text, side text, quantity integer,"
-            " entry_time timestamptz, exit_time timestamptz, entry_price double precision,"
-            " exit_price double precision, fees double precision, net_pnl double precision,"
-            " strategy text, ab_arm text)"
-        )
-        c.exec_driver_sql(
-            "create table orders (order_id text, trade_id text, symbol text, side text,"
-            " quantity integer, status text, submitted_at timestamptz, filled_at timestamptz,"
-            " fill_price double precision)"
-        )
+        create_pg_trading_tables(c)
         c.execute(sa.text(f"insert into trades values ({', '.join(':' + k for k in TRADE_COLS)})"),
                   records["trades"])
         c.execute(sa.text(f"insert into orders values ({', '.join(':' + k for k in ORDER_COLS)})"),
@@ -429,15 +426,6 @@ def clear(engine) -> None:
     with engine.begin() as c:
         for t in ("raw_trades", "raw_orders", "quarantine"):
             c.execute(sa.text(f"delete from {t}"))
-
-
-class Counted:
-    def __init__(self, transport):
-        self.transport, self.calls = transport, []
-
-    def __call__(self, *args):
-        self.calls.append(args)
-        return self.transport(*args)
 
 
 def test_range_extract_equals_its_days_one_at_a_time(engine, demo):

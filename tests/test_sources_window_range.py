@@ -21,6 +21,7 @@ from source_wire import (
     ACTION,
     PREV_DAY,
     REPO,
+    Counted,
     alert,
     deployment,
     github_data,
@@ -53,17 +54,6 @@ def demo(tmp_path_factory):
     out = tmp_path_factory.mktemp("demo")
     generate(end=DEMO_END, months=1, seed=42, out_dir=out, trades_per_day=20)
     return out
-
-
-class Counted:
-    """A transport that records its calls."""
-
-    def __init__(self, transport):
-        self.transport, self.calls = transport, []
-
-    def __call__(self, *args):
-        self.calls.append(args)
-        return self.transport(*args)
 
 
 def state(engine, name: str) -> dict[str, list[tuple]]:

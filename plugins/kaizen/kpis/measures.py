@@ -271,10 +271,6 @@ class _Summed:
 class Data:
     """The rows every measure needs for a set of scopes."""
 
-    first_day: date
-    last_day: date
-    start: datetime
-    end: datetime
     trade_day: object  # int64 ordinals, sorted
     trade_pnl: object
     session_pnl: dict  # date → session P&L (to the paisa), the whole history to last_day
@@ -465,10 +461,6 @@ def load_data(conn, scopes) -> Data:
         )
     }
     return Data(
-        first_day=first_day,
-        last_day=last_day,
-        start=start,
-        end=end,
         trade_day=_day_array([r[0] for r in trades]),
         trade_pnl=np.array([float(r[1]) for r in trades]),
         session_pnl=session_pnl,
@@ -582,7 +574,7 @@ def trading_measures(src, scope: Scope, capital: float, rf_annual: float) -> dic
     o_stale = submitted == 0
     filled = int(data.order_filled[i:j].sum())
     ms = data.order_exec_ms[i:j]
-    exec_ms = ms[~_isnan(ms)].tolist()
+    exec_ms = ms[ms == ms].tolist()  # NaN: not filled, or no fill time
     m["execution_success_pct"] = Measure(
         100.0 * filled / submitted if submitted else None, filled, submitted, submitted, stale=o_stale
     )
@@ -596,12 +588,6 @@ def trading_measures(src, scope: Scope, capital: float, rf_annual: float) -> dic
     )
     m["p95_execution_ms"] = Measure(percentile(exec_ms, 95), sample_size=len(exec_ms), stale=o_stale)
     return m
-
-
-def _isnan(a):
-    import numpy as np
-
-    return np.isnan(a)
 
 
 # ---------------------------------------------------------------- reliability

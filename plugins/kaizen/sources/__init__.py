@@ -15,7 +15,7 @@ from kaizen.sources.base import ExtractResult, Reject, SourceError
 
 SOURCES = ("trading", "prometheus", "github", "pagerduty", "github_issues")
 
-__all__ = ["SOURCES", "ExtractResult", "Reject", "SourceError", "extract_day", "extract_range"]
+__all__ = ["SOURCES", "ExtractResult", "Reject", "SourceError", "extract_range"]
 
 
 def extract_range(first: date, last: date, engine, run_id: str, *, progress=None) -> list[ExtractResult]:
@@ -27,15 +27,4 @@ def extract_range(first: date, last: date, engine, run_id: str, *, progress=None
         results.extend(module.extract_range(first, last, engine, run_id))
         if progress:
             progress(i)
-    return results
-
-
-def extract_day(day: date, engine, run_id: str) -> list[ExtractResult]:
-    """Extract every source for trading day ``day``; each source loads in its own
-    transaction. Returns all results (trades, orders, probes, latency, errors,
-    deployments, incidents, alerts, log_entries, action_items)."""
-    results: list[ExtractResult] = []
-    for name in SOURCES:
-        module = importlib.import_module(f"kaizen.sources.{name}")
-        results.extend(module.extract(day, engine, run_id))
     return results
