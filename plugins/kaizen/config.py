@@ -142,6 +142,21 @@ def get_connection(conn_id: str) -> Conn | None:
     )
 
 
+def connection_env(conn_ids) -> dict[str, str]:
+    """``AIRFLOW_CONN_<ID>`` JSON for each of ``conn_ids`` that is configured: how a
+    helper process started by a task sees the connections the task resolved (it cannot
+    ask the Airflow task API itself)."""
+    out = {}
+    for conn_id in conn_ids:
+        c = get_connection(conn_id)
+        if c is not None:
+            out[f"AIRFLOW_CONN_{conn_id.upper()}"] = json.dumps({
+                "conn_type": c.conn_type, "host": c.host, "port": c.port, "login": c.login,
+                "password": c.password, "schema": c.schema, "extra": c.extra,
+            })
+    return out
+
+
 def require_connection(conn_id: str, what: str) -> Conn:
     conn = get_connection(conn_id)
     if conn is None:

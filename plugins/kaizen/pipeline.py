@@ -140,19 +140,46 @@ def console_progress(label: str, total: int):
     return update
 
 
+ENV_REBUILD_PROCESSES = "KAIZEN_REBUILD_PROCESSES"  # "0": a rebuild fetches and loads in one process
+
+
+def _preparer(chunks: int):
+    """A second process that fetches and validates the sources of the next month
+    while this one loads the last (:class:`kaizen.sources.worker.Preparer`), or
+    ``None`` to do both here: on one core, for a range within one month, or when
+    ``KAIZEN_REBUILD_PROCESSES=0``."""
+    import os
+
+    from kaizen import config
+    from kaizen.sources.worker import Preparer
+
+    if chunks < 2 or (os.cpu_count() or 1) < 2 or os.environ.get(ENV_REBUILD_PROCESSES, "1") == "0":
+        return None
+    return Preparer(config.connection_env((config.TRADING_DB_CONN_ID, config.PROMETHEUS_CONN_ID,
+                                           config.GITHUB_CONN_ID, config.PAGERDUTY_CONN_ID)))
+
+
 def rebuild(
     first: date, last: date, run_id: str, grains=("day", "week", "month", "quarter"), *, progress=None
 ) -> dict:
     """Extract the trading days in [first, last] and compute the requested grains, set
-    based, one calendar quarter of the range at a time (memory stays bounded however
-    long the range): each source is fetched and loaded once per quarter, then the day
-    KPIs of its trading days and the rollups whose whole window is now loaded are
-    computed from one read of the landing tables. Rollups are computed to ``last``'s
-    cut-off. Idempotent: re-running changes nothing that was right."""
+    based, one calendar month of the range at a time (memory stays bounded however
+    long the range): each source is fetched and loaded once per month (one load
+    transaction per source and month), then the day KPIs of its trading days and
+    the rollups whose whole window is now loaded are computed from what was just
+    loaded (:class:`kaizen.kpis.series.Landed`; the warehouse answers for the rest).
+    Rollups are computed to ``last``'s cut-off.
+
+    While this process loads a month, a second one fetches and validates the next
+    (see :func:`_preparer`). Idempotent: re-running changes nothing that was right."""
+    import importlib
     from datetime import UTC
 
     from kaizen import sources, warehouse
     from kaizen.kpis import catalog, periods
+    from kaizen.kpis.measures import load_data
+    from kaizen.kpis.series import Landed
+    from kaizen.sources.base import load, observe_loads
 
     bad = [g for g in grains if g not in cal.GRAINS]
     if bad:
@@ -163,8 +190,8 @@ def rebuild(
     engine = warehouse.get_engine()
     cat = catalog.load_catalog()
     days = cal.trading_days(first, last)
-    chunks = [
-        [d for d in days if cal.period_bounds("quarter", d)[0] == q] for q in periods.periods_between("quarter", first, last)
+    chunks = [  # calendar months: the next is prepared while one loads
+        [d for d in days if cal.period_bounds("month", d)[0] == m] for m in periods.periods_between("month", first, last)
     ]
     chunks = [c for c in chunks if c]
     per_chunk = len(sources.SOURCES) + 1
@@ -173,30 +200,55 @@ def rebuild(
     if days and any(g != "day" for g in grains):
         as_of = review_time_utc(days[-1])
         rollups = periods.rollup_scopes([g for g in grains if g != "day"], first, last, as_of=as_of)
-    extracted = loaded = quarantined = kpi_rows = 0
-    for n, chunk in enumerate(chunks):
-        done = n * per_chunk
-        for r in sources.extract_range(chunk[0], chunk[-1], engine, run_id, progress=lambda i, done=done: step(done + i)):
-            extracted, loaded, quarantined = (
-                extracted + r.extracted, loaded + r.loaded, quarantined + r.quarantined
-            )
-        scopes = [(periods.day_scope(d), True) for d in chunk] if "day" in grains else []
-        # a rollup is computed once the landing tables hold its whole window: the
-        # chunk's last review window must reach the period's end (or the range ends)
-        loaded_to = review_time_utc(chunk[-1])
-        ready = [(s, c) for s, c in rollups if n == len(chunks) - 1 or s.end <= loaded_to]
-        scopes += ready
-        rollups = [r for r in rollups if r not in ready]
-        with engine.begin() as conn:
-            kpi_rows += len(periods.write_scopes(conn, scopes, run_id, cat=cat, stamp=datetime.now(UTC)))
-        step(done + per_chunk)
-    return {
-        "trading_days": len(days),
-        "extracted": extracted,
-        "loaded": loaded,
-        "quarantined": quarantined,
-        "kpi_rows": kpi_rows,
-    }
+    totals = {"extracted": 0, "loaded": 0, "quarantined": 0, "kpi_rows": 0}
+    landed = Landed()  # the big series as loaded: the KPI pass does not read them back
+    pool = _preparer(len(chunks))
+
+    def prepare(chunk) -> list:
+        """Ask the other process for the chunk's sources; here, each is prepared when
+        it is loaded (one source's frames in memory at a time)."""
+        for name in sources.SOURCES:
+            if pool is not None:
+                pool.submit(name, chunk[0], chunk[-1])
+        return list(sources.SOURCES)
+
+    def prepared(name, chunk):
+        if pool is not None:
+            return pool.result()
+        return importlib.import_module(f"kaizen.sources.{name}").prepare_range(chunk[0], chunk[-1])
+
+    try:
+        coming = prepare(chunks[0]) if chunks else []
+        for n, chunk in enumerate(chunks):
+            done = n * per_chunk
+            mine, coming = coming, (prepare(chunks[n + 1]) if n + 1 < len(chunks) else [])
+            with observe_loads(landed):
+                for i, name in enumerate(mine, 1):
+                    for r in load(engine, (chunk[0], chunk[-1]), run_id, prepared(name, chunk)):
+                        totals["extracted"] += r.extracted
+                        totals["loaded"] += r.loaded
+                        totals["quarantined"] += r.quarantined
+                    step(done + i)
+            scopes = [(periods.day_scope(d), True) for d in chunk] if "day" in grains else []
+            # a rollup is computed once the landing tables hold its whole window: the
+            # chunk's last review window must reach the period's end (or the range ends)
+            loaded_to = review_time_utc(chunk[-1])
+            ready = [(s, c) for s, c in rollups if n == len(chunks) - 1 or s.end <= loaded_to]
+            rollups = [r for r in rollups if r not in ready]
+            if scopes or ready:
+                with engine.begin() as conn:
+                    data = load_data(conn, [s for s, _ in scopes + ready], landed)
+                    totals["kpi_rows"] += len(periods.write_scopes(
+                        conn, scopes + ready, run_id, cat=cat, stamp=datetime.now(UTC), data=data))
+            if n + 1 < len(chunks):  # keep what the next chunk's days and the rollups to come need
+                nxt = chunks[n + 1][0]
+                landed.forget(day=min([nxt, *(s.first_day for s, _ in rollups)]),
+                              ts=min([cal.review_window_utc(nxt)[0], *(s.start for s, _ in rollups)]))
+            step(done + per_chunk)
+    finally:
+        if pool is not None:
+            pool.close()
+    return {"trading_days": len(days), **totals}
 
 
 def plan_backfill(request: dict) -> dict:

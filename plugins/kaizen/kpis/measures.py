@@ -15,7 +15,6 @@ series at every grain. pandas/numpy are imported inside functions.
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -23,6 +22,7 @@ from datetime import date, datetime, timedelta
 from kaizen import calendar as cal
 from kaizen import config
 from kaizen.kpis import catalog as catalog_mod
+from kaizen.kpis.series import Landed, sessions, span, ts_sql, us, us_array
 
 COVERAGE_MIN = 0.99  # probe / histogram / error-counter minutes ÷ period minutes
 SLO = 0.999  # availability SLO; the error budget is BUDGET_FRACTION of the period
@@ -196,51 +196,8 @@ def _minutes(td) -> float:
 # ---------------------------------------------------------------- the data, in memory
 # Measures read the landing tables ONCE for a span of scopes (one day, or every day
 # and period of a year-long rebuild) into sorted arrays, then each scope is a pair of
-# binary searches into them. Times are int64 microseconds since the epoch (UTC).
-EPOCH = datetime(1970, 1, 1, tzinfo=cal.UTC)
-NAT = -(2**63)  # numpy's NaT as int64
-
-
-def us(ts: datetime) -> int:
-    """An aware datetime as integer microseconds since the epoch (exact)."""
-    return (ts - EPOCH) // timedelta(microseconds=1)
-
-
-def _us_array(values):
-    """Timestamps → int64 µs since the epoch: integers as selected by :func:`_ts_sql`
-    on PostgreSQL, canonical UTC text on SQLite; NULL → :data:`NAT`."""
-    import numpy as np
-    import pandas as pd
-
-    if not len(values):
-        return np.zeros(0, dtype="int64")
-    if isinstance(values[0], int) or values[0] is None and all(v is None or isinstance(v, int) for v in values):
-        return np.array([NAT if v is None else v for v in values], dtype="int64")
-    ts = pd.to_datetime(pd.Series(list(values), dtype=object), utc=True, format="ISO8601")
-    return ts.dt.as_unit("us").to_numpy("int64", na_value=NAT)
-
-
-def _day_array(values):
-    """Dates (ISO text on SQLite, day numbers from :func:`_day_sql` on PostgreSQL) →
-    int64 day ordinals."""
-    import numpy as np
-
-    if values and isinstance(values[0], int):
-        return np.array(values, dtype="int64") + date(1970, 1, 1).toordinal()
-    days = np.array([str(v)[:10] for v in values] if values and not isinstance(values[0], str) else values,
-                    dtype="datetime64[D]")
-    return days.astype("int64") + date(1970, 1, 1).toordinal()
-
-
-def _ts_sql(dialect: str, col: str) -> str:
-    """A timestamp column as selected for :func:`_us_array`: PostgreSQL hands over
-    exact integer microseconds (building a datetime per value costs more than the
-    query); SQLite's canonical text parses fast."""
-    return f"(extract(epoch from {col}) * 1000000)::bigint" if dialect == "postgresql" else col
-
-
-def _day_sql(dialect: str, col: str) -> str:
-    return f"({col} - date '1970-01-01')" if dialect == "postgresql" else col
+# binary searches into them. Times are int64 microseconds since the epoch (UTC);
+# the big series come from kaizen.kpis.series.
 
 
 def _exact_cumsum(values):
@@ -305,10 +262,11 @@ def _slice(sorted_ts, start_us: int, end_us: int) -> tuple[int, int]:
     )
 
 
-def load_data(conn, scopes) -> Data:
+def load_data(conn, scopes, landed: Landed | None = None) -> Data:
     """Read what ``scopes`` need, once: trades/orders of their trading days, the
     per-minute series and events of their windows (from 90 days before the first
-    window's end, for MTBF), and the session P&L of the whole history."""
+    window's end, for MTBF), and the session P&L of the whole history. The big series
+    come from ``landed`` (what a range rebuild just loaded) where it covers them."""
     import numpy as np
 
     from kaizen import warehouse
@@ -321,7 +279,7 @@ def load_data(conn, scopes) -> Data:
     start = min(s.start for s in scopes)
     mtbf_start = min(start, min(s.end for s in scopes) - MTBF_WINDOW)  # probes and failures
     lo = min(mtbf_start, start - POSTMORTEM_DUE)  # incidents
-    span = {"start": start, "end": end}
+    window = {"start": start, "end": end}
 
     def rows(sql, params=None):
         return warehouse.fetch_rows(conn, sql, params)
@@ -329,82 +287,28 @@ def load_data(conn, scopes) -> Data:
     dialect = conn.dialect.name
 
     def ts(col):
-        return _ts_sql(dialect, col)
+        return ts_sql(dialect, col)
 
-    def day(col):
-        return _day_sql(dialect, col)
+    # the big series: from what a range rebuild just loaded where it covers them
+    def series(kind, lo, hi):
+        return span(kind, conn, lo, hi, landed)
 
-    trades = rows(
-        f"select {day('trading_day')}, net_pnl_inr from raw_trades where trading_day >= :first and trading_day <= :last "
-        "order by trading_day",
-        {"first": first_day, "last": last_day},
-    )
-    # Session P&L since the history start, summed by the database and taken to the
-    # paisa: P&L is booked in paisa, so the rounded sum is exact on both dialects.
-    session_pnl = {
-        d if isinstance(d, date) else date.fromisoformat(str(d)[:10]): round(float(total), 2)
-        for d, total in rows(
-            "select trading_day, sum(net_pnl_inr) from raw_trades where trading_day <= :day group by trading_day",
-            {"day": last_day},
-        )
-    }
-    orders = rows(
-        f"select {day('trading_day')}, status, {ts('submitted_at')}, {ts('filled_at')} from raw_orders "
-        "where trading_day >= :first and trading_day <= :last order by trading_day",
-        {"first": first_day, "last": last_day},
-    )
-    o_day = _day_array([r[0] for r in orders])
-    filled = np.array([str(r[1]).lower() == "filled" for r in orders], dtype=bool)
-    sub, fill = _us_array([r[2] for r in orders]), _us_array([r[3] for r in orders])
-    with_fill = filled & (fill != NAT)
-    exec_ms = np.full(len(orders), np.nan)
-    exec_ms[with_fill] = (fill[with_fill] - sub[with_fill]) / 1e6 * 1000.0  # = timedelta.total_seconds() × 1000
-
-    probes = rows(
-        f"select {ts('ts')}, min(is_up) from raw_probe_minutes where ts >= :start and ts < :end group by ts order by ts",
-        span,
-    )
-    down = rows(
-        f"select distinct {ts('ts')} from raw_probe_minutes where ts >= :start and ts < :end and is_up <> 1",
-        {"start": mtbf_start, "end": end},
-    )
-    probe_ts = _us_array([r[0] for r in probes])
-    probe_up_prefix = np.concatenate(([0], np.cumsum([1 if r[1] == 1 else 0 for r in probes], dtype="int64")))
-
-    lat = rows(
-        f"select {ts('ts')}, bounds, counts from raw_latency_buckets where ts >= :start and ts < :end order by ts", span
-    )
-    lat_ts = _us_array([r[0] for r in lat])
-    groups: dict[str, list[int]] = {}
-    for i, r in enumerate(lat):
-        groups.setdefault(r[1], []).append(i)
-    labels = sorted({le for b in groups for le in json.loads(b)}, key=lambda le: float(le))
-    col = {le: k for k, le in enumerate(labels)}
-    matrix = np.zeros((len(lat), len(labels)))
-    present = np.zeros((len(lat), len(labels)), dtype="int64")
-    for b, idx in groups.items():
-        cols = [col[le] for le in json.loads(b)]
-        texts = [lat[i][2].strip()[1:-1] for i in idx]
-        flat = np.array(",".join(t for t in texts if t).split(","), dtype=float) if any(texts) else np.zeros(0)
-        if len(flat) != len(idx) * len(cols):
-            raise ValueError("raw_latency_buckets: a row's counts do not match its bounds")
-        block = flat.reshape(len(idx), len(cols))
-        for j, c in enumerate(cols):
-            matrix[idx, c] = block[:, j]
-            present[idx, c] = 1
-    lat_counts = [_Summed(matrix[:, k], _exact_cumsum(matrix[:, k])) for k in range(len(labels))]
-    lat_present = np.vstack([np.zeros((1, len(labels)), dtype="int64"), np.cumsum(present, axis=0)])
-
-    errs = rows(
-        f"select {ts('ts')}, error_count from raw_error_minutes where ts >= :start and ts < :end order by ts", span
-    )
-    err_vals = np.array([float(r[1]) for r in errs])
+    trades = series("trades", first_day.toordinal(), last_day.toordinal() + 1)
+    session_pnl = sessions(conn, last_day, landed)
+    orders = series("orders", first_day.toordinal(), last_day.toordinal() + 1)
+    probes = series("probes", us(start), us(end))
+    down = series("down", us(mtbf_start), us(end))
+    lat = series("latency", us(start), us(end))
+    labels = lat["labels"]
+    lat_counts = [_Summed(lat["matrix"][:, k], _exact_cumsum(lat["matrix"][:, k])) for k in range(len(labels))]
+    lat_present = np.vstack([np.zeros((1, len(labels)), dtype="int64"), np.cumsum(lat["present"], axis=0)])
+    errs = series("errors", us(start), us(end))
     alerts = rows(
         f"select {ts('created_at')}, priority from raw_alerts where created_at >= :start and created_at < :end "
         "order by created_at",
-        span,
+        window,
     )
-    alert_ts = _us_array([r[0] for r in alerts])
+    alert_ts = us_array([r[0] for r in alerts])
     alert_prefix = {"": np.arange(len(alerts) + 1)}
     for p in ALERT_SPLITS:
         alert_prefix[p] = np.concatenate(([0], np.cumsum([r[1] == p for r in alerts], dtype="int64")))
@@ -431,7 +335,7 @@ def load_data(conn, scopes) -> Data:
         for r in rows(
             f"select {', '.join(dep_cols)} from raw_deployments where lower(environment) = 'production' "
             "and finished_at >= :start and finished_at < :end order by deployment_id",
-            span,
+            window,
         )
     ]
     recoveries = [
@@ -441,7 +345,7 @@ def load_data(conn, scopes) -> Data:
             "join raw_deployments as d on d.deployment_id = i.caused_by_deployment_id "
             "where i.resolved_at >= :start and i.resolved_at < :end and d.finished_at is not null "
             "order by i.incident_id",
-            span,
+            window,
         )
     ]
     action_items = [
@@ -450,7 +354,7 @@ def load_data(conn, scopes) -> Data:
             "select issue_number, state, closed_at, due_at from raw_action_items "
             "where kind = 'action_item' and priority in ('P0', 'P1', 'P2') "
             "and due_at >= :start and due_at < :end order by issue_number",
-            span,
+            window,
         )
     ]
     postmortems = {
@@ -461,21 +365,21 @@ def load_data(conn, scopes) -> Data:
         )
     }
     return Data(
-        trade_day=_day_array([r[0] for r in trades]),
-        trade_pnl=np.array([float(r[1]) for r in trades]),
+        trade_day=trades["key"],
+        trade_pnl=trades["pnl"],
         session_pnl=session_pnl,
-        order_day=o_day,
-        order_filled=filled,
-        order_exec_ms=exec_ms,
-        probe_ts=probe_ts,
-        probe_up_prefix=probe_up_prefix,
-        down_ts=np.sort(_us_array([r[0] for r in down])),
-        lat_ts=lat_ts,
+        order_day=orders["key"],
+        order_filled=orders["filled"],
+        order_exec_ms=orders["exec_ms"],
+        probe_ts=probes["key"],
+        probe_up_prefix=np.concatenate(([0], np.cumsum(probes["up"], dtype="int64"))),
+        down_ts=down["key"],
+        lat_ts=lat["key"],
         lat_bounds=labels,
         lat_counts=lat_counts,
         lat_present=lat_present,
-        err_ts=_us_array([r[0] for r in errs]),
-        err_counts=_Summed(err_vals, _exact_cumsum(err_vals)),
+        err_ts=errs["key"],
+        err_counts=_Summed(errs["count"], _exact_cumsum(errs["count"])),
         alert_ts=alert_ts,
         alert_prefix=alert_prefix,
         incidents=incidents,

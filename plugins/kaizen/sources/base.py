@@ -7,7 +7,9 @@ from __future__ import annotations
 import json
 import logging
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
 
@@ -58,6 +60,22 @@ class TableLoad:
     rejects: list[Reject] = field(default_factory=list)
     key: str | None = None              # single-column primary key, checked against other slices
     extra_sql: Sequence[tuple[str, Mapping]] = ()  # statements run after the insert (same transaction)
+
+
+# Who wants to see the rows each load writes (a range rebuild computes its KPIs from
+# them rather than reading them back): called as (table, where_sql, where_params, rows).
+_observers: ContextVar[tuple[Callable, ...]] = ContextVar("kaizen_load_observers", default=())
+
+
+@contextmanager
+def observe_loads(observer: Callable):
+    """Within the block, ``observer(table, where_sql, where_params, rows)`` is called
+    for every table :func:`load` replaces a slice of, with the rows it inserted."""
+    token = _observers.set((*_observers.get(), observer))
+    try:
+        yield observer
+    finally:
+        _observers.reset(token)
 
 
 def payload_json(payload) -> str:
@@ -166,6 +184,8 @@ def load(
                                           "for another day; this copy was not loaded", r,
                                           day=r.get("trading_day")))
                 loaded = warehouse.insert_rows(conn, tl.table, rows, stamp)
+            for observer in _observers.get():
+                observer(tl.table, tl.where_sql, tl.where_params, rows)
             q_rows = [
                 {
                     "source": rj.source,

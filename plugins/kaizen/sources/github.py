@@ -372,9 +372,8 @@ def parse(raw: dict, start: datetime, end: datetime) -> tuple[int, list[dict], l
     return len(inside), replay.rows(), rejects + replay.rejects, targets
 
 
-def extract_range(first: date, last: date, engine: sa.Engine, run_id: str,
-                  transport: Transport | None = None) -> list[ExtractResult]:
-    """The trading days ``first``..``last`` in one fetch and one load: the same rows and
+def prepare_range(first: date, last: date, transport: Transport | None = None) -> list[TableLoad]:
+    """The trading days ``first``..``last`` in one fetch, validated: the same rows and
     quarantine as extracting them one at a time in order."""
     start, end = range_window(first, last)
     raw = (transport or default_transport())(start, end)
@@ -383,10 +382,16 @@ def extract_range(first: date, last: date, engine: sa.Engine, run_id: str,
     # rollback names them); older ones are updated here, as each day's extract would.
     extra = [("update raw_deployments set rolled_back = true where deployment_id = :id and created_at < :start",
               {"id": t, "start": start}) for t in sorted(targets)]
-    return load(engine, (first, last), run_id, [
+    return [
         TableLoad("deployments", "raw_deployments", "created_at >= :start and created_at < :end",
                   {"start": start, "end": end}, n, rows, rejects, key="deployment_id", extra_sql=extra),
-    ])
+    ]
+
+
+def extract_range(first: date, last: date, engine: sa.Engine, run_id: str,
+                  transport: Transport | None = None) -> list[ExtractResult]:
+    """The trading days ``first``..``last`` in one fetch and one load."""
+    return load(engine, (first, last), run_id, prepare_range(first, last, transport))
 
 
 def extract(day: date, engine: sa.Engine, run_id: str, transport: Transport | None = None) -> list[ExtractResult]:

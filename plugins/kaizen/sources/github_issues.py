@@ -272,17 +272,22 @@ def parse(issues: list[dict], start: datetime, end: datetime):
     return extracted - replay.superseded, replay.rows(), rejects + replay.rejects, sorted(numbers)
 
 
-def extract_range(
-    first: date, last: date, engine: sa.Engine, run_id: str, transport: Transport | None = None
-) -> list[ExtractResult]:
-    """The trading days ``first``..``last`` in one fetch and one load: the same rows and
+def prepare_range(first: date, last: date, transport: Transport | None = None) -> list[TableLoad]:
+    """The trading days ``first``..``last`` in one fetch, validated: the same rows and
     quarantine as extracting them one at a time in order."""
     start, end = github.range_window(first, last)
     raw = (transport or default_transport())(start)
     n, rows, rejects, numbers = parse(raw, start, end)
     params = {f"n{k}": v for k, v in enumerate(numbers)}
     where = f"issue_number in ({', '.join(':' + p for p in params)})" if params else "1 = 0"
-    return load(engine, (first, last), run_id, [TableLoad(SOURCE, TABLE, where, params, n, rows, rejects)])
+    return [TableLoad(SOURCE, TABLE, where, params, n, rows, rejects)]
+
+
+def extract_range(
+    first: date, last: date, engine: sa.Engine, run_id: str, transport: Transport | None = None
+) -> list[ExtractResult]:
+    """The trading days ``first``..``last`` in one fetch and one load."""
+    return load(engine, (first, last), run_id, prepare_range(first, last, transport))
 
 
 def extract(

@@ -385,9 +385,8 @@ def _in_list(column: str, prefix: str, values: list[str]) -> tuple[str, dict]:
     return f"{column} in ({', '.join(':' + p for p in params)})", params
 
 
-def extract_range(first: date, last: date, engine: sa.Engine, run_id: str,
-                  transport: Transport | None = None) -> list[ExtractResult]:
-    """The trading days ``first``..``last`` in one fetch and one load: the same rows and
+def prepare_range(first: date, last: date, transport: Transport | None = None) -> list[TableLoad]:
+    """The trading days ``first``..``last`` in one fetch, validated: the same rows and
     quarantine as extracting them one at a time in order."""
     start, end = range_window(first, last)
     raw = (transport or default_transport())(start, end)
@@ -403,14 +402,20 @@ def extract_range(first: date, last: date, engine: sa.Engine, run_id: str,
         parts.append(al_where)
         params.update(al_params)
     alert_where = " or ".join(parts) or "1 = 0"
-    return load(engine, (first, last), run_id, [
+    return [
         TableLoad("incidents", "raw_incidents", "triggered_at >= :start and triggered_at < :end",
                   {"start": start, "end": end}, *incidents, key="incident_id"),
         TableLoad("alerts", "raw_alerts", alert_where, params, *alerts, key="alert_id"),
         # the log entries of the windows' incidents (incident timelines for post-mortems)
         TableLoad("log_entries", "raw_incident_log_entries", inc_where, inc_params, *entries,
                   key="log_entry_id"),
-    ])
+    ]
+
+
+def extract_range(first: date, last: date, engine: sa.Engine, run_id: str,
+                  transport: Transport | None = None) -> list[ExtractResult]:
+    """The trading days ``first``..``last`` in one fetch and one load."""
+    return load(engine, (first, last), run_id, prepare_range(first, last, transport))
 
 
 def extract(day: date, engine: sa.Engine, run_id: str, transport: Transport | None = None) -> list[ExtractResult]:

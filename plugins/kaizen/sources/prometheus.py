@@ -979,10 +979,9 @@ def parse(name: str, bodies: list[dict], start: datetime, end: datetime) -> tupl
 
 # ---------------------------------------------------------------- extract
 
-def extract_range(first: date, last: date, engine: sa.Engine, run_id: str,
-                  transport: Transport | None = None) -> list[ExtractResult]:
+def prepare_range(first: date, last: date, transport: Transport | None = None) -> list[TableLoad]:
     """Trading days ``first``..``last`` in one fetch (their review windows, which tile
-    the time line) and one load."""
+    the time line), validated: what to load."""
     start, end = cal.review_window_utc(first)[0], cal.review_window_utc(last)[1]
     raw = (transport or default_transport())(start, end)
     loads = []
@@ -991,7 +990,13 @@ def extract_range(first: date, last: date, engine: sa.Engine, run_id: str,
         n, rows, rejects = parse(name, raw.get(name, []), start, end)
         loads.append(TableLoad(source, table, "ts >= :start and ts < :end", {"start": start, "end": end},
                                n, rows, rejects))
-    return load(engine, (first, last), run_id, loads)
+    return loads
+
+
+def extract_range(first: date, last: date, engine: sa.Engine, run_id: str,
+                  transport: Transport | None = None) -> list[ExtractResult]:
+    """Trading days ``first``..``last``: one fetch and one load."""
+    return load(engine, (first, last), run_id, prepare_range(first, last, transport))
 
 
 def extract(day: date, engine: sa.Engine, run_id: str, transport: Transport | None = None) -> list[ExtractResult]:

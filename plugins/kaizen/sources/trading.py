@@ -860,17 +860,22 @@ def parse_orders(first: date, last: date, records) -> tuple[int, pd.DataFrame | 
                          check=_check_order, fast=_fast_orders, spec=ORDER_FRAME)
 
 
-def extract_range(first: date, last: date, engine: sa.Engine, run_id: str,
-                  transport: Transport | None = None) -> list[ExtractResult]:
-    """The trading days ``first``..``last``: one fetch, one load."""
+def prepare_range(first: date, last: date, transport: Transport | None = None) -> list[TableLoad]:
+    """The trading days ``first``..``last`` fetched and validated: what to load."""
     raw = _fetch_range(transport or default_transport(), first, last)
     n_t, trades, t_rej = parse_trades(first, last, raw["trades"])
     n_o, orders, o_rej = parse_orders(first, last, raw["orders"])
     where, params = "trading_day >= :first and trading_day <= :last", {"first": first, "last": last}
-    return load(engine, (first, last), run_id, [
+    return [
         TableLoad("trades", "raw_trades", where, params, n_t, trades, t_rej, key="trade_id"),
         TableLoad("orders", "raw_orders", where, params, n_o, orders, o_rej, key="order_id"),
-    ])
+    ]
+
+
+def extract_range(first: date, last: date, engine: sa.Engine, run_id: str,
+                  transport: Transport | None = None) -> list[ExtractResult]:
+    """The trading days ``first``..``last``: one fetch, one load."""
+    return load(engine, (first, last), run_id, prepare_range(first, last, transport))
 
 
 def extract(day: date, engine: sa.Engine, run_id: str, transport: Transport | None = None) -> list[ExtractResult]:

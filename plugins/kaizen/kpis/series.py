@@ -1,0 +1,392 @@
+"""The five big landing series the measures read — trades, orders, probe minutes,
+latency histograms, error minutes — as sorted numpy arrays over a span.
+
+They come from the warehouse, or, in a range rebuild, from what the load step has
+just written (:class:`Landed`): a year is three million rows, and reading them back
+costs as much as loading them. A span is a half-open integer interval — day
+ordinals for trades and orders, µs since the epoch for the per-minute series — and
+is assembled from the landed pieces that cover it plus warehouse reads of the gaps,
+so the result is the same rows either way. A piece covers exactly the slice the load
+step replaced (see :func:`kaizen.sources.base.load`): the warehouse holds, inside
+that slice, the rows the piece was reduced from and nothing else."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+import numpy as np
+
+NAT = -(2**63)  # numpy's NaT as int64
+_EPOCH_ORD = date(1970, 1, 1).toordinal()
+
+# the slice each big table's load replaces (kaizen.sources.trading / .prometheus)
+DAY_SLICE = "trading_day >= :first and trading_day <= :last"
+TS_SLICE = "ts >= :start and ts < :end"
+TABLES = {
+    "raw_trades": ("trades", DAY_SLICE),
+    "raw_orders": ("orders", DAY_SLICE),
+    "raw_probe_minutes": ("probes", TS_SLICE),
+    "raw_latency_buckets": ("latency", TS_SLICE),
+    "raw_error_minutes": ("errors", TS_SLICE),
+}
+
+
+def us(ts: datetime) -> int:
+    """An aware datetime as integer microseconds since the epoch (exact)."""
+    from kaizen.calendar import UTC
+
+    return (ts - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
+
+
+# ---------------------------------------------------------------- value conversion
+def us_array(values) -> np.ndarray:
+    """Timestamps → int64 µs since the epoch: integers (PostgreSQL, see :func:`ts_sql`),
+    canonical UTC text (SQLite), datetimes or a datetime64 column; NULL → :data:`NAT`."""
+    import pandas as pd
+
+    if isinstance(values, pd.Series) and pd.api.types.is_datetime64_any_dtype(values.dtype):
+        s = values.dt.tz_convert("UTC") if isinstance(values.dtype, pd.DatetimeTZDtype) else values
+        return s.dt.as_unit("us").to_numpy("int64", na_value=NAT)
+    values = list(values)
+    if not values:
+        return np.zeros(0, dtype="int64")
+    if all(v is None or isinstance(v, int) for v in values):
+        return np.array([NAT if v is None else v for v in values], dtype="int64")
+    ts = pd.to_datetime(pd.Series(values, dtype=object), utc=True, format="ISO8601")
+    return ts.dt.as_unit("us").to_numpy("int64", na_value=NAT)
+
+
+def day_array(values) -> np.ndarray:
+    """Dates (ISO text on SQLite, day numbers from :func:`day_sql` on PostgreSQL, or
+    ``datetime.date``) → int64 day ordinals."""
+    values = list(values)
+    if not values:
+        return np.zeros(0, dtype="int64")
+    if isinstance(values[0], int):
+        return np.array(values, dtype="int64") + _EPOCH_ORD
+    if isinstance(values[0], date):
+        return np.array([v.toordinal() for v in values], dtype="int64")
+    days = np.array([str(v)[:10] for v in values], dtype="datetime64[D]")
+    return days.astype("int64") + _EPOCH_ORD
+
+
+def ts_sql(dialect: str, col: str) -> str:
+    """A timestamp column as selected for :func:`us_array`: PostgreSQL hands over
+    exact integer microseconds (building a datetime per value costs more than the
+    query); SQLite's canonical text parses fast."""
+    return f"(extract(epoch from {col}) * 1000000)::bigint" if dialect == "postgresql" else col
+
+
+def day_sql(dialect: str, col: str) -> str:
+    return f"({col} - date '1970-01-01')" if dialect == "postgresql" else col
+
+
+# ---------------------------------------------------------------- reductions
+# Each series is a dict of equal-length arrays sorted by its "key" (latency also
+# carries its bucket labels); the same reduction serves warehouse rows and frames.
+def _trades(day, pnl) -> dict:
+    o = np.argsort(day, kind="stable")
+    return {"key": day[o], "pnl": np.asarray(pnl, dtype=float)[o]}
+
+
+def _orders(day, status, submitted, filled_at) -> dict:
+    filled = np.array([str(s).lower() == "filled" for s in status], dtype=bool)
+    with_fill = filled & (filled_at != NAT)
+    exec_ms = np.full(len(day), np.nan)
+    exec_ms[with_fill] = (filled_at[with_fill] - submitted[with_fill]) / 1e6 * 1000.0  # = timedelta.total_seconds() × 1000
+    o = np.argsort(day, kind="stable")
+    return {"key": day[o], "filled": filled[o], "exec_ms": exec_ms[o]}
+
+
+def _probes(ts, is_up) -> dict:
+    """Per minute: up when every instance was up (min over instances); and the
+    minutes some instance was down (MTBF)."""
+    ts, is_up = np.asarray(ts, dtype="int64"), np.asarray(is_up)
+    o = np.argsort(ts, kind="stable")
+    ts, is_up = ts[o], is_up[o]
+    minute, start = np.unique(ts, return_index=True)
+    low = np.minimum.reduceat(is_up, start) if len(ts) else is_up
+    return {"key": minute, "up": (low == 1).astype("int64")}
+
+
+def _down(ts) -> dict:
+    return {"key": np.unique(np.asarray(ts, dtype="int64"))}
+
+
+def _errors(ts, count) -> dict:
+    o = np.argsort(ts, kind="stable")
+    return {"key": np.asarray(ts, dtype="int64")[o], "count": np.asarray(count, dtype=float)[o]}
+
+
+def _latency(ts, bounds, counts) -> dict:
+    """Rows of (ts, bounds JSON, counts JSON) → ts, the union of labels in numeric
+    order, a (rows × labels) count matrix and a 0/1 'bucket present' matrix."""
+    ts = np.asarray(ts, dtype="int64")
+    groups: dict[str, list[int]] = {}
+    for i, b in enumerate(bounds):
+        groups.setdefault(b, []).append(i)
+    labels = sorted({le for b in groups for le in json.loads(b)}, key=float)
+    col = {le: k for k, le in enumerate(labels)}
+    matrix = np.zeros((len(ts), len(labels)))
+    present = np.zeros((len(ts), len(labels)), dtype="int8")
+    for b, idx in groups.items():
+        cols = [col[le] for le in json.loads(b)]
+        block = _counts([counts[i].strip()[1:-1] for i in idx], len(cols))
+        for j, c in enumerate(cols):
+            matrix[idx, c] = block[:, j]
+            present[idx, c] = 1
+    o = np.argsort(ts, kind="stable")
+    return {"key": ts[o], "labels": labels, "matrix": matrix[o], "present": present[o]}
+
+
+def _counts(texts: list[str], k: int) -> np.ndarray:
+    """Rows of ``k`` comma-separated floats (a counts array without its brackets) →
+    an (n, k) matrix. pandas' C reader parses them 4× faster than ``float()`` and to
+    the same doubles (``repr`` text round-trips); anything it does not read as k
+    floats per row goes the slow, exact way, which also names a malformed row."""
+    import io
+
+    import pandas as pd
+
+    if texts and k and all(t.count(",") == k - 1 for t in texts):
+        try:
+            frame = pd.read_csv(io.StringIO("\n".join(texts)), header=None, dtype=float, engine="c")
+        except (ValueError, pd.errors.ParserError):
+            frame = None
+        if frame is not None and frame.shape == (len(texts), k):
+            matrix = frame.to_numpy(dtype=float)
+            if not np.isnan(matrix).any():  # an empty field reads as NaN: not ours to guess
+                return matrix
+    flat = np.array(",".join(t for t in texts if t).split(","), dtype=float) if any(texts) else np.zeros(0)
+    if len(flat) != len(texts) * k:
+        raise ValueError("raw_latency_buckets: a row's counts do not match its bounds")
+    return flat.reshape(len(texts), k)
+
+
+# ---------------------------------------------------------------- warehouse reads
+def _rows(conn, sql: str, params: dict) -> list[tuple]:
+    from kaizen import warehouse
+
+    return warehouse.fetch_rows(conn, sql, params)
+
+
+def _days(lo: int, hi: int) -> dict:
+    return {"first": date.fromordinal(lo), "last": date.fromordinal(hi - 1)}
+
+
+def _span(lo: int, hi: int) -> dict:
+    from kaizen.calendar import UTC
+
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    return {"start": epoch + timedelta(microseconds=lo), "end": epoch + timedelta(microseconds=hi)}
+
+
+def _read(kind: str, conn, lo: int, hi: int) -> dict:
+    d = conn.dialect.name
+    if kind == "trades":
+        r = _rows(conn, f"select {day_sql(d, 'trading_day')}, net_pnl_inr from raw_trades "
+                        "where trading_day >= :first and trading_day <= :last", _days(lo, hi))
+        return _trades(day_array([x[0] for x in r]), [float(x[1]) for x in r])
+    if kind == "orders":
+        r = _rows(conn, f"select {day_sql(d, 'trading_day')}, status, {ts_sql(d, 'submitted_at')}, "
+                        f"{ts_sql(d, 'filled_at')} from raw_orders "
+                        "where trading_day >= :first and trading_day <= :last", _days(lo, hi))
+        return _orders(day_array([x[0] for x in r]), [x[1] for x in r],
+                       us_array([x[2] for x in r]), us_array([x[3] for x in r]))
+    if kind == "probes":
+        r = _rows(conn, f"select {ts_sql(d, 'ts')}, min(is_up) from raw_probe_minutes "
+                        "where ts >= :start and ts < :end group by ts", _span(lo, hi))
+        return _probes(us_array([x[0] for x in r]), np.array([x[1] for x in r], dtype="int64"))
+    if kind == "down":
+        r = _rows(conn, f"select distinct {ts_sql(d, 'ts')} from raw_probe_minutes "
+                        "where ts >= :start and ts < :end and is_up <> 1", _span(lo, hi))
+        return _down(us_array([x[0] for x in r]))
+    if kind == "latency":
+        r = _rows(conn, f"select {ts_sql(d, 'ts')}, bounds, counts from raw_latency_buckets "
+                        "where ts >= :start and ts < :end", _span(lo, hi))
+        return _latency(us_array([x[0] for x in r]), [x[1] for x in r], [x[2] for x in r])
+    if kind == "errors":
+        r = _rows(conn, f"select {ts_sql(d, 'ts')}, error_count from raw_error_minutes "
+                        "where ts >= :start and ts < :end", _span(lo, hi))
+        return _errors(us_array([x[0] for x in r]), [float(x[1]) for x in r])
+    raise ValueError(kind)
+
+
+def _read_sessions(conn, lo: int, hi: int) -> dict[date, float]:
+    """Session P&L of the trading days in [lo, hi), summed by the database and taken
+    to the paisa: P&L is booked in paisa, so the rounded sum is exact on both dialects."""
+    return {
+        d if isinstance(d, date) else date.fromisoformat(str(d)[:10]): round(float(total), 2)
+        for d, total in _rows(
+            conn,
+            "select trading_day, sum(net_pnl_inr) from raw_trades "
+            "where trading_day >= :first and trading_day <= :last group by trading_day",
+            _days(lo, hi),
+        )
+    }
+
+
+# ---------------------------------------------------------------- assembling a span
+def _clip(piece: dict, lo: int, hi: int) -> dict:
+    i, j = np.searchsorted(piece["key"], [lo, hi], side="left").tolist()
+    return {k: (v if k == "labels" else v[i:j]) for k, v in piece.items()}
+
+
+def _concat(kind: str, parts: list[dict]) -> dict:
+    if kind != "latency":
+        if not parts:
+            return _empty(kind)
+        return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+    labels = sorted({le for p in parts for le in p["labels"]}, key=float)
+    col = {le: k for k, le in enumerate(labels)}
+    n = sum(len(p["key"]) for p in parts)
+    matrix, present = np.zeros((n, len(labels))), np.zeros((n, len(labels)), dtype="int8")
+    at = 0
+    for p in parts:
+        cols = [col[le] for le in p["labels"]]
+        m = len(p["key"])
+        matrix[at:at + m, cols] = p["matrix"]
+        present[at:at + m, cols] = p["present"]
+        at += m
+    key = np.concatenate([p["key"] for p in parts]) if parts else np.zeros(0, dtype="int64")
+    return {"key": key, "labels": labels, "matrix": matrix, "present": present}
+
+
+def _empty(kind: str) -> dict:
+    z = np.zeros(0, dtype="int64")
+    return {
+        "trades": {"key": z, "pnl": np.zeros(0)},
+        "orders": {"key": z, "filled": np.zeros(0, dtype=bool), "exec_ms": np.zeros(0)},
+        "probes": {"key": z, "up": z},
+        "down": {"key": z},
+        "errors": {"key": z, "count": np.zeros(0)},
+    }[kind]
+
+
+def _gaps(lo: int, hi: int, covered: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The parts of [lo, hi) outside the sorted, disjoint intervals ``covered``."""
+    out, at = [], lo
+    for a, b in covered:
+        if b <= at or a >= hi:
+            continue
+        if a > at:
+            out.append((at, a))
+        at = max(at, b)
+    if at < hi:
+        out.append((at, hi))
+    return out
+
+
+def span(kind: str, conn, lo: int, hi: int, landed: Landed | None = None) -> dict:
+    """The ``kind`` series over [lo, hi): landed pieces where they cover it, the
+    warehouse elsewhere; sorted by key."""
+    pieces = landed.pieces.get(kind, []) if landed else []
+    parts = [(a, _clip(p, max(a, lo), min(b, hi))) for a, b, p in pieces if a < hi and b > lo]
+    for a, b in _gaps(lo, hi, [(a, b) for a, b, _ in pieces]):
+        series = _read(kind, conn, a, b)
+        if landed is not None:
+            landed.read[kind] = landed.read.get(kind, 0) + len(series["key"])
+        parts.append((a, series))
+    return _concat(kind, [p for _, p in sorted(parts, key=lambda x: x[0])])
+
+
+def sessions(conn, last: date, landed: Landed | None = None) -> dict[date, float]:
+    """Session P&L of every trading day up to ``last`` (days with trades)."""
+    covered = sorted(landed.sessions) if landed else []
+    out: dict[date, float] = {}
+    for a, b in _gaps(date.min.toordinal(), last.toordinal() + 1, [(a, b) for a, b, _ in covered]):
+        if landed is None:
+            out.update(_read_sessions(conn, a, b))
+        else:  # history before and between landed ranges does not change during a rebuild
+            if (a, b) not in landed.session_cache:
+                landed.session_cache[(a, b)] = _read_sessions(conn, a, b)
+            out.update(landed.session_cache[(a, b)])
+    for a, b, days in covered:
+        out.update({d: v for d, v in days.items() if a <= d.toordinal() < b and d <= last})
+    return out
+
+
+# ---------------------------------------------------------------- what a rebuild loaded
+@dataclass
+class Landed:
+    """The big series a range rebuild has loaded, reduced to what the measures read,
+    as pieces ``(lo, hi, series)`` — each exactly one load's slice. Hand it to
+    :func:`kaizen.sources.base.observe_loads`; :meth:`forget` bounds the memory."""
+
+    pieces: dict[str, list[tuple[int, int, dict]]] = field(default_factory=dict)
+    sessions: list[tuple[int, int, dict]] = field(default_factory=list)
+    session_cache: dict[tuple[int, int], dict] = field(default_factory=dict)
+    read: dict[str, int] = field(default_factory=dict)  # rows read from the warehouse, per kind (tests)
+
+    def __call__(self, table: str, where_sql: str, params: dict, rows) -> None:
+        """A load of ``rows`` into the slice ``where_sql`` of ``table`` committed (or
+        will, in the caller's transaction)."""
+        import pandas as pd
+
+        kind, slice_sql = TABLES.get(table, (None, None))
+        if kind is None:
+            return
+        if where_sql != slice_sql:  # a slice of another shape: the warehouse answers for it
+            return
+        frame = rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(list(rows))
+        if kind in ("trades", "orders"):
+            lo, hi = params["first"].toordinal(), params["last"].toordinal() + 1
+        else:
+            lo, hi = us(params["start"]), us(params["end"])
+        if not len(frame):
+            self._put(kind, lo, hi, _empty(kind) if kind != "latency" else _latency([], [], []))
+            if kind == "probes":
+                self._put("down", lo, hi, _empty("down"))
+            if kind == "trades":
+                self._put_sessions(lo, hi, {})
+            return
+        if kind == "trades":
+            day = day_array(frame["trading_day"])
+            pnl = frame["net_pnl_inr"].to_numpy(dtype=float)
+            self._put(kind, lo, hi, _trades(day, pnl))
+            self._put_sessions(lo, hi, _session_sums(day, pnl))
+        elif kind == "orders":
+            self._put(kind, lo, hi, _orders(day_array(frame["trading_day"]), frame["status"].tolist(),
+                                            us_array(frame["submitted_at"]), us_array(frame["filled_at"])))
+        elif kind == "probes":
+            ts, up = us_array(frame["ts"]), frame["is_up"].to_numpy(dtype="int64")
+            self._put(kind, lo, hi, _probes(ts, up))
+            self._put("down", lo, hi, _down(ts[up != 1]))
+        elif kind == "latency":
+            self._put(kind, lo, hi, _latency(us_array(frame["ts"]), frame["bounds"].tolist(),
+                                             frame["counts"].tolist()))
+        else:
+            self._put(kind, lo, hi, _errors(us_array(frame["ts"]), frame["error_count"].to_numpy(dtype=float)))
+
+    def _put(self, kind: str, lo: int, hi: int, series: dict) -> None:
+        # a piece overlapping the new slice is stale as a whole: drop it (its parts
+        # outside the slice are read from the warehouse, which still holds them)
+        keep = [p for p in self.pieces.get(kind, []) if p[1] <= lo or p[0] >= hi]
+        self.pieces[kind] = sorted([*keep, (lo, hi, series)], key=lambda p: p[0])
+
+    def _put_sessions(self, lo: int, hi: int, days: dict) -> None:
+        keep = [s for s in self.sessions if s[1] <= lo or s[0] >= hi]
+        self.sessions = sorted([*keep, (lo, hi, days)], key=lambda s: s[0])
+        self.session_cache = {k: v for k, v in self.session_cache.items() if k[1] <= lo or k[0] >= hi}
+
+    def forget(self, *, day: date, ts: datetime) -> None:
+        """Drop the pieces wholly before trading day ``day`` (trades, orders) or time
+        ``ts`` (the per-minute series); session P&L (one number a day) is kept."""
+        for kind, pieces in self.pieces.items():
+            edge = day.toordinal() if kind in ("trades", "orders") else us(ts)
+            self.pieces[kind] = [p for p in pieces if p[1] > edge]
+
+
+def _session_sums(day: np.ndarray, pnl: np.ndarray) -> dict[date, float]:
+    """Per trading day, the exact sum of the trades' P&L taken to the paisa (what
+    :func:`_read_sessions` gets from the database)."""
+    o = np.argsort(day, kind="stable")
+    day, pnl = day[o], pnl[o]
+    keys, start = np.unique(day, return_index=True)
+    bounds = [*start.tolist(), len(day)]
+    values = pnl.tolist()
+    return {date.fromordinal(int(k)): round(math.fsum(values[bounds[i]:bounds[i + 1]]), 2)
+            for i, k in enumerate(keys.tolist())}
