@@ -139,6 +139,33 @@ def test_a_source_failing_in_the_worker_fails_the_rebuild(demo, tmp_path, monkey
         assert c.exec_driver_sql("select count(*) from kpi_values").scalar() == 0
 
 
+def test_the_worker_hands_back_loads_and_source_errors(demo, tmp_path, monkeypatch):
+    from kaizen.sources import trading
+
+    monkeypatch.setenv("KAIZEN_SOURCES", "demo")
+    monkeypatch.setenv("KAIZEN_DEMO_DIR", str(demo))
+    p = Preparer({"KAIZEN_DEMO_DIR": str(tmp_path / "nowhere")})  # the env it is given wins
+    try:
+        p.submit("trading", date(2026, 10, 1), LAST)
+        with pytest.raises(SourceError, match="nowhere/trading.db does not exist"):
+            p.result()
+    finally:
+        p.close()
+    p = Preparer()
+    try:
+        p.submit("trading", date(2026, 10, 1), LAST)
+        p.submit("prometheus", date(2026, 10, 1), LAST)
+        there = p.result()
+        here = trading.prepare_range(date(2026, 10, 1), LAST)
+        assert [t.table for t in there] == ["raw_trades", "raw_orders"]
+        for a, b in zip(there, here, strict=True):
+            assert a.rows.equals(b.rows) and a.rejects == b.rejects and a.extracted == b.extracted > 0
+        assert [t.table for t in p.result()] == ["raw_probe_minutes", "raw_latency_buckets", "raw_error_minutes"]
+    finally:
+        p.close()
+    assert p.proc.returncode == 0
+
+
 def test_a_worker_that_dies_is_named():
     p = Preparer()
     try:

@@ -204,27 +204,30 @@ def rebuild(
     landed = Landed()  # the big series as loaded: the KPI pass does not read them back
     pool = _preparer(len(chunks))
 
-    def prepare(chunk) -> list:
-        """Ask the other process for the chunk's sources; here, each is prepared when
-        it is loaded (one source's frames in memory at a time)."""
-        for name in sources.SOURCES:
-            if pool is not None:
-                pool.submit(name, chunk[0], chunk[-1])
-        return list(sources.SOURCES)
+    def prepare(n: int) -> list:
+        """Ask the other process for chunk ``n``'s sources (the first chunk is prepared
+        here while it starts up); here, each source is prepared when it is loaded, so
+        one source's frames are in memory at a time."""
+        remote = pool is not None and n > 0
+        if remote:
+            for name in sources.SOURCES:
+                pool.submit(name, chunks[n][0], chunks[n][-1])
+        return [(name, remote) for name in sources.SOURCES]
 
-    def prepared(name, chunk):
-        if pool is not None:
+    def prepared(item, chunk):
+        name, remote = item
+        if remote:
             return pool.result()
         return importlib.import_module(f"kaizen.sources.{name}").prepare_range(chunk[0], chunk[-1])
 
     try:
-        coming = prepare(chunks[0]) if chunks else []
+        coming = prepare(0) if chunks else []
         for n, chunk in enumerate(chunks):
             done = n * per_chunk
-            mine, coming = coming, (prepare(chunks[n + 1]) if n + 1 < len(chunks) else [])
+            mine, coming = coming, (prepare(n + 1) if n + 1 < len(chunks) else [])
             with observe_loads(landed):
-                for i, name in enumerate(mine, 1):
-                    for r in load(engine, (chunk[0], chunk[-1]), run_id, prepared(name, chunk)):
+                for i, item in enumerate(mine, 1):
+                    for r in load(engine, (chunk[0], chunk[-1]), run_id, prepared(item, chunk)):
                         totals["extracted"] += r.extracted
                         totals["loaded"] += r.loaded
                         totals["quarantined"] += r.quarantined
