@@ -220,6 +220,13 @@ def insert_rows(conn: sa.Connection, table: str, rows, extra: Mapping | None = N
     if hasattr(rows, "columns"):
         if not len(rows):
             return 0
+        if conn.dialect.name == "postgresql":
+            # binary COPY encoded with numpy; a frame it cannot vouch for goes through
+            # pgcopy.copy_text, the row-by-row text COPY as below (kaizen.warehouse.pgcopy)
+            from kaizen.warehouse import pgcopy
+
+            with conn.connection.driver_connection.cursor() as cur:
+                return pgcopy.copy_frame(cur, table, rows, extra)
         cols = [str(c) for c in rows.columns]
         columns = [_column(rows[c]) for c in rows.columns]
         n = len(rows)
