@@ -173,6 +173,7 @@ def rebuild(
     While this process loads a month, a second one fetches and validates the next
     (see :func:`_preparer`). Idempotent: re-running changes nothing that was right."""
     import importlib
+    from concurrent.futures import ThreadPoolExecutor
     from datetime import UTC
 
     from kaizen import sources, warehouse
@@ -220,12 +221,30 @@ def rebuild(
             return pool.result()
         return importlib.import_module(f"kaizen.sources.{name}").prepare_range(chunk[0], chunk[-1])
 
+    def kpi_pass(written, scopes, keep) -> None:
+        for args in written:
+            landed(*args)
+        if scopes:
+            with engine.begin() as conn:
+                data = load_data(conn, [s for s, _ in scopes], landed)
+                totals["kpi_rows"] += len(
+                    periods.write_scopes(conn, scopes, run_id, cat=cat, stamp=datetime.now(UTC), data=data)
+                )
+        if keep:
+            landed.forget(day=keep[0], ts=keep[1])
+
+    # PostgreSQL does a load's work in its own process: while it does, a thread here
+    # computes the KPIs of the month before (SQLite's work is this process's, and one
+    # writer at a time: there the passes run in line)
+    kpi_thread = ThreadPoolExecutor(1, thread_name_prefix="kaizen-kpis") if engine.dialect.name == "postgresql" else None
+    kpi_done = None
     try:
         coming = prepare(0) if chunks else []
         for n, chunk in enumerate(chunks):
             done = n * per_chunk
             mine, coming = coming, (prepare(n + 1) if n + 1 < len(chunks) else [])
-            with observe_loads(landed):
+            written = []  # (table, slice, params, rows) as loaded, for the KPI pass
+            with observe_loads(lambda *args, into=written: into.append(args)):
                 for i, item in enumerate(mine, 1):
                     for r in load(engine, (chunk[0], chunk[-1]), run_id, prepared(item, chunk)):
                         totals["extracted"] += r.extracted
@@ -238,19 +257,25 @@ def rebuild(
             loaded_to = review_time_utc(chunk[-1])
             ready = [(s, c) for s, c in rollups if n == len(chunks) - 1 or s.end <= loaded_to]
             rollups = [r for r in rollups if r not in ready]
-            if scopes or ready:
-                with engine.begin() as conn:
-                    data = load_data(conn, [s for s, _ in scopes + ready], landed)
-                    totals["kpi_rows"] += len(periods.write_scopes(
-                        conn, scopes + ready, run_id, cat=cat, stamp=datetime.now(UTC), data=data))
-            if n + 1 < len(chunks):  # keep what the next chunk's days and the rollups to come need
+            keep = None
+            if n + 1 < len(chunks):  # what the next chunk's days and the rollups to come need
                 nxt = chunks[n + 1][0]
-                landed.forget(day=min([nxt, *(s.first_day for s, _ in rollups)]),
-                              ts=min([cal.review_window_utc(nxt)[0], *(s.start for s, _ in rollups)]))
+                keep = (min([nxt, *(s.first_day for s, _ in rollups)]),
+                        min([cal.review_window_utc(nxt)[0], *(s.start for s, _ in rollups)]))
+            if kpi_thread is None:
+                kpi_pass(written, scopes + ready, keep)
+            else:  # one pass at a time, in order: a period's trend reads the rows before it
+                if kpi_done is not None:
+                    kpi_done.result()
+                kpi_done = kpi_thread.submit(kpi_pass, written, scopes + ready, keep)
             step(done + per_chunk)
+        if kpi_done is not None:
+            kpi_done.result()
     finally:
         if pool is not None:
             pool.close()
+        if kpi_thread is not None:
+            kpi_thread.shutdown(wait=True, cancel_futures=True)
     return {"trading_days": len(days), **totals}
 
 
