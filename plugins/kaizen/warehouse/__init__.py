@@ -189,25 +189,72 @@ def _plain(v):
     return bind_value(v)
 
 
+_TS_TEMPLATE = b"0000-00-00 00:00:00.000000+00:00"
+# (first byte, digits, field) of each number in _TS_TEMPLATE
+_TS_FIELDS = ((0, 4, "y"), (5, 2, "mo"), (8, 2, "d"), (11, 2, "h"), (14, 2, "mi"), (17, 2, "s"), (20, 6, "us"))
+
+
+def _utc_texts(us) -> list:
+    """datetime64[us] (UTC) → :func:`kaizen.calendar.utc_text` of each value, NaT → None:
+    the digits computed with integer arithmetic into one byte matrix (numpy's own
+    datetime-to-text and text casts cost 4× more). Years outside 1–9999 go value by
+    value."""
+    import numpy as np
+
+    nat = np.isnat(us)
+    some = us[~nat]
+    if len(some) and (some.min() < np.datetime64("0001-01-01") or some.max() >= np.datetime64("10000-01-01")):
+        text = np.datetime_as_string(us, unit="us").tolist()
+        return [None if t == "NaT" else f"{t[:10]} {t[11:]}+00:00" for t in text]
+    t = np.where(nat, 0, us.astype("int64"))
+    days, rem = np.divmod(t, 86_400_000_000)
+    # civil date from days since 1970-01-01 (H. Hinnant, "chrono-compatible low-level date algorithms")
+    z = days + 719_468
+    era = z // 146_097
+    doe = z - era * 146_097
+    yoe = (doe - doe // 1460 + doe // 36_524 - doe // 146_096) // 365
+    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
+    mp = (5 * doy + 2) // 153
+    month = np.where(mp < 10, mp + 3, mp - 9)
+    parts = {
+        "y": yoe + era * 400 + (month <= 2), "mo": month, "d": doy - (153 * mp + 2) // 5 + 1,
+        "h": rem // 3_600_000_000, "mi": rem // 60_000_000 % 60, "s": rem // 1_000_000 % 60, "us": rem % 1_000_000,
+    }
+    out = np.tile(np.frombuffer(_TS_TEMPLATE, dtype=np.uint8), (len(t), 1))
+    pairs = np.array([[48 + i // 10, 48 + i % 10] for i in range(100)], dtype=np.uint8)  # "00".."99"
+    for at, width, name in _TS_FIELDS:
+        v = parts[name].astype(np.int32)
+        for k in range(0, width, 2):  # two digits at a time, from the right
+            out[:, at + width - 2 - k:at + width - k] = pairs[v // 10**k % 100]
+    text = out.tobytes().decode("ascii")
+    values = [text[i:i + 32] for i in range(0, len(text), 32)]
+    for i in np.flatnonzero(nat).tolist():
+        values[i] = None
+    return values
+
+
 def _column(series) -> list:
-    """A DataFrame column as bound Python values (vectorised for timestamps)."""
+    """A DataFrame column as bound Python values (vectorised for timestamps, dates
+    and floats)."""
     import numpy as np
     import pandas as pd
 
     if isinstance(series.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_dtype(series.dtype):
         utc = series.dt.tz_convert("UTC") if isinstance(series.dtype, pd.DatetimeTZDtype) else series.dt.tz_localize("UTC")
-        text = np.datetime_as_string(utc.dt.tz_localize(None).to_numpy("datetime64[us]"), unit="us").tolist()
-        return [None if t == "NaT" else f"{t[:10]} {t[11:]}+00:00" for t in text]  # = utc_text
-    values = series.tolist()
+        return _utc_texts(utc.dt.tz_localize(None).to_numpy("datetime64[us]"))
     if pd.api.types.is_float_dtype(series.dtype):
-        return [None if v != v else v for v in values]
+        values = series.tolist()
+        return [None if v != v else v for v in values] if series.isna().any() else values
+    values = series.tolist()
     if pd.api.types.is_integer_dtype(series.dtype) or pd.api.types.is_bool_dtype(series.dtype):
         return values
     kinds = set(map(type, values))
     if kinds <= {str, int, type(None)}:
         return values  # text as it is: nothing to bind
-    if kinds <= {date, type(None)}:
-        return [None if v is None else v.isoformat() for v in values]
+    if kinds <= {date, type(None)}:  # few distinct days: spell each once
+        codes, uniques = pd.factorize(series)
+        spelled = np.array([d.isoformat() for d in uniques] + [None], dtype=object)
+        return spelled[codes].tolist()
     return [_plain(v) for v in values]
 
 
