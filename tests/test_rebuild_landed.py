@@ -111,12 +111,12 @@ def test_latency_counts_parse_fast_to_the_same_doubles():
         series._counts(["1.0,abc"], 2)
 
 
-def test_one_process_and_two_leave_the_same_warehouse(demo, tmp_path, monkeypatch):
+def test_one_process_and_three_leave_the_same_warehouse(demo, tmp_path, monkeypatch):
     results = {}
-    for procs in ("1", "0"):
+    for procs in ("2", "0"):  # three months: the first here, the others to two workers
         monkeypatch.setenv(pipeline.ENV_REBUILD_PROCESSES, procs)
         engine = _use(monkeypatch, demo, {"conn_type": "sqlite", "host": str(tmp_path / f"w{procs}.db")})
-        assert pipeline.rebuild(FIRST, LAST, "range")["kpi_rows"] > 14 * 30
+        assert pipeline.rebuild(date(2026, 8, 24), LAST, "range")["kpi_rows"] > 30 * 30
         with engine.connect() as c:
             results[procs] = {
                 t: sorted(
@@ -125,7 +125,10 @@ def test_one_process_and_two_leave_the_same_warehouse(demo, tmp_path, monkeypatc
                 for t in ("raw_trades", "raw_orders", "raw_latency_buckets", "raw_incidents", "quarantine",
                           "kpi_values")
             }
-    assert results["1"] == results["0"]
+    assert results["2"] == results["0"]
+    monkeypatch.setenv(pipeline.ENV_REBUILD_PROCESSES, "two")
+    with pytest.raises(pipeline.ParamError, match="KAIZEN_REBUILD_PROCESSES: 'two'"):
+        pipeline.rebuild(date(2026, 8, 24), LAST, "range")
 
 
 def test_a_source_failing_in_the_worker_fails_the_rebuild(demo, tmp_path, monkeypatch):

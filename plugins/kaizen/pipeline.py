@@ -143,20 +143,29 @@ def console_progress(label: str, total: int):
 ENV_REBUILD_PROCESSES = "KAIZEN_REBUILD_PROCESSES"  # "0": a rebuild fetches and loads in one process
 
 
-def _preparer(chunks: int):
-    """A second process that fetches and validates the sources of the next month
-    while this one loads the last (:class:`kaizen.sources.worker.Preparer`), or
-    ``None`` to do both here: on one core, for a range within one month, or when
-    ``KAIZEN_REBUILD_PROCESSES=0``."""
+def _preparers(chunks: int, dialect: str) -> list:
+    """Processes that fetch and validate the sources of the months to come while this
+    one loads (:class:`kaizen.sources.worker.Preparer`), or none to do both here: on
+    one core, or for a range within one month. One is enough for SQLite, whose
+    inserts in this process are the long pole; PostgreSQL loads in its own server
+    process, so there two keep this one fed. ``KAIZEN_REBUILD_PROCESSES`` sets the
+    number (0: none)."""
     import os
 
     from kaizen import config
     from kaizen.sources.worker import Preparer
 
-    if chunks < 2 or (os.cpu_count() or 1) < 2 or os.environ.get(ENV_REBUILD_PROCESSES, "1") == "0":
-        return None
-    return Preparer(config.connection_env((config.TRADING_DB_CONN_ID, config.PROMETHEUS_CONN_ID,
-                                           config.GITHUB_CONN_ID, config.PAGERDUTY_CONN_ID)))
+    wanted = os.environ.get(ENV_REBUILD_PROCESSES, "").strip()
+    try:
+        k = int(wanted) if wanted else (2 if dialect == "postgresql" else 1)
+    except ValueError:
+        raise ParamError(f"{ENV_REBUILD_PROCESSES}: {wanted!r} is not a number of processes") from None
+    k = min(k, chunks - 1, 4)
+    if k < 1 or (os.cpu_count() or 1) < 2:
+        return []
+    env = config.connection_env((config.TRADING_DB_CONN_ID, config.PROMETHEUS_CONN_ID,
+                                 config.GITHUB_CONN_ID, config.PAGERDUTY_CONN_ID))
+    return [Preparer(env) for _ in range(k)]
 
 
 def rebuild(
@@ -203,21 +212,21 @@ def rebuild(
         rollups = periods.rollup_scopes([g for g in grains if g != "day"], first, last, as_of=as_of)
     totals = {"extracted": 0, "loaded": 0, "quarantined": 0, "kpi_rows": 0}
     landed = Landed()  # the big series as loaded: the KPI pass does not read them back
-    pool = _preparer(len(chunks))
+    pools = _preparers(len(chunks), engine.dialect.name)
 
     def prepare(n: int) -> list:
-        """Ask the other process for chunk ``n``'s sources (the first chunk is prepared
-        here while it starts up); here, each source is prepared when it is loaded, so
-        one source's frames are in memory at a time."""
-        remote = pool is not None and n > 0
-        if remote:
+        """Ask a worker for chunk ``n``'s sources (chunk n goes to worker n − 1 mod k;
+        the first chunk is prepared here while they start up); here, each source is
+        prepared when it is loaded, so one source's frames are in memory at a time."""
+        pool = pools[(n - 1) % len(pools)] if pools and n > 0 else None
+        if pool is not None:
             for name in sources.SOURCES:
                 pool.submit(name, chunks[n][0], chunks[n][-1])
-        return [(name, remote) for name in sources.SOURCES]
+        return [(name, pool) for name in sources.SOURCES]
 
     def prepared(item, chunk):
-        name, remote = item
-        if remote:
+        name, pool = item
+        if pool is not None:
             return pool.result()
         return importlib.import_module(f"kaizen.sources.{name}").prepare_range(chunk[0], chunk[-1])
 
@@ -239,10 +248,12 @@ def rebuild(
     kpi_thread = ThreadPoolExecutor(1, thread_name_prefix="kaizen-kpis") if engine.dialect.name == "postgresql" else None
     kpi_done = None
     try:
-        coming = prepare(0) if chunks else []
+        plans = {n: prepare(n) for n in range(min(len(chunks), len(pools) + 1))}  # each worker: one month ahead
         for n, chunk in enumerate(chunks):
             done = n * per_chunk
-            mine, coming = coming, (prepare(n + 1) if n + 1 < len(chunks) else [])
+            mine = plans.pop(n, None) or prepare(n)
+            if pools and n > 0 and n + len(pools) < len(chunks):  # months n+1 … n+k are on their way
+                plans[n + len(pools)] = prepare(n + len(pools))
             written = []  # (table, slice, params, rows) as loaded, for the KPI pass
             with observe_loads(lambda *args, into=written: into.append(args)):
                 for i, item in enumerate(mine, 1):
@@ -272,7 +283,7 @@ def rebuild(
         if kpi_done is not None:
             kpi_done.result()
     finally:
-        if pool is not None:
+        for pool in pools:
             pool.close()
         if kpi_thread is not None:
             kpi_thread.shutdown(wait=True, cancel_futures=True)
