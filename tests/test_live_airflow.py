@@ -17,7 +17,8 @@ from live.stack import AirflowStack
 
 pytestmark = pytest.mark.live
 
-BACKFILL_DAYS = [date(2026, 11, 20), date(2026, 11, 23), date(2026, 11, 25), date(2026, 11, 26), date(2026, 11, 27)]
+# across a month end, so the rebuild in the task hands a month to a source worker process
+BACKFILL_DAYS = [date(2026, 10, 29), date(2026, 10, 30), date(2026, 11, 2), date(2026, 11, 3), date(2026, 11, 4)]
 NATIVE_DAYS = [date(2026, 11, 16), date(2026, 11, 17), date(2026, 11, 18), date(2026, 11, 19), date(2026, 11, 20)]
 
 
@@ -92,7 +93,7 @@ def test_backfill_dag_and_native_backfill_fill_kpi_values(stack, pg_url):
         "/dags/kaizen_backfill/dagRuns",
         json={
             "logical_date": None,
-            "conf": {"start": "2026-11-20", "end": "2026-11-27", "grains": ["day", "week"], "deliver_to": "outbox"},
+            "conf": {"start": "2026-10-29", "end": "2026-11-04", "grains": ["day", "week"], "deliver_to": "outbox"},
         },
     )
     assert r.status_code == 200, r.text
@@ -110,6 +111,12 @@ def test_backfill_dag_and_native_backfill_fill_kpi_values(stack, pg_url):
 
     runs = _wait_all(stack, "kaizen_backfill", 1)
     assert [r["state"] for r in runs] == ["success"]
+    r = stack.api("GET", f"/dags/kaizen_backfill/dagRuns/{runs[0]['dag_run_id']}/taskInstances/rebuild_range"
+                         "/xcomEntries/return_value")
+    assert r.status_code == 200, r.text
+    rebuilt = r.json()["value"]
+    rebuilt = json.loads(rebuilt) if isinstance(rebuilt, str) else rebuilt
+    assert rebuilt["trading_days"] == 5 and rebuilt["source_workers"] == 1  # November went to the worker
     native = [r for r in _wait_all(stack, "daily_review", 5) if r["run_type"] == "backfill"]
     assert len(native) == 5 and {r["state"] for r in native} == {"success"}
 
@@ -126,7 +133,7 @@ def test_backfill_dag_and_native_backfill_fill_kpi_values(stack, pg_url):
         posted = c.execute(sa.text("select sink, count(*) from report_deliveries group by sink")).all()
     eng.dispose()
     assert set(BACKFILL_DAYS) | set(NATIVE_DAYS) <= days
-    assert {date(2026, 11, 16), date(2026, 11, 23)} <= weeks
+    assert {date(2026, 10, 26), date(2026, 11, 2), date(2026, 11, 16)} <= weeks
     assert all(trades[d] and trades[d] > 0 for d in BACKFILL_DAYS + NATIVE_DAYS)
     # backfill runs never post to Slack by default: everything went to the outbox
     assert {sink for sink, _ in posted} == {"outbox"}

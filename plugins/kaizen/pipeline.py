@@ -179,8 +179,8 @@ def rebuild(
     loaded (:class:`kaizen.kpis.series.Landed`; the warehouse answers for the rest).
     Rollups are computed to ``last``'s cut-off.
 
-    While this process loads a month, a second one fetches and validates the next
-    (see :func:`_preparer`). Idempotent: re-running changes nothing that was right."""
+    While this process loads a month, worker processes fetch and validate the next
+    (see :func:`_preparers`). Idempotent: re-running changes nothing that was right."""
     import importlib
     from concurrent.futures import ThreadPoolExecutor
     from datetime import UTC
@@ -245,8 +245,10 @@ def rebuild(
     # PostgreSQL does a load's work in its own process: while it does, a thread here
     # computes the KPIs of the month before (SQLite's work is this process's, and one
     # writer at a time: there the passes run in line)
-    kpi_thread = ThreadPoolExecutor(1, thread_name_prefix="kaizen-kpis") if engine.dialect.name == "postgresql" else None
+    postgres = engine.dialect.name == "postgresql"
+    kpi_thread = ThreadPoolExecutor(1, thread_name_prefix="kaizen-kpis") if postgres else None
     kpi_done = None
+    failed = True
     try:
         plans = {n: prepare(n) for n in range(min(len(chunks), len(pools) + 1))}  # each worker: one month ahead
         for n, chunk in enumerate(chunks):
@@ -282,12 +284,13 @@ def rebuild(
             step(done + per_chunk)
         if kpi_done is not None:
             kpi_done.result()
+        failed = False
     finally:
         for pool in pools:
-            pool.close()
+            pool.close(kill=failed)  # on failure, the months queued to them are not wanted
         if kpi_thread is not None:
             kpi_thread.shutdown(wait=True, cancel_futures=True)
-    return {"trading_days": len(days), **totals}
+    return {"trading_days": len(days), **totals, "source_workers": len(pools)}
 
 
 def plan_backfill(request: dict) -> dict:

@@ -51,6 +51,12 @@ DDL = [
     trade_id text, symbol text, side text, quantity integer, entry_time text, exit_time text,
     entry_price real, exit_price real, fees real, net_pnl real null, strategy text, ab_arm text null)""",
 ]
+# the extract selects by time range, as a trading system's database is indexed for:
+# without them every month of a long rebuild scans the whole history
+INDEXES = [
+    "create index ix_orders_submitted_at on orders (submitted_at)",
+    "create index ix_trades_exit_time on trades (exit_time)",
+]
 
 
 def tick(x: np.ndarray) -> np.ndarray:
@@ -192,6 +198,8 @@ def write(period: Period, rng: np.random.Generator, trades_per_day: int | None, 
             con.execute(stmt)
         con.executemany("insert into orders values (?,?,?,?,?,?,?,?,?)", orders)
         con.executemany("insert into trades values (?,?,?,?,?,?,?,?,?,?,?,?)", trades)
+        for stmt in INDEXES:
+            con.execute(stmt)
         con.commit()
     finally:
         con.close()

@@ -72,13 +72,16 @@ class Preparer:
             raise value
         return value
 
-    def close(self) -> None:
+    def close(self, *, kill: bool = False) -> None:
+        """Let the worker finish what it was asked and stop (``kill``: stop it now)."""
+        if kill:
+            self.proc.kill()
         try:
             self.proc.stdin.close()
         except OSError:
             pass
         try:
-            self.proc.wait(timeout=10)
+            self.proc.wait(timeout=60)
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
