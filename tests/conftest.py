@@ -92,3 +92,28 @@ def waits(monkeypatch):
     slept: list[float] = []
     monkeypatch.setattr(http, "_sleep", slept.append)
     return slept
+
+
+@pytest.fixture(scope="session")
+def range_demo(tmp_path_factory):
+    """Two months of demo sources (40 trades a day) ending 2026-10-09: the range
+    rebuild tests run 21 Sep – 9 Oct across a quarter boundary."""
+    from datetime import date
+
+    from kaizen.demo import generate
+
+    out = tmp_path_factory.mktemp("range-demo")
+    generate(end=date(2026, 10, 9), months=2, seed=11, out_dir=out, trades_per_day=40)
+    return out
+
+
+def use_demo(monkeypatch, demo, conn: dict):
+    """Point the pipeline at the demo sources in ``demo`` and the warehouse ``conn``."""
+    import json
+
+    from kaizen import warehouse
+
+    monkeypatch.setenv("KAIZEN_SOURCES", "demo")
+    monkeypatch.setenv("KAIZEN_DEMO_DIR", str(demo))
+    monkeypatch.setenv("AIRFLOW_CONN_KAIZEN_WAREHOUSE", json.dumps(conn))
+    return warehouse.get_engine()

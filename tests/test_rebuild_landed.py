@@ -3,7 +3,6 @@ and prepares the next month in a second process (kaizen.sources.worker)."""
 
 from __future__ import annotations
 
-import json
 import shutil
 from dataclasses import fields
 from datetime import date
@@ -12,8 +11,9 @@ import numpy as np
 import pytest
 import sqlalchemy as sa
 
+from conftest import use_demo
 from kaizen import calendar as cal
-from kaizen import pipeline, sources, warehouse
+from kaizen import pipeline, sources
 from kaizen.kpis import periods, series
 from kaizen.kpis.measures import load_data
 from kaizen.sources.base import SourceError, observe_loads
@@ -21,22 +21,6 @@ from kaizen.sources.worker import Preparer, WorkerDied
 
 FIRST, LAST = date(2026, 9, 21), date(2026, 10, 9)
 STAMPS = {"run_id", "loaded_at", "quarantined_at", "computed_at"}
-
-
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    from kaizen.demo import generate
-
-    out = tmp_path_factory.mktemp("demo")
-    generate(end=LAST, months=2, seed=11, out_dir=out, trades_per_day=40)
-    return out
-
-
-def _use(monkeypatch, demo, conn: dict) -> sa.Engine:
-    monkeypatch.setenv("KAIZEN_SOURCES", "demo")
-    monkeypatch.setenv("KAIZEN_DEMO_DIR", str(demo))
-    monkeypatch.setenv("AIRFLOW_CONN_KAIZEN_WAREHOUSE", json.dumps(conn))
-    return warehouse.get_engine()
 
 
 def _conn(dialect, tmp_path, request) -> dict:
@@ -60,8 +44,8 @@ def _same(a, b) -> bool:
 
 
 @pytest.mark.parametrize("dialect", ["sqlite", "postgres"])
-def test_what_was_loaded_reads_like_the_warehouse(dialect, demo, tmp_path, monkeypatch, request):
-    engine = _use(monkeypatch, demo, _conn(dialect, tmp_path, request))
+def test_what_was_loaded_reads_like_the_warehouse(dialect, range_demo, tmp_path, monkeypatch, request):
+    engine = use_demo(monkeypatch, range_demo, _conn(dialect, tmp_path, request))
     pipeline.prepare_warehouse()
     with engine.begin() as c:  # the session's PostgreSQL database: start from empty tables
         for t in ("raw_trades", "raw_orders", "raw_probe_minutes", "raw_latency_buckets", "raw_error_minutes"):
@@ -111,11 +95,11 @@ def test_latency_counts_parse_fast_to_the_same_doubles():
         series._counts(["1.0,abc"], 2)
 
 
-def test_one_process_and_three_leave_the_same_warehouse(demo, tmp_path, monkeypatch):
+def test_one_process_and_three_leave_the_same_warehouse(range_demo, tmp_path, monkeypatch):
     results = {}
     for procs in ("2", "0"):  # three months: the first here, the others to two workers
         monkeypatch.setenv(pipeline.ENV_REBUILD_PROCESSES, procs)
-        engine = _use(monkeypatch, demo, {"conn_type": "sqlite", "host": str(tmp_path / f"w{procs}.db")})
+        engine = use_demo(monkeypatch, range_demo, {"conn_type": "sqlite", "host": str(tmp_path / f"w{procs}.db")})
         assert pipeline.rebuild(date(2026, 8, 24), LAST, "range")["kpi_rows"] > 30 * 30
         with engine.connect() as c:
             results[procs] = {
@@ -131,22 +115,22 @@ def test_one_process_and_three_leave_the_same_warehouse(demo, tmp_path, monkeypa
         pipeline.rebuild(date(2026, 8, 24), LAST, "range")
 
 
-def test_a_source_failing_in_the_worker_fails_the_rebuild(demo, tmp_path, monkeypatch):
+def test_a_source_failing_in_the_worker_fails_the_rebuild(range_demo, tmp_path, monkeypatch):
     broken = tmp_path / "demo"
-    shutil.copytree(demo, broken)
+    shutil.copytree(range_demo, broken)
     (broken / "trading.db").unlink()
-    engine = _use(monkeypatch, broken, {"conn_type": "sqlite", "host": str(tmp_path / "w.db")})
+    engine = use_demo(monkeypatch, broken, {"conn_type": "sqlite", "host": str(tmp_path / "w.db")})
     with pytest.raises(SourceError, match="trading.db does not exist"):
         pipeline.rebuild(FIRST, LAST, "range")
     with engine.connect() as c:  # no KPI was computed from a half-loaded month
         assert c.exec_driver_sql("select count(*) from kpi_values").scalar() == 0
 
 
-def test_the_worker_hands_back_loads_and_source_errors(demo, tmp_path, monkeypatch):
+def test_the_worker_hands_back_loads_and_source_errors(range_demo, tmp_path, monkeypatch):
     from kaizen.sources import trading
 
     monkeypatch.setenv("KAIZEN_SOURCES", "demo")
-    monkeypatch.setenv("KAIZEN_DEMO_DIR", str(demo))
+    monkeypatch.setenv("KAIZEN_DEMO_DIR", str(range_demo))
     p = Preparer({"KAIZEN_DEMO_DIR": str(tmp_path / "nowhere")})  # the env it is given wins
     try:
         p.submit("trading", date(2026, 10, 1), LAST)

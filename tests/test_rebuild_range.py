@@ -1,19 +1,19 @@
 """The set-based range rebuild (kaizen.pipeline.rebuild): one extract per source and
-quarter, all KPIs from one read of the landing tables — and the same warehouse as
-running the daily pipeline day by day."""
+month, the KPIs from what was just loaded — and the same warehouse as running the
+daily pipeline day by day."""
 
 from __future__ import annotations
 
-import json
 from datetime import date
 
 import pytest
 import sqlalchemy as sa
 
+from conftest import use_demo
 from kaizen import calendar as cal
 from kaizen import pipeline, warehouse
 
-# across a quarter boundary, so the rebuild works in two chunks and the week of
+# across a quarter boundary, so the rebuild works in two months and the week of
 # 28 Sep – 4 Oct straddles them
 FIRST, LAST = date(2026, 9, 21), date(2026, 10, 9)
 STAMPS = {"run_id", "loaded_at", "quarantined_at", "computed_at"}
@@ -21,22 +21,6 @@ RAW = (
     "raw_trades", "raw_orders", "raw_probe_minutes", "raw_latency_buckets", "raw_error_minutes",
     "raw_deployments", "raw_incidents", "raw_alerts", "raw_incident_log_entries", "raw_action_items",
 )
-
-
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    from kaizen.demo import generate
-
-    out = tmp_path_factory.mktemp("demo")
-    generate(end=LAST, months=2, seed=11, out_dir=out, trades_per_day=40)
-    return out
-
-
-def _use(monkeypatch, demo, conn: dict) -> sa.Engine:
-    monkeypatch.setenv("KAIZEN_SOURCES", "demo")
-    monkeypatch.setenv("KAIZEN_DEMO_DIR", str(demo))
-    monkeypatch.setenv("AIRFLOW_CONN_KAIZEN_WAREHOUSE", json.dumps(conn))
-    return warehouse.get_engine()
 
 
 def _table(engine, table: str, drop=STAMPS) -> list[tuple]:
@@ -54,14 +38,14 @@ def _kpis(engine, where: str = "1 = 1") -> dict:
         }
 
 
-def test_range_rebuild_equals_the_daily_pipeline_day_by_day(demo, tmp_path, monkeypatch):
-    ranged = _use(monkeypatch, demo, {"conn_type": "sqlite", "host": str(tmp_path / "range.db")})
+def test_range_rebuild_equals_the_daily_pipeline_day_by_day(range_demo, tmp_path, monkeypatch):
+    ranged = use_demo(monkeypatch, range_demo, {"conn_type": "sqlite", "host": str(tmp_path / "range.db")})
     result = pipeline.rebuild(FIRST, LAST, "range")
     days = cal.trading_days(FIRST, LAST)
     assert result["trading_days"] == len(days) == 14  # 2 Oct (Gandhi Jayanti) is an NSE holiday
     assert result["extracted"] == result["loaded"] + result["quarantined"] > 0
 
-    daily = _use(monkeypatch, demo, {"conn_type": "sqlite", "host": str(tmp_path / "daily.db")})
+    daily = use_demo(monkeypatch, range_demo, {"conn_type": "sqlite", "host": str(tmp_path / "daily.db")})
     pipeline.prepare_warehouse()
     for d in days:
         for source in pipeline.SOURCES:
@@ -86,13 +70,13 @@ def test_range_rebuild_equals_the_daily_pipeline_day_by_day(demo, tmp_path, monk
 
 
 @pytest.mark.parametrize("dialect", ["sqlite", "postgres"])
-def test_rerunning_days_and_the_range_changes_nothing(dialect, demo, tmp_path, monkeypatch, request):
+def test_rerunning_days_and_the_range_changes_nothing(dialect, range_demo, tmp_path, monkeypatch, request):
     if dialect == "sqlite":
         conn = {"conn_type": "sqlite", "host": str(tmp_path / "w.db")}
     else:
         u = sa.engine.make_url(request.getfixturevalue("pg_url"))
         conn = {"conn_type": "postgres", "host": u.host, "port": u.port, "login": u.username, "schema": u.database}
-    engine = _use(monkeypatch, demo, conn)
+    engine = use_demo(monkeypatch, range_demo, conn)
     pipeline.prepare_warehouse()
     with engine.begin() as c:  # the session's PostgreSQL database: start from empty tables
         for table in (*RAW, "quarantine", "kpi_values"):

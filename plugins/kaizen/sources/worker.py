@@ -101,8 +101,7 @@ def main() -> int:
         except EOFError:
             return 0
         try:
-            answer = (True, importlib.import_module(f"kaizen.sources.{source}").prepare_range(first, last))
-            data = pickle.dumps(answer, protocol=pickle.HIGHEST_PROTOCOL)
+            loads = importlib.import_module(f"kaizen.sources.{source}").prepare_range(first, last)
         except Exception as exc:  # noqa: BLE001 - handed to the parent, which raises it
             log.warning("preparing %s for %s…%s failed", source, first, last, exc_info=True)
             try:
@@ -110,7 +109,10 @@ def main() -> int:
                 pickle.loads(data)
             except Exception:  # noqa: BLE001 - an exception that does not travel
                 data = pickle.dumps((False, RuntimeError(f"{type(exc).__name__}: {exc}")))
-        out.write(data)
+            out.write(data)
+        else:  # streamed: no second copy of a month's frames as one bytes object
+            pickle.dump((True, loads), out, protocol=pickle.HIGHEST_PROTOCOL)
+            del loads
         out.flush()
 
 
