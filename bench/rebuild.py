@@ -37,9 +37,9 @@ from datetime import date
 from kaizen.pipeline import rebuild
 first, last, grains = date.fromisoformat(sys.argv[1]), date.fromisoformat(sys.argv[2]), sys.argv[3].split(",")
 peak, done = [0], threading.Event()
-def sample():  # the rebuilding process and its source workers, together, every 50 ms
+def sample():  # the rebuilding process and its source workers, together, every 0.1 s
     me = psutil.Process()
-    while not done.wait(0.05):
+    while not done.wait(0.1):
         total = 0
         for p in [me, *me.children(recursive=True)]:
             try:
@@ -106,7 +106,7 @@ def run_rebuild(demo: Path, dialect: str, tmp: Path, first: date, last: date, gr
 
 def median_rebuild(demo, dialect, tmp, first, last, runs) -> tuple[float, str, dict]:
     """(median seconds, peak RSS: of the rebuilding process with its source workers
-    together (sampled every 50 ms) and of the rebuilding process alone, last result)"""
+    together (sampled every 0.1 s) and of the rebuilding process alone, last result)"""
     results = [run_rebuild(demo, dialect, tmp, first, last) for _ in range(runs)]
     rss = (f"{max(r['tree_rss_mb'] for r in results):.0f} MB with {results[-1]['source_workers']} worker(s)"
            f" ({max(r['peak_rss_mb'] for r in results):.0f} MB alone)")

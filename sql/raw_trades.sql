@@ -16,4 +16,7 @@ create table if not exists raw_trades (
     run_id text,
     loaded_at timestamptz not null
 );
-create index if not exists ix_raw_trades_day on raw_trades (trading_day);
+-- by day, covering net P&L: the session P&L of the whole history (drawdown, Sharpe)
+-- is read from the index alone, so a day's run does not grow with the history
+drop index if exists ix_raw_trades_day;
+create index if not exists ix_raw_trades_day_pnl on raw_trades (trading_day, net_pnl_inr);

@@ -87,9 +87,13 @@ def day_sql(dialect: str, col: str) -> str:
 # ---------------------------------------------------------------- reductions
 # Each series is a dict of equal-length arrays sorted by its "key" (latency also
 # carries its bucket labels); the same reduction serves warehouse rows and frames.
+# Within a day, trades and orders are put in value order: every measure over them is
+# order-free (exact sums, extremes, percentiles), and the arrays are then the same
+# however the rows were read (an index, a frame).
 def _trades(day, pnl) -> dict:
-    o = np.argsort(day, kind="stable")
-    return {"key": day[o], "pnl": np.asarray(pnl, dtype=float)[o]}
+    pnl = np.asarray(pnl, dtype=float)
+    o = np.lexsort((pnl, day))
+    return {"key": day[o], "pnl": pnl[o]}
 
 
 def _orders(day, status, submitted, filled_at) -> dict:
@@ -97,7 +101,7 @@ def _orders(day, status, submitted, filled_at) -> dict:
     with_fill = filled & (filled_at != NAT)
     exec_ms = np.full(len(day), np.nan)
     exec_ms[with_fill] = (filled_at[with_fill] - submitted[with_fill]) / 1e6 * 1000.0  # = timedelta.total_seconds() × 1000
-    o = np.argsort(day, kind="stable")
+    o = np.lexsort((exec_ms, filled, day))
     return {"key": day[o], "filled": filled[o], "exec_ms": exec_ms[o]}
 
 
