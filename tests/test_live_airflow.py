@@ -97,16 +97,20 @@ def test_backfill_dag_and_native_backfill_fill_kpi_values(stack, pg_url):
         },
     )
     assert r.status_code == 200, r.text
-    r = stack.api(
-        "POST",
-        "/backfills",
-        json={
-            "dag_id": "daily_review",
-            "from_date": "2026-11-16T00:00:00+05:30",
-            "to_date": "2026-11-20T16:00:00+05:30",
-            "max_active_runs": 2,
-        },
-    )
+    for _ in range(20):  # Airflow refuses (503) while the scheduler holds its SQLite metadata DB
+        r = stack.api(
+            "POST",
+            "/backfills",
+            json={
+                "dag_id": "daily_review",
+                "from_date": "2026-11-16T00:00:00+05:30",
+                "to_date": "2026-11-20T16:00:00+05:30",
+                "max_active_runs": 2,
+            },
+        )
+        if not (r.status_code == 503 and "locked" in r.text):
+            break
+        time.sleep(3)
     assert r.status_code == 200, r.text
 
     runs = _wait_all(stack, "kaizen_backfill", 1)

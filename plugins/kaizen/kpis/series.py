@@ -15,11 +15,12 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
 
 NAT = -(2**63)  # numpy's NaT as int64
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _EPOCH_ORD = date(1970, 1, 1).toordinal()
 
 # the slice each big table's load replaces (kaizen.sources.trading / .prometheus)
@@ -36,9 +37,7 @@ TABLES = {
 
 def us(ts: datetime) -> int:
     """An aware datetime as integer microseconds since the epoch (exact)."""
-    from kaizen.calendar import UTC
-
-    return (ts - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
+    return (ts - _EPOCH) // timedelta(microseconds=1)
 
 
 # ---------------------------------------------------------------- value conversion
@@ -182,10 +181,7 @@ def _days(lo: int, hi: int) -> dict:
 
 
 def _span(lo: int, hi: int) -> dict:
-    from kaizen.calendar import UTC
-
-    epoch = datetime(1970, 1, 1, tzinfo=UTC)
-    return {"start": epoch + timedelta(microseconds=lo), "end": epoch + timedelta(microseconds=hi)}
+    return {"start": _EPOCH + timedelta(microseconds=lo), "end": _EPOCH + timedelta(microseconds=hi)}
 
 
 def _read(kind: str, conn, lo: int, hi: int) -> dict:
