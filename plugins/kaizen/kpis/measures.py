@@ -10,7 +10,8 @@ A :class:`Scope` says which trading days (trades, orders) and which UTC window
 
 Counts and sums come from the rows of the scope, never from averaging finer grains;
 percentiles, medians, Sharpe and drawdown are recomputed from the rows or the daily
-series at every grain. pandas/numpy are imported inside functions.
+series at every grain. The rows come as sorted arrays from :mod:`kaizen.kpis.series`
+(the warehouse, or what a range rebuild just loaded); no DAG file imports this module.
 """
 
 from __future__ import annotations
