@@ -163,3 +163,19 @@ def test_a_worker_that_dies_is_named():
             p.result()
     finally:
         p.close()
+
+
+def test_an_answer_that_cannot_be_read_stops_the_worker(monkeypatch):
+    import pickle
+
+    def garbled(_stream):
+        raise pickle.UnpicklingError("garbled")
+
+    monkeypatch.setattr(pickle, "load", garbled)  # the reader thread's next read
+    p = Preparer()
+    try:
+        with pytest.raises(WorkerDied, match="could not be read.*garbled"):
+            p.result()
+        assert p.proc.returncode is not None  # killed, not left running
+    finally:
+        p.close()

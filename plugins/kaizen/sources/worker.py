@@ -40,6 +40,7 @@ class Preparer:
             env={**os.environ, **(env or {}), "PYTHONPATH": path},
         )
         self.answers: queue.Queue = queue.Queue()
+        self.broken: Exception | None = None
         # answers are read as they come, so the worker never waits on a full pipe
         self.reader = threading.Thread(target=self._read, name="kaizen-prepare-reader", daemon=True)
         self.reader.start()
@@ -48,7 +49,8 @@ class Preparer:
         while True:
             try:
                 self.answers.put(pickle.load(self.proc.stdout))
-            except (EOFError, OSError, pickle.UnpicklingError):
+            except Exception as exc:  # noqa: BLE001 - EOF, a broken pipe or an answer that did not unpickle
+                self.broken = exc if not isinstance(exc, EOFError) else None
                 self.answers.put(None)
                 return
 
@@ -62,9 +64,12 @@ class Preparer:
     def result(self):
         answer = self.answers.get()
         if answer is None:
+            if self.broken is not None:  # the worker lives on, but its answers cannot be read
+                self.proc.kill()
             code = self.proc.wait()
+            why = f"its answer could not be read ({self.broken!r})" if self.broken else "its error is in the log above"
             raise WorkerDied(
-                f"the rebuild's source process stopped (exit code {code}); its error is in the log above. "
+                f"the rebuild's source process stopped (exit code {code}); {why}. "
                 "KAIZEN_REBUILD_PROCESSES=0 runs the rebuild in one process."
             )
         ok, value = answer
