@@ -181,7 +181,6 @@ def rebuild(
 
     While this process loads a month, worker processes fetch and validate the next
     (see :func:`_preparers`). Idempotent: re-running changes nothing that was right."""
-    import importlib
     from concurrent.futures import ThreadPoolExecutor
     from datetime import UTC
 
@@ -228,7 +227,7 @@ def rebuild(
         name, pool = item
         if pool is not None:
             return pool.result()
-        return importlib.import_module(f"kaizen.sources.{name}").prepare_range(chunk[0], chunk[-1])
+        return sources.prepare_range(name, chunk[0], chunk[-1])
 
     def kpi_pass(written, scopes, keep) -> None:
         for args in written:

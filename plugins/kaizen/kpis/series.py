@@ -19,13 +19,13 @@ from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
 
+from kaizen.sources.base import DAY_SLICE, TS_SLICE
+
 NAT = -(2**63)  # numpy's NaT as int64
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _EPOCH_ORD = date(1970, 1, 1).toordinal()
 
-# the slice each big table's load replaces (kaizen.sources.trading / .prometheus)
-DAY_SLICE = "trading_day >= :first and trading_day <= :last"
-TS_SLICE = "ts >= :start and ts < :end"
+# the slice each big table's load replaces, and the series it feeds
 TABLES = {
     "raw_trades": ("trades", DAY_SLICE),
     "raw_orders": ("orders", DAY_SLICE),
@@ -96,7 +96,10 @@ def _trades(day, pnl) -> dict:
 
 
 def _orders(day, status, submitted, filled_at) -> dict:
-    filled = np.array([str(s).lower() == "filled" for s in status], dtype=bool)
+    import pandas as pd
+
+    codes, kinds = pd.factorize(np.asarray(status, dtype=object))  # a few distinct statuses; NULL: -1
+    filled = np.isin(codes, [k for k, s in enumerate(kinds.tolist()) if str(s).lower() == "filled"])
     with_fill = filled & (filled_at != NAT)
     exec_ms = np.full(len(day), np.nan)
     exec_ms[with_fill] = (filled_at[with_fill] - submitted[with_fill]) / 1e6 * 1000.0  # = timedelta.total_seconds() × 1000
@@ -127,17 +130,18 @@ def _errors(ts, count) -> dict:
 def _latency(ts, bounds, counts) -> dict:
     """Rows of (ts, bounds JSON, counts JSON) → ts, the union of labels in numeric
     order, a (rows × labels) count matrix and a 0/1 'bucket present' matrix."""
+    import pandas as pd
+
     ts = np.asarray(ts, dtype="int64")
-    groups: dict[str, list[int]] = {}
-    for i, b in enumerate(bounds):
-        groups.setdefault(b, []).append(i)
+    codes, shapes = pd.factorize(np.asarray(bounds, dtype=object))  # rows by bucket layout
+    groups = {b: np.flatnonzero(codes == k) for k, b in enumerate(shapes.tolist())}
     labels = sorted({le for b in groups for le in json.loads(b)}, key=float)
     col = {le: k for k, le in enumerate(labels)}
     matrix = np.zeros((len(ts), len(labels)))
     present = np.zeros((len(ts), len(labels)), dtype="int8")
     for b, idx in groups.items():
         cols = [col[le] for le in json.loads(b)]
-        block = _counts([counts[i].strip()[1:-1] for i in idx], len(cols))
+        block = _counts([counts[i].strip()[1:-1] for i in idx.tolist()], len(cols))
         for j, c in enumerate(cols):
             matrix[idx, c] = block[:, j]
             present[idx, c] = 1
@@ -188,29 +192,29 @@ def _read(kind: str, conn, lo: int, hi: int) -> dict:
     d = conn.dialect.name
     if kind == "trades":
         r = _rows(conn, f"select {day_sql(d, 'trading_day')}, net_pnl_inr from raw_trades "
-                        "where trading_day >= :first and trading_day <= :last", _days(lo, hi))
+                        f"where {DAY_SLICE}", _days(lo, hi))
         return _trades(day_array([x[0] for x in r]), [float(x[1]) for x in r])
     if kind == "orders":
         r = _rows(conn, f"select {day_sql(d, 'trading_day')}, status, {ts_sql(d, 'submitted_at')}, "
                         f"{ts_sql(d, 'filled_at')} from raw_orders "
-                        "where trading_day >= :first and trading_day <= :last", _days(lo, hi))
+                        f"where {DAY_SLICE}", _days(lo, hi))
         return _orders(day_array([x[0] for x in r]), [x[1] for x in r],
                        us_array([x[2] for x in r]), us_array([x[3] for x in r]))
     if kind == "probes":
         r = _rows(conn, f"select {ts_sql(d, 'ts')}, min(is_up) from raw_probe_minutes "
-                        "where ts >= :start and ts < :end group by ts", _span(lo, hi))
+                        f"where {TS_SLICE} group by ts", _span(lo, hi))
         return _probes(us_array([x[0] for x in r]), np.array([x[1] for x in r], dtype="int64"))
     if kind == "down":
         r = _rows(conn, f"select distinct {ts_sql(d, 'ts')} from raw_probe_minutes "
-                        "where ts >= :start and ts < :end and is_up <> 1", _span(lo, hi))
+                        f"where {TS_SLICE} and is_up <> 1", _span(lo, hi))
         return _down(us_array([x[0] for x in r]))
     if kind == "latency":
         r = _rows(conn, f"select {ts_sql(d, 'ts')}, bounds, counts from raw_latency_buckets "
-                        "where ts >= :start and ts < :end", _span(lo, hi))
+                        f"where {TS_SLICE}", _span(lo, hi))
         return _latency(us_array([x[0] for x in r]), [x[1] for x in r], [x[2] for x in r])
     if kind == "errors":
         r = _rows(conn, f"select {ts_sql(d, 'ts')}, error_count from raw_error_minutes "
-                        "where ts >= :start and ts < :end", _span(lo, hi))
+                        f"where {TS_SLICE}", _span(lo, hi))
         return _errors(us_array([x[0] for x in r]), [float(x[1]) for x in r])
     raise ValueError(kind)
 
@@ -223,7 +227,7 @@ def _read_sessions(conn, lo: int, hi: int) -> dict[date, float]:
         for d, total in _rows(
             conn,
             "select trading_day, sum(net_pnl_inr) from raw_trades "
-            "where trading_day >= :first and trading_day <= :last group by trading_day",
+            f"where {DAY_SLICE} group by trading_day",
             _days(lo, hi),
         )
     }

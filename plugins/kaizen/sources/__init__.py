@@ -15,16 +15,23 @@ from kaizen.sources.base import ExtractResult, Reject, SourceError
 
 SOURCES = ("trading", "prometheus", "github", "pagerduty", "github_issues")
 
-__all__ = ["SOURCES", "ExtractResult", "Reject", "SourceError", "extract_range"]
+__all__ = ["SOURCES", "ExtractResult", "Reject", "SourceError", "extract_range", "prepare_range"]
+
+
+def prepare_range(name: str, first: date, last: date) -> list:
+    """Source ``name`` fetched and validated for the trading days [first, last]: its
+    :class:`~kaizen.sources.base.TableLoad` list, nothing written."""
+    return importlib.import_module(f"kaizen.sources.{name}").prepare_range(first, last)
 
 
 def extract_range(first: date, last: date, engine, run_id: str, *, progress=None) -> list[ExtractResult]:
     """Extract every source for the trading days [first, last]: one fetch and one load
     (one transaction) per source for the whole range, not one per day."""
+    from kaizen.sources.base import load
+
     results: list[ExtractResult] = []
     for i, name in enumerate(SOURCES, 1):
-        module = importlib.import_module(f"kaizen.sources.{name}")
-        results.extend(module.extract_range(first, last, engine, run_id))
+        results.extend(load(engine, (first, last), run_id, prepare_range(name, first, last)))
         if progress:
             progress(i)
     return results

@@ -62,6 +62,11 @@ class TableLoad:
     extra_sql: Sequence[tuple[str, Mapping]] = ()  # statements run after the insert (same transaction)
 
 
+# The slices the bulk sources replace: trades and orders by trading day, the
+# per-minute Prometheus series by sample time (kaizen.kpis.series reads them alike).
+DAY_SLICE = "trading_day >= :first and trading_day <= :last"
+TS_SLICE = "ts >= :start and ts < :end"
+
 # Who wants to see the rows each load writes (a range rebuild computes its KPIs from
 # them rather than reading them back): called as (table, where_sql, where_params, rows).
 _observers: ContextVar[tuple[Callable, ...]] = ContextVar("kaizen_load_observers", default=())

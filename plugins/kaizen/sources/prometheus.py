@@ -37,7 +37,16 @@ import sqlalchemy as sa
 
 from kaizen import calendar as cal
 from kaizen import config
-from kaizen.sources.base import ExtractResult, Reject, SourceError, TableLoad, as_number, iso_z, load
+from kaizen.sources.base import (
+    TS_SLICE,
+    ExtractResult,
+    Reject,
+    SourceError,
+    TableLoad,
+    as_number,
+    iso_z,
+    load,
+)
 from kaizen.sources.http import JsonClient
 
 STEP_S = 60
@@ -988,7 +997,7 @@ def prepare_range(first: date, last: date, transport: Transport | None = None) -
     for name in QUERIES:
         source, table = TARGETS[name]
         n, rows, rejects = parse(name, raw.get(name, []), start, end)
-        loads.append(TableLoad(source, table, "ts >= :start and ts < :end", {"start": start, "end": end},
+        loads.append(TableLoad(source, table, TS_SLICE, {"start": start, "end": end},
                                n, rows, rejects))
     return loads
 

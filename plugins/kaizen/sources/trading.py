@@ -37,7 +37,16 @@ import sqlalchemy as sa
 
 from kaizen import calendar as cal
 from kaizen import config
-from kaizen.sources.base import ExtractResult, Reject, SourceError, TableLoad, as_number, load, parse_ts
+from kaizen.sources.base import (
+    DAY_SLICE,
+    ExtractResult,
+    Reject,
+    SourceError,
+    TableLoad,
+    as_number,
+    load,
+    parse_ts,
+)
 
 SIDES = {"BUY": 1, "SELL": -1}
 ORDER_STATUSES = {"FILLED": "filled", "REJECTED": "rejected", "ERRORED": "errored",
@@ -865,7 +874,7 @@ def prepare_range(first: date, last: date, transport: Transport | None = None) -
     raw = _fetch_range(transport or default_transport(), first, last)
     n_t, trades, t_rej = parse_trades(first, last, raw["trades"])
     n_o, orders, o_rej = parse_orders(first, last, raw["orders"])
-    where, params = "trading_day >= :first and trading_day <= :last", {"first": first, "last": last}
+    where, params = DAY_SLICE, {"first": first, "last": last}
     return [
         TableLoad("trades", "raw_trades", where, params, n_t, trades, t_rej, key="trade_id"),
         TableLoad("orders", "raw_orders", where, params, n_o, orders, o_rej, key="order_id"),

@@ -94,7 +94,7 @@ class Preparer:
 
 
 def main() -> int:
-    import importlib
+    from kaizen.sources import prepare_range
 
     out = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)  # stray prints must not corrupt the answers
@@ -106,7 +106,7 @@ def main() -> int:
         except EOFError:
             return 0
         try:
-            loads = importlib.import_module(f"kaizen.sources.{source}").prepare_range(first, last)
+            loads = prepare_range(source, first, last)
         except Exception as exc:  # noqa: BLE001 - handed to the parent, which raises it
             log.warning("preparing %s for %s…%s failed", source, first, last, exc_info=True)
             try:

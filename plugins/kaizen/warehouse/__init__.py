@@ -264,38 +264,47 @@ def insert_rows(conn: sa.Connection, table: str, rows, extra: Mapping | None = N
     SQLite by the driver's executemany; values are bound as :func:`bind_value` does
     (a DataFrame's timestamp columns must be datetime64, UTC or naive UTC)."""
     extra = dict(extra or {})
-    if hasattr(rows, "columns"):
-        if not len(rows):
-            return 0
-        if conn.dialect.name == "postgresql":
-            # binary COPY encoded with numpy; a frame it cannot vouch for goes through
-            # pgcopy.copy_text, the row-by-row text COPY as below (kaizen.warehouse.pgcopy)
-            from kaizen.warehouse import pgcopy
+    if not len(rows):
+        return 0
+    if conn.dialect.name == "postgresql":
+        with conn.connection.driver_connection.cursor() as cur:
+            if hasattr(rows, "columns"):
+                # binary COPY encoded with numpy; a frame it cannot vouch for goes
+                # through copy_text whole (kaizen.warehouse.pgcopy)
+                from kaizen.warehouse import pgcopy
 
-            with conn.connection.driver_connection.cursor() as cur:
                 return pgcopy.copy_frame(cur, table, rows, extra)
+            return copy_text(cur, table, rows, extra)
+    cols, tuples = bound_rows(rows, extra)
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    conn.exec_driver_sql(f"insert into {table} ({', '.join(cols)}) values ({', '.join([mark] * len(cols))})", tuples)
+    return len(tuples)
+
+
+def bound_rows(rows, extra: Mapping) -> tuple[list[str], list[tuple]]:
+    """(column names, value tuples) of ``rows`` (dicts or a DataFrame) plus the constant
+    columns ``extra``, every value bound as :func:`bind_value` does."""
+    if hasattr(rows, "columns"):
         cols = [str(c) for c in rows.columns]
         columns = [_column(rows[c]) for c in rows.columns]
-        n = len(rows)
     else:
-        if not rows:
-            return 0
         cols = list(rows[0].keys())
         columns = [[bind_value(r[c]) for r in rows] for c in cols]
-        n = len(rows)
+    n = len(rows)
     for k, v in extra.items():
         cols.append(k)
         columns.append([bind_value(v)] * n)
-    tuples = list(zip(*columns, strict=True))
-    if conn.dialect.name == "postgresql":
-        with conn.connection.driver_connection.cursor() as cur:
-            with cur.copy(f"copy {table} ({', '.join(cols)}) from stdin") as copy:
-                for t in tuples:
-                    copy.write_row(t)
-    else:
-        mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-        conn.exec_driver_sql(f"insert into {table} ({', '.join(cols)}) values ({', '.join([mark] * len(cols))})", tuples)
-    return n
+    return cols, list(zip(*columns, strict=True))
+
+
+def copy_text(cursor, table: str, rows, extra: Mapping) -> int:
+    """Text ``COPY`` of ``rows`` (dicts or a DataFrame) plus ``extra``, row by row on a
+    psycopg ``cursor``: dict rows, and the frames the binary encoder does not take."""
+    cols, tuples = bound_rows(rows, extra)
+    with cursor.copy(f"copy {table} ({', '.join(cols)}) from stdin") as copy:
+        for t in tuples:
+            copy.write_row(t)
+    return len(tuples)
 
 
 def fetch_rows(conn: sa.Connection, sql: str, params: Mapping | None = None) -> list[tuple]:

@@ -88,20 +88,11 @@ def copy_frame(cursor, table: str, frame: pd.DataFrame, extra: Mapping, chunk_ro
 
 
 def copy_text(cursor, table: str, frame: pd.DataFrame, extra: Mapping) -> int:
-    """The text ``COPY`` of a frame, row by row, as :func:`kaizen.warehouse.insert_rows`
-    always did it: the fallback, and the reference the binary path is tested against."""
-    from kaizen.warehouse import _column, bind_value
+    """The text ``COPY`` of a frame, row by row (:func:`kaizen.warehouse.copy_text`):
+    the fallback, and the reference the binary path is tested against."""
+    from kaizen import warehouse
 
-    n = len(frame)
-    cols = [str(c) for c in frame.columns]
-    columns = [_column(frame[c]) for c in frame.columns]
-    for k, v in extra.items():
-        cols.append(k)
-        columns.append([bind_value(v)] * n)
-    with cursor.copy(f"copy {table} ({', '.join(cols)}) from stdin") as copy:
-        for t in zip(*columns, strict=True):
-            copy.write_row(t)
-    return n
+    return warehouse.copy_text(cursor, table, frame, extra)
 
 
 # ---------------------------------------------------------------- columns → fields
