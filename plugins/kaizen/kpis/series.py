@@ -220,16 +220,17 @@ def _read(kind: str, conn, lo: int, hi: int) -> dict:
 
 
 def _read_sessions(conn, lo: int, hi: int) -> dict[date, float]:
-    """Session P&L of the trading days in [lo, hi), summed by the database and taken
-    to the paisa: P&L is booked in paisa, so the rounded sum is exact on both dialects."""
+    """Session P&L of the trading days in [lo, hi), from ``trade_sessions`` (one row a
+    day, which the warehouse keeps equal to the sums of ``raw_trades``: a day's run
+    reads a row per past session, not every trade since the history start), taken to
+    the paisa: P&L is booked in paisa, so the rounded sum is exact on both dialects."""
+    from kaizen import warehouse
+
+    warehouse.sync_trade_sessions(conn)
     return {
         d if isinstance(d, date) else date.fromisoformat(str(d)[:10]): round(float(total), 2)
-        for d, total in _rows(
-            conn,
-            "select trading_day, sum(net_pnl_inr) from raw_trades "
-            f"where {DAY_SLICE} group by trading_day",
-            _days(lo, hi),
-        )
+        for d, total in _rows(conn, f"select trading_day, net_pnl_inr from trade_sessions where {DAY_SLICE}",
+                              _days(lo, hi))
     }
 
 

@@ -219,4 +219,6 @@ def load(
             results.append(result)
             if q_rows:
                 log.warning("%s %s: %d record(s) quarantined", tl.source, label, len(q_rows))
+        if any(tl.table == "raw_trades" for tl in loads):
+            warehouse.sync_trade_sessions(conn)  # current for whoever reads it next
     return results

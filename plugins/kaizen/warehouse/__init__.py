@@ -23,6 +23,7 @@ from kaizen.calendar import utc_text
 # DDL files in dependency order; each is one table (STYLE: one file per target table).
 DDL_FILES = (
     "raw_trades.sql",
+    "trade_sessions.sql",
     "raw_orders.sql",
     "raw_probe_minutes.sql",
     "raw_latency_buckets.sql",
@@ -97,14 +98,40 @@ def apply_ddl(engine: sa.Engine) -> None:
     migrating tables an older release created in another shape."""
     with engine.begin() as conn:
         _migrate_latency_buckets(conn)
+        sessions_new = not sa.inspect(conn).has_table("trade_sessions")
         for name in DDL_FILES:
             for stmt in _statements((config.SQL_DIR / name).read_text()):
                 conn.exec_driver_sql(stmt)
+        # the triggers that keep trade_sessions equal to the sums of raw_trades
+        triggers = config.SQL_DIR / f"trade_sessions.{'pg' if engine.dialect.name == 'postgresql' else 'sqlite'}.sql"
+        for stmt in re.split(r"^/$", triggers.read_text(), flags=re.M):
+            conn.exec_driver_sql(stmt.strip())
+        if sessions_new:  # a warehouse from before trade_sessions: sum its history once
+            conn.exec_driver_sql(
+                "insert into trade_sessions (trading_day, trades, net_pnl_inr) "
+                "select trading_day, count(*), sum(net_pnl_inr) from raw_trades group by trading_day"
+            )
         if engine.dialect.name == "postgresql":
             from kaizen.warehouse.docs import comment_statements
 
             for stmt in comment_statements():
                 conn.exec_driver_sql(stmt.replace("%", "%%"))  # psycopg: % is a placeholder
+
+
+def sync_trade_sessions(conn: sa.Connection) -> None:
+    """Bring ``trade_sessions`` up to date before it is read. PostgreSQL's statement
+    triggers keep it so within each statement; SQLite's row triggers only mark the days
+    a statement touched stale (see ``sql/trade_sessions.sqlite.sql``): sum those again."""
+    if conn.dialect.name == "postgresql":
+        return
+    stale = "select trading_day from trade_sessions_stale"
+    conn.exec_driver_sql(f"delete from trade_sessions where trading_day in ({stale})")
+    conn.exec_driver_sql(
+        "insert into trade_sessions (trading_day, trades, net_pnl_inr) "
+        "select trading_day, count(*), sum(net_pnl_inr) from raw_trades "
+        f"where trading_day in ({stale}) group by trading_day"
+    )
+    conn.exec_driver_sql("delete from trade_sessions_stale")
 
 
 def _migrate_latency_buckets(conn: sa.Connection) -> None:
