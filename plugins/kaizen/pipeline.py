@@ -187,7 +187,7 @@ def rebuild(
     from kaizen import sources, warehouse
     from kaizen.kpis import catalog, periods
     from kaizen.kpis.measures import load_data
-    from kaizen.kpis.series import Landed
+    from kaizen.kpis.series import Landed, warm
     from kaizen.sources.base import load, observe_loads
 
     bad = [g for g in grains if g not in cal.GRAINS]
@@ -283,6 +283,9 @@ def rebuild(
             step(done + per_chunk)
         if kpi_done is not None:
             kpi_done.result()
+        if days:  # the months the next daily runs' quarter-to-date rollups will read
+            with engine.begin() as conn:
+                totals["cached_months"] = warm(conn, last)
         failed = False
     finally:
         for pool in pools:

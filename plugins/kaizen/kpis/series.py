@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
+from sqlalchemy import text as sa_text
 
 from kaizen.sources.base import DAY_SLICE, TS_SLICE
 
@@ -291,11 +292,151 @@ def span(kind: str, conn, lo: int, hi: int, landed: Landed | None = None) -> dic
     pieces = landed.pieces.get(kind, []) if landed else []
     parts = [(a, _clip(p, max(a, lo), min(b, hi))) for a, b, p in pieces if a < hi and b > lo]
     for a, b in _gaps(lo, hi, [(a, b) for a, b, _ in pieces]):
-        series = _read(kind, conn, a, b)
-        if landed is not None:
-            landed.read[kind] = landed.read.get(kind, 0) + len(series["key"])
-        parts.append((a, series))
+        parts += _stored(kind, conn, a, b, landed)
     return _concat(kind, [p for _, p in sorted(parts, key=lambda x: x[0])])
+
+
+# ---------------------------------------------------------------- cached months
+# A rollup to date reads its period's rows again every day: a quarter, two months of
+# rows it read yesterday. ``series_months`` keeps each IST calendar month of a series
+# reduced; the warehouse's own triggers drop a month whenever one of its rows is
+# written (sql/triggers.*.sql), so a month found there is its rows, reduced.
+_IST_US = 330 * 60 * 1_000_000  # IST = UTC+05:30, no daylight saving
+
+
+def _month_after(m: date) -> date:
+    return date(m.year + m.month // 12, m.month % 12 + 1, 1)
+
+
+def _months(kind: str, lo: int, hi: int) -> list[tuple[int, int, date]]:
+    """The IST calendar months wholly inside [lo, hi), as (lo, hi, first day)."""
+    by_day = kind in ("trades", "orders")
+    first = date.fromordinal(lo) if by_day else (_EPOCH + timedelta(microseconds=lo + _IST_US)).date()
+    m = first if first.day == 1 else _month_after(first)
+
+    def key(d: date) -> int:
+        return d.toordinal() if by_day else (d.toordinal() - _EPOCH_ORD) * 86_400_000_000 - _IST_US
+
+    out = []
+    while key(_month_after(m)) <= hi:
+        if key(m) >= lo:
+            out.append((key(m), key(_month_after(m)), m))
+        m = _month_after(m)
+    return out
+
+
+def _pack(series: dict) -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    np.savez(buf, **{k: np.asarray(v) for k, v in series.items()})
+    return buf.getvalue()
+
+
+def _unpack(blob: bytes) -> dict:
+    import io
+
+    with np.load(io.BytesIO(bytes(blob)), allow_pickle=False) as z:
+        out = {k: z[k] for k in z.files}
+    if "labels" in out:
+        out["labels"] = [str(x) for x in out["labels"].tolist()]
+    return out
+
+
+def _read_counted(kind: str, conn, lo: int, hi: int, landed: Landed | None) -> dict:
+    series = _read(kind, conn, lo, hi)
+    if landed is not None:
+        landed.read[kind] = landed.read.get(kind, 0) + len(series["key"])
+    return series
+
+
+def _cache_lock(conn) -> None:
+    """Before reading rows to cache (PostgreSQL): taken by every trigger that drops a
+    month too, so no statement still uncommitted can have changed the rows read."""
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql("lock table series_months in share row exclusive mode")
+
+
+def _store(conn, kind: str, month: date, series: dict) -> None:
+    """Cache one month, and let go of the months older than the quarter before it:
+    rollups to date read the current quarter; older periods are re-run seldom."""
+    from kaizen import calendar as cal
+    from kaizen import warehouse
+
+    horizon = cal.period_bounds("quarter", cal.period_bounds("quarter", month)[0] - timedelta(days=1))[0]
+    conn.execute(sa_text("delete from series_months where month < :horizon"),
+                 {"horizon": warehouse.bind_value(horizon)})
+    conn.execute(
+        sa_text("insert into series_months (kind, month, rows, series) values (:kind, :month, :rows, :series) "
+                "on conflict (kind, month) do nothing"),
+        {"kind": kind, "month": warehouse.bind_value(month), "rows": len(series["key"]), "series": _pack(series)},
+    )
+
+
+def _stored(kind: str, conn, a: int, b: int, landed: Landed | None) -> list[tuple[int, dict]]:
+    """[a, b) from the warehouse: its whole months from ``series_months`` where cached,
+    the rest from the rows. A daily run (no ``landed``) caches the whole months it had
+    to read; a range rebuild caches at its end (:func:`warm`)."""
+    if kind == "down":
+        return [(a, _read_counted(kind, conn, a, b, landed))]
+    months = _months(kind, a, b)
+    cached = {}
+    if months:
+        cached = {
+            date.fromisoformat(str(m)[:10]): blob
+            for m, blob in _rows(conn, "select month, series from series_months where kind = :kind "
+                                       "and month >= :first and month <= :last",
+                                 {"kind": kind, "first": months[0][2], "last": months[-1][2]})
+        }
+    out, at, locked = [], a, False
+    for m_lo, m_hi, month in months:
+        if month in cached:
+            series = _unpack(cached[month])
+            if landed is not None:
+                landed.read[kind] = landed.read.get(kind, 0) + len(series["key"])
+        elif landed is None:
+            if not locked:
+                _cache_lock(conn)
+                locked = True
+            series = _read(kind, conn, m_lo, m_hi)
+            _store(conn, kind, month, series)
+        else:
+            continue
+        if at < m_lo:
+            out.append((at, _read_counted(kind, conn, at, m_lo, landed)))
+        out.append((m_lo, series))
+        at = m_hi
+    if at < b:
+        out.append((at, _read_counted(kind, conn, at, b, landed)))
+    return out
+
+
+def warm(conn, last: date) -> int:
+    """Cache the whole months of the quarter holding ``last`` that end before it: what
+    the next daily runs' quarter-to-date rollups read. Read from the rows under the
+    lock (a range rebuild's own pieces could have been overwritten since). Returns
+    the months cached."""
+    from kaizen import calendar as cal
+
+    q_first = cal.period_bounds("quarter", last)[0]
+    todo = []
+    for kind in ("trades", "orders", "probes", "latency", "errors"):
+        if kind in ("trades", "orders"):
+            lo, hi = q_first.toordinal(), last.replace(day=1).toordinal()
+        else:
+            lo, hi = (us(cal.day_bounds_utc(q_first, q_first)[0]),
+                      us(cal.day_bounds_utc(last.replace(day=1), last.replace(day=1))[0]))
+        todo += [(kind, m) for m in _months(kind, lo, hi)]
+    if not todo:
+        return 0
+    have = {(k, date.fromisoformat(str(m)[:10])) for k, m in _rows(
+        conn, "select kind, month from series_months where month >= :first", {"first": q_first})}
+    todo = [(kind, m) for kind, m in todo if (kind, m[2]) not in have]
+    if todo:
+        _cache_lock(conn)
+    for kind, (m_lo, m_hi, month) in todo:
+        _store(conn, kind, month, _read(kind, conn, m_lo, m_hi))
+    return len(todo)
 
 
 def sessions(conn, last: date, landed: Landed | None = None) -> dict[date, float]:
@@ -324,7 +465,7 @@ class Landed:
     pieces: dict[str, list[tuple[int, int, dict]]] = field(default_factory=dict)
     sessions: list[tuple[int, int, dict]] = field(default_factory=list)
     session_cache: dict[tuple[int, int], dict] = field(default_factory=dict)
-    read: dict[str, int] = field(default_factory=dict)  # rows read from the warehouse, per kind (tests)
+    read: dict[str, int] = field(default_factory=dict)  # entries read from the warehouse (rows or cached months), per kind (tests)
 
     def __call__(self, table: str, where_sql: str, params: dict, rows) -> None:
         """A load of ``rows`` into the slice ``where_sql`` of ``table`` committed (or

@@ -167,28 +167,29 @@ def load(
     results: list[ExtractResult] = []
     with engine.begin() as conn:
         for tl in loads:
-            conn.execute(
-                sa.text(f"delete from {tl.table} where {tl.where_sql}"),
-                {k: warehouse.bind_value(v) for k, v in tl.where_params.items()},
-            )
             rows, rejects = tl.rows, list(tl.rejects)
             stamp = {"run_id": run_id, "loaded_at": now}
-            try:
-                # optimistic: a key loaded outside this slice is rare, so insert first
-                # and look for clashes only when the primary key refuses the rows
-                with conn.begin_nested():
+            with warehouse.bulk_write(conn, tl.table, tl.where_sql, tl.where_params):
+                conn.execute(
+                    sa.text(f"delete from {tl.table} where {tl.where_sql}"),
+                    {k: warehouse.bind_value(v) for k, v in tl.where_params.items()},
+                )
+                try:
+                    # optimistic: a key loaded outside this slice is rare, so insert first
+                    # and look for clashes only when the primary key refuses the rows
+                    with conn.begin_nested():
+                        loaded = warehouse.insert_rows(conn, tl.table, rows, stamp)
+                except (sa.exc.IntegrityError, conn.dialect.dbapi.IntegrityError):
+                    if not tl.key:
+                        raise
+                    clash = _existing_keys(conn, tl.table, tl.key, _key_values(rows, tl.key))
+                    rows, clashing = _without(rows, tl.key, clash)
+                    for r in clashing:
+                        rejects.append(Reject(tl.source, str(r[tl.key]),
+                                              f"{tl.key} {r[tl.key]} is already loaded in {tl.table} "
+                                              "for another day; this copy was not loaded", r,
+                                              day=r.get("trading_day")))
                     loaded = warehouse.insert_rows(conn, tl.table, rows, stamp)
-            except (sa.exc.IntegrityError, conn.dialect.dbapi.IntegrityError):
-                if not tl.key:
-                    raise
-                clash = _existing_keys(conn, tl.table, tl.key, _key_values(rows, tl.key))
-                rows, clashing = _without(rows, tl.key, clash)
-                for r in clashing:
-                    rejects.append(Reject(tl.source, str(r[tl.key]),
-                                          f"{tl.key} {r[tl.key]} is already loaded in {tl.table} "
-                                          "for another day; this copy was not loaded", r,
-                                          day=r.get("trading_day")))
-                loaded = warehouse.insert_rows(conn, tl.table, rows, stamp)
             for observer in _observers.get():
                 observer(tl.table, tl.where_sql, tl.where_params, rows)
             q_rows = [

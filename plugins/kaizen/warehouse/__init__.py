@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import date, datetime
 from functools import lru_cache
 
@@ -24,6 +25,7 @@ from kaizen.calendar import utc_text
 DDL_FILES = (
     "raw_trades.sql",
     "trade_sessions.sql",
+    "series_months.sql",
     "raw_orders.sql",
     "raw_probe_minutes.sql",
     "raw_latency_buckets.sql",
@@ -102,8 +104,8 @@ def apply_ddl(engine: sa.Engine) -> None:
         for name in DDL_FILES:
             for stmt in _statements((config.SQL_DIR / name).read_text()):
                 conn.exec_driver_sql(stmt)
-        # the triggers that keep trade_sessions equal to the sums of raw_trades
-        triggers = config.SQL_DIR / f"trade_sessions.{'pg' if engine.dialect.name == 'postgresql' else 'sqlite'}.sql"
+        # the triggers that keep trade_sessions and series_months true to the landing tables
+        triggers = config.SQL_DIR / f"triggers.{'pg' if engine.dialect.name == 'postgresql' else 'sqlite'}.sql"
         for stmt in re.split(r"^/$", triggers.read_text(), flags=re.M):
             conn.exec_driver_sql(stmt.strip())
         if sessions_new:  # a warehouse from before trade_sessions: sum its history once
@@ -116,6 +118,57 @@ def apply_ddl(engine: sa.Engine) -> None:
 
             for stmt in comment_statements():
                 conn.exec_driver_sql(stmt.replace("%", "%%"))  # psycopg: % is a placeholder
+
+
+# the big landing tables whose months series_months caches: series, and its key column
+SERIES_TABLES = {
+    "raw_trades": ("trades", "trading_day"),
+    "raw_orders": ("orders", "trading_day"),
+    "raw_probe_minutes": ("probes", "ts"),
+    "raw_latency_buckets": ("latency", "ts"),
+    "raw_error_minutes": ("errors", "ts"),
+}
+
+
+@contextmanager
+def bulk_write(conn: sa.Connection, table: str, where_sql: str, params: Mapping):
+    """Around the pipeline's replacement of one slice of ``table``. SQLite's triggers
+    (``sql/triggers.sqlite.sql``) run per row, which would cost a million-row load
+    seconds: inside this transaction they are lifted — no other connection ever sees
+    them missing — and their work is done once for the slice, before (the rows it
+    replaces) and after (the rows it wrote). PostgreSQL's triggers run per statement:
+    nothing to do."""
+    if conn.dialect.name == "postgresql":
+        yield
+        return
+    bound = {k: bind_value(v) for k, v in params.items()}
+    _derive_for_slice(conn, table, where_sql, bound)
+    triggers = conn.exec_driver_sql(
+        "select name, sql from sqlite_master where type = 'trigger' and tbl_name = ?", (table,)
+    ).all()
+    for name, _ in triggers:
+        conn.exec_driver_sql(f'drop trigger "{name}"')
+    yield
+    for _, sql in triggers:
+        conn.exec_driver_sql(sql)
+    _derive_for_slice(conn, table, where_sql, bound)
+
+
+def _derive_for_slice(conn: sa.Connection, table: str, where_sql: str, bound: dict) -> None:
+    """What the SQLite triggers do, for the rows of one slice at once."""
+    if table not in SERIES_TABLES:
+        return
+    kind, col = SERIES_TABLES[table]
+    if table == "raw_trades":
+        conn.execute(sa.text("insert or ignore into trade_sessions_stale (trading_day) "
+                             f"select distinct trading_day from raw_trades where {where_sql}"), bound)
+    shift = "" if col == "trading_day" else ", '+330 minutes'"  # a minute's IST month
+    lo, hi = conn.execute(sa.text(
+        f"select date(min({col}){shift}, 'start of month'), date(max({col}){shift}, 'start of month') "
+        f"from {table} where {where_sql}"), bound).one()
+    if lo is not None:
+        conn.execute(sa.text("delete from series_months where kind = :kind and month >= :lo and month <= :hi"),
+                     {"kind": kind, "lo": lo, "hi": hi})
 
 
 def sync_trade_sessions(conn: sa.Connection) -> None:
