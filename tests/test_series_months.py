@@ -184,3 +184,4 @@ def test_months_older_than_the_quarter_before_are_let_go(engine):
         series._store(c, "trades", date(2026, 8, 1), series._empty("trades"))  # Q3: keeps Q2 on
         assert {str(r[0])[:10] for r in c.exec_driver_sql("select month from series_months")} == {
             "2026-04-01", "2026-06-01", "2026-08-01"}
+

@@ -24,8 +24,6 @@ from kaizen.calendar import utc_text
 # DDL files in dependency order; each is one table (STYLE: one file per target table).
 DDL_FILES = (
     "raw_trades.sql",
-    "trade_sessions.sql",
-    "series_months.sql",
     "raw_orders.sql",
     "raw_probe_minutes.sql",
     "raw_latency_buckets.sql",
@@ -35,6 +33,8 @@ DDL_FILES = (
     "raw_alerts.sql",
     "raw_incident_log_entries.sql",
     "raw_action_items.sql",
+    "trade_sessions.sql",
+    "series_months.sql",
     "quarantine.sql",
     "kpi_definitions.sql",
     "kpi_values.sql",
@@ -104,10 +104,7 @@ def apply_ddl(engine: sa.Engine) -> None:
         for name in DDL_FILES:
             for stmt in _statements((config.SQL_DIR / name).read_text()):
                 conn.exec_driver_sql(stmt)
-        # the triggers that keep trade_sessions and series_months true to the landing tables
-        triggers = config.SQL_DIR / f"triggers.{'pg' if engine.dialect.name == 'postgresql' else 'sqlite'}.sql"
-        for stmt in re.split(r"^/$", triggers.read_text(), flags=re.M):
-            conn.exec_driver_sql(stmt.strip())
+        _apply_triggers(conn)
         if sessions_new:  # a warehouse from before trade_sessions: sum its history once
             conn.exec_driver_sql(
                 "insert into trade_sessions (trading_day, trades, net_pnl_inr) "
@@ -174,7 +171,7 @@ def _derive_for_slice(conn: sa.Connection, table: str, where_sql: str, bound: di
 def sync_trade_sessions(conn: sa.Connection) -> None:
     """Bring ``trade_sessions`` up to date before it is read. PostgreSQL's statement
     triggers keep it so within each statement; SQLite's row triggers only mark the days
-    a statement touched stale (see ``sql/trade_sessions.sqlite.sql``): sum those again."""
+    a statement touched stale (see ``sql/triggers.sqlite.sql``): sum those again."""
     if conn.dialect.name == "postgresql":
         return
     stale = "select trading_day from trade_sessions_stale"
@@ -185,6 +182,14 @@ def sync_trade_sessions(conn: sa.Connection) -> None:
         f"where trading_day in ({stale}) group by trading_day"
     )
     conn.exec_driver_sql("delete from trade_sessions_stale")
+
+
+def _apply_triggers(conn: sa.Connection) -> None:
+    """The triggers that keep ``trade_sessions`` and ``series_months`` true to the
+    landing tables (``sql/triggers.<dialect>.sql``, statements separated by "/")."""
+    name = f"triggers.{'pg' if conn.dialect.name == 'postgresql' else 'sqlite'}.sql"
+    for stmt in re.split(r"^/$", (config.SQL_DIR / name).read_text(), flags=re.M):
+        conn.exec_driver_sql(stmt.strip())
 
 
 def _migrate_latency_buckets(conn: sa.Connection) -> None:
