@@ -74,62 +74,25 @@ begin
 end
 $$
 /
-create or replace trigger series_months_after_insert after insert on raw_trades
-referencing new table as new_rows for each statement execute function kaizen_series_months_forget('trades', 'day')
-/
-create or replace trigger series_months_after_update after update on raw_trades
-referencing old table as old_rows new table as new_rows for each statement execute function kaizen_series_months_forget('trades', 'day')
-/
-create or replace trigger series_months_after_delete after delete on raw_trades
-referencing old table as old_rows for each statement execute function kaizen_series_months_forget('trades', 'day')
-/
-create or replace trigger series_months_after_truncate after truncate on raw_trades
-for each statement execute function kaizen_series_months_forget('trades', 'day')
-/
-create or replace trigger series_months_after_insert after insert on raw_orders
-referencing new table as new_rows for each statement execute function kaizen_series_months_forget('orders', 'day')
-/
-create or replace trigger series_months_after_update after update on raw_orders
-referencing old table as old_rows new table as new_rows for each statement execute function kaizen_series_months_forget('orders', 'day')
-/
-create or replace trigger series_months_after_delete after delete on raw_orders
-referencing old table as old_rows for each statement execute function kaizen_series_months_forget('orders', 'day')
-/
-create or replace trigger series_months_after_truncate after truncate on raw_orders
-for each statement execute function kaizen_series_months_forget('orders', 'day')
-/
-create or replace trigger series_months_after_insert after insert on raw_probe_minutes
-referencing new table as new_rows for each statement execute function kaizen_series_months_forget('probes', 'ts')
-/
-create or replace trigger series_months_after_update after update on raw_probe_minutes
-referencing old table as old_rows new table as new_rows for each statement execute function kaizen_series_months_forget('probes', 'ts')
-/
-create or replace trigger series_months_after_delete after delete on raw_probe_minutes
-referencing old table as old_rows for each statement execute function kaizen_series_months_forget('probes', 'ts')
-/
-create or replace trigger series_months_after_truncate after truncate on raw_probe_minutes
-for each statement execute function kaizen_series_months_forget('probes', 'ts')
-/
-create or replace trigger series_months_after_insert after insert on raw_latency_buckets
-referencing new table as new_rows for each statement execute function kaizen_series_months_forget('latency', 'ts')
-/
-create or replace trigger series_months_after_update after update on raw_latency_buckets
-referencing old table as old_rows new table as new_rows for each statement execute function kaizen_series_months_forget('latency', 'ts')
-/
-create or replace trigger series_months_after_delete after delete on raw_latency_buckets
-referencing old table as old_rows for each statement execute function kaizen_series_months_forget('latency', 'ts')
-/
-create or replace trigger series_months_after_truncate after truncate on raw_latency_buckets
-for each statement execute function kaizen_series_months_forget('latency', 'ts')
-/
-create or replace trigger series_months_after_insert after insert on raw_error_minutes
-referencing new table as new_rows for each statement execute function kaizen_series_months_forget('errors', 'ts')
-/
-create or replace trigger series_months_after_update after update on raw_error_minutes
-referencing old table as old_rows new table as new_rows for each statement execute function kaizen_series_months_forget('errors', 'ts')
-/
-create or replace trigger series_months_after_delete after delete on raw_error_minutes
-referencing old table as old_rows for each statement execute function kaizen_series_months_forget('errors', 'ts')
-/
-create or replace trigger series_months_after_truncate after truncate on raw_error_minutes
-for each statement execute function kaizen_series_months_forget('errors', 'ts')
+do $$
+declare
+    t record;
+begin
+    for t in select * from (values ('raw_trades', 'trades', 'day'), ('raw_orders', 'orders', 'day'),
+                                   ('raw_probe_minutes', 'probes', 'ts'), ('raw_latency_buckets', 'latency', 'ts'),
+                                   ('raw_error_minutes', 'errors', 'ts')) as v (tbl, kind, col) loop
+        execute format('create or replace trigger series_months_after_insert after insert on %I '
+                       'referencing new table as new_rows for each statement '
+                       'execute function kaizen_series_months_forget(%L, %L)', t.tbl, t.kind, t.col);
+        execute format('create or replace trigger series_months_after_update after update on %I '
+                       'referencing old table as old_rows new table as new_rows for each statement '
+                       'execute function kaizen_series_months_forget(%L, %L)', t.tbl, t.kind, t.col);
+        execute format('create or replace trigger series_months_after_delete after delete on %I '
+                       'referencing old table as old_rows for each statement '
+                       'execute function kaizen_series_months_forget(%L, %L)', t.tbl, t.kind, t.col);
+        execute format('create or replace trigger series_months_after_truncate after truncate on %I '
+                       'for each statement execute function kaizen_series_months_forget(%L, %L)',
+                       t.tbl, t.kind, t.col);
+    end loop;
+end
+$$

@@ -21,19 +21,16 @@ import numpy as np
 from sqlalchemy import text as sa_text
 
 from kaizen.sources.base import DAY_SLICE, TS_SLICE
+from kaizen.warehouse import SERIES_TABLES
 
 NAT = -(2**63)  # numpy's NaT as int64
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _EPOCH_ORD = date(1970, 1, 1).toordinal()
 
 # the slice each big table's load replaces, and the series it feeds
-TABLES = {
-    "raw_trades": ("trades", DAY_SLICE),
-    "raw_orders": ("orders", DAY_SLICE),
-    "raw_probe_minutes": ("probes", TS_SLICE),
-    "raw_latency_buckets": ("latency", TS_SLICE),
-    "raw_error_minutes": ("errors", TS_SLICE),
-}
+TABLES = {t: (kind, DAY_SLICE if col == "trading_day" else TS_SLICE) for t, (kind, col) in SERIES_TABLES.items()}
+KINDS = tuple(kind for kind, _ in SERIES_TABLES.values())  # the series series_months caches
+BY_DAY = frozenset(kind for kind, col in SERIES_TABLES.values() if col == "trading_day")  # keyed by day ordinal
 
 
 def us(ts: datetime) -> int:
@@ -308,19 +305,19 @@ def _month_after(m: date) -> date:
     return date(m.year + m.month // 12, m.month % 12 + 1, 1)
 
 
+def _day_key(kind: str, d: date) -> int:
+    """Where IST day ``d`` starts, in the series' key units."""
+    return d.toordinal() if kind in BY_DAY else (d.toordinal() - _EPOCH_ORD) * 86_400_000_000 - _IST_US
+
+
 def _months(kind: str, lo: int, hi: int) -> list[tuple[int, int, date]]:
     """The IST calendar months wholly inside [lo, hi), as (lo, hi, first day)."""
-    by_day = kind in ("trades", "orders")
-    first = date.fromordinal(lo) if by_day else (_EPOCH + timedelta(microseconds=lo + _IST_US)).date()
+    first = date.fromordinal(lo) if kind in BY_DAY else (_EPOCH + timedelta(microseconds=lo + _IST_US)).date()
     m = first if first.day == 1 else _month_after(first)
-
-    def key(d: date) -> int:
-        return d.toordinal() if by_day else (d.toordinal() - _EPOCH_ORD) * 86_400_000_000 - _IST_US
-
     out = []
-    while key(_month_after(m)) <= hi:
-        if key(m) >= lo:
-            out.append((key(m), key(_month_after(m)), m))
+    while _day_key(kind, _month_after(m)) <= hi:
+        if _day_key(kind, m) >= lo:
+            out.append((_day_key(kind, m), _day_key(kind, _month_after(m)), m))
         m = _month_after(m)
     return out
 
@@ -343,8 +340,8 @@ def _unpack(blob: bytes) -> dict:
     return out
 
 
-def _read_counted(kind: str, conn, lo: int, hi: int, landed: Landed | None) -> dict:
-    series = _read(kind, conn, lo, hi)
+def _counted(kind: str, series: dict, landed: Landed | None) -> dict:
+    """``series``, counted as read from the warehouse (tests: :attr:`Landed.read`)."""
     if landed is not None:
         landed.read[kind] = landed.read.get(kind, 0) + len(series["key"])
     return series
@@ -377,8 +374,8 @@ def _stored(kind: str, conn, a: int, b: int, landed: Landed | None) -> list[tupl
     """[a, b) from the warehouse: its whole months from ``series_months`` where cached,
     the rest from the rows. A daily run (no ``landed``) caches the whole months it had
     to read; a range rebuild caches at its end (:func:`warm`)."""
-    if kind == "down":
-        return [(a, _read_counted(kind, conn, a, b, landed))]
+    if kind not in KINDS:  # down minutes: few, over a trailing window
+        return [(a, _counted(kind, _read(kind, conn, a, b), landed))]
     months = _months(kind, a, b)
     cached = {}
     if months:
@@ -391,9 +388,7 @@ def _stored(kind: str, conn, a: int, b: int, landed: Landed | None) -> list[tupl
     out, at, locked = [], a, False
     for m_lo, m_hi, month in months:
         if month in cached:
-            series = _unpack(cached[month])
-            if landed is not None:
-                landed.read[kind] = landed.read.get(kind, 0) + len(series["key"])
+            series = _counted(kind, _unpack(cached[month]), landed)
         elif landed is None:
             if not locked:
                 _cache_lock(conn)
@@ -403,11 +398,11 @@ def _stored(kind: str, conn, a: int, b: int, landed: Landed | None) -> list[tupl
         else:
             continue
         if at < m_lo:
-            out.append((at, _read_counted(kind, conn, at, m_lo, landed)))
+            out.append((at, _counted(kind, _read(kind, conn, at, m_lo), landed)))
         out.append((m_lo, series))
         at = m_hi
     if at < b:
-        out.append((at, _read_counted(kind, conn, at, b, landed)))
+        out.append((at, _counted(kind, _read(kind, conn, at, b), landed)))
     return out
 
 
@@ -419,14 +414,8 @@ def warm(conn, last: date) -> int:
     from kaizen import calendar as cal
 
     q_first = cal.period_bounds("quarter", last)[0]
-    todo = []
-    for kind in ("trades", "orders", "probes", "latency", "errors"):
-        if kind in ("trades", "orders"):
-            lo, hi = q_first.toordinal(), last.replace(day=1).toordinal()
-        else:
-            lo, hi = (us(cal.day_bounds_utc(q_first, q_first)[0]),
-                      us(cal.day_bounds_utc(last.replace(day=1), last.replace(day=1))[0]))
-        todo += [(kind, m) for m in _months(kind, lo, hi)]
+    todo = [(kind, m) for kind in KINDS
+            for m in _months(kind, _day_key(kind, q_first), _day_key(kind, last.replace(day=1)))]
     if not todo:
         return 0
     have = {(k, date.fromisoformat(str(m)[:10])) for k, m in _rows(
@@ -478,7 +467,7 @@ class Landed:
         if where_sql != slice_sql:  # a slice of another shape: the warehouse answers for it
             return
         frame = rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(list(rows))
-        if kind in ("trades", "orders"):
+        if kind in BY_DAY:
             lo, hi = params["first"].toordinal(), params["last"].toordinal() + 1
         else:
             lo, hi = us(params["start"]), us(params["end"])
@@ -522,7 +511,7 @@ class Landed:
         """Drop the pieces wholly before trading day ``day`` (trades, orders) or time
         ``ts`` (the per-minute series); session P&L (one number a day) is kept."""
         for kind, pieces in self.pieces.items():
-            edge = day.toordinal() if kind in ("trades", "orders") else us(ts)
+            edge = day.toordinal() if kind in BY_DAY else us(ts)
             self.pieces[kind] = [p for p in pieces if p[1] > edge]
 
 

@@ -106,10 +106,7 @@ def apply_ddl(engine: sa.Engine) -> None:
                 conn.exec_driver_sql(stmt)
         _apply_triggers(conn)
         if sessions_new:  # a warehouse from before trade_sessions: sum its history once
-            conn.exec_driver_sql(
-                "insert into trade_sessions (trading_day, trades, net_pnl_inr) "
-                "select trading_day, count(*), sum(net_pnl_inr) from raw_trades group by trading_day"
-            )
+            conn.exec_driver_sql(_SUM_SESSIONS.format(where="1 = 1"))
         if engine.dialect.name == "postgresql":
             from kaizen.warehouse.docs import comment_statements
 
@@ -168,28 +165,33 @@ def _derive_for_slice(conn: sa.Connection, table: str, where_sql: str, bound: di
                      {"kind": kind, "lo": lo, "hi": hi})
 
 
+# the session P&L of the days of raw_trades matching {where} (PostgreSQL's trigger
+# function kaizen_trade_sessions_sum says the same in sql/triggers.pg.sql)
+_SUM_SESSIONS = (
+    "insert into trade_sessions (trading_day, trades, net_pnl_inr) "
+    "select trading_day, count(*), sum(net_pnl_inr) from raw_trades where {where} group by trading_day"
+)
+
+
 def sync_trade_sessions(conn: sa.Connection) -> None:
     """Bring ``trade_sessions`` up to date before it is read. PostgreSQL's statement
     triggers keep it so within each statement; SQLite's row triggers only mark the days
     a statement touched stale (see ``sql/triggers.sqlite.sql``): sum those again."""
     if conn.dialect.name == "postgresql":
         return
-    stale = "select trading_day from trade_sessions_stale"
-    conn.exec_driver_sql(f"delete from trade_sessions where trading_day in ({stale})")
-    conn.exec_driver_sql(
-        "insert into trade_sessions (trading_day, trades, net_pnl_inr) "
-        "select trading_day, count(*), sum(net_pnl_inr) from raw_trades "
-        f"where trading_day in ({stale}) group by trading_day"
-    )
+    stale = "trading_day in (select trading_day from trade_sessions_stale)"
+    conn.exec_driver_sql(f"delete from trade_sessions where {stale}")
+    conn.exec_driver_sql(_SUM_SESSIONS.format(where=stale))
     conn.exec_driver_sql("delete from trade_sessions_stale")
 
 
 def _apply_triggers(conn: sa.Connection) -> None:
     """The triggers that keep ``trade_sessions`` and ``series_months`` true to the
     landing tables (``sql/triggers.<dialect>.sql``, statements separated by "/")."""
-    name = f"triggers.{'pg' if conn.dialect.name == 'postgresql' else 'sqlite'}.sql"
-    for stmt in re.split(r"^/$", (config.SQL_DIR / name).read_text(), flags=re.M):
-        conn.exec_driver_sql(stmt.strip())
+    postgres = conn.dialect.name == "postgresql"
+    text = (config.SQL_DIR / f"triggers.{'pg' if postgres else 'sqlite'}.sql").read_text()
+    for stmt in re.split(r"^/$", text, flags=re.M):
+        conn.exec_driver_sql(stmt.strip().replace("%", "%%") if postgres else stmt.strip())  # psycopg: % is a placeholder
 
 
 def _migrate_latency_buckets(conn: sa.Connection) -> None:
