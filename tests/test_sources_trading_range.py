@@ -496,8 +496,9 @@ def test_old_ist_offsets_take_the_per_record_path():
     """Before 1946 Asia/Kolkata was not UTC+05:30: the columnar path is not used."""
     recs = [trade("old", entry="1944-01-03T04:00:00Z", exit="1944-01-03T05:00:00Z")]
     first = last = date(1944, 1, 3)
-    with pytest.raises(cal.CalendarNotCovered):
-        trading.parse_trades(first, last, recs)
+    n, rows, (rej,) = trading.parse_trades(first, last, recs)
+    assert (n, len(rows)) == (1, 0)
+    assert "outside the calendar" in rej.reason and "before the NSE calendar's coverage" in rej.reason
     assert datetime.combine(first, time(12), KOLKATA).utcoffset() != timedelta(hours=5, minutes=30)
 
 

@@ -82,17 +82,23 @@ def test_manual_run_reports_latest_complete_trading_day(run_after, expected_day)
     assert interval.start == _ist(*cal.previous_trading_day(expected_day).timetuple()[:3])
 
 
-def test_past_holiday_data_runs_are_created_and_fail_loudly():
+def test_a_provisional_year_is_scheduled_and_its_runs_resolve():
     last_2026 = DataInterval(_ist(2026, 12, 30), _ist(2026, 12, 31))
     nxt = TT.next_dagrun_info(
         last_automated_data_interval=last_2026,
         restriction=TimeRestriction(earliest=_ist(2026, 1, 1), latest=None, catchup=True),
     )
-    assert nxt.run_after == _ist(2027, 1, 1)  # scheduled, not silently dropped …
+    assert nxt.run_after == _ist(2027, 1, 1)
     from kaizen.pipeline import resolve_trading_day
 
-    with pytest.raises(cal.CalendarNotCovered, match="covers 2020–2026.*2027"):
-        resolve_trading_day(data_interval_end=nxt.data_interval.end)  # … and its first task fails
+    assert resolve_trading_day(data_interval_end=nxt.data_interval.end) == date(2027, 1, 1)
+
+
+def test_a_day_before_the_calendar_fails_loudly():
+    from kaizen.pipeline import resolve_trading_day
+
+    with pytest.raises(cal.CalendarNotCovered, match="before the NSE calendar's coverage.*2020-01-01"):
+        resolve_trading_day(param_day="2019-12-31")
 
 
 def test_serialise_round_trip_through_airflow():

@@ -55,11 +55,32 @@ def cmd_views(args) -> int:
     return 0
 
 
-def cmd_calendar_data(args) -> int:
-    from kaizen.calendar_data import build
+def cmd_calendar(args) -> int:
+    """The NSE calendar of one year: sessions, holidays and where each comes from."""
+    from kaizen import calendar as cal
 
-    doc = build()
-    print(f"{len(doc['holidays'])} NSE holidays {doc['first_year']}–{doc['last_year']} written")
+    try:
+        rep = cal.year_report(args.year)
+    except (cal.CalendarNotCovered, cal.CalendarFileError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    status = ("PROVISIONAL: NSE's holiday list is not in the data; only fixed-date holidays and "
+              "overrides apply" if rep["provisional"] else f"confirmed: published list from {rep['list_source']}")
+    print(f"NSE calendar {rep['year']} — {status}")
+    print(f"overrides file: {rep['overrides_file']}")
+    special = [s for s in rep["sessions"] if s.special]
+    print(f"\nsessions: {len(rep['sessions'])} ({len(special)} special)")
+    for s in special:
+        print(f"  {s.day} {s.day:%a}  {s.open:%H:%M}–{s.close:%H:%M} IST  {s.name}  [override]")
+    print(f"\nholidays on weekdays: {len(rep['holidays'])}")
+    for h in rep["holidays"]:
+        print(f"  {h.day} {h.day:%a}  {h.name}  [{h.source}]")
+    for d, reason in rep["removed"]:
+        print(f"  {d} {d:%a}  removed: {reason}  [override]")
+    if args.sessions:
+        print("\nall sessions:")
+        for s in rep["sessions"]:
+            print(f"  {s.day} {s.day:%a}  {s.open:%H:%M}–{s.close:%H:%M} IST")
     return 0
 
 
@@ -250,8 +271,10 @@ def main(argv: list[str] | None = None) -> int:
     s = sub.add_parser("views", help="regenerate the wide per-grain views in sql/ from the catalog")
     s.set_defaults(func=cmd_views)
 
-    s = sub.add_parser("calendar-data", help="rebuild the NSE holiday data file")
-    s.set_defaults(func=cmd_calendar_data)
+    s = sub.add_parser("calendar", help="print one year's NSE sessions and holidays with their source")
+    s.add_argument("--year", type=int, required=True)
+    s.add_argument("--sessions", action="store_true", help="also list every session day")
+    s.set_defaults(func=cmd_calendar)
 
     args = p.parse_args(argv)
     return args.func(args)

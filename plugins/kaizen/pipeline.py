@@ -31,7 +31,8 @@ def resolve_trading_day(
 ) -> date:
     """The trading day a daily run reports on: the ``day`` param when given, else the
     IST date of the data interval's end, else (manual run without interval) the latest
-    trading day whose 16:00 IST review time is not after ``run_after``. Never ``now()``."""
+    trading day whose review time (16:00 IST after a regular session) is not after
+    ``run_after``. Never ``now()``."""
     day = parse_day_param(param_day)
     if day is None and data_interval_end is not None:
         day = data_interval_end.astimezone(cal.IST).date()
@@ -40,9 +41,9 @@ def resolve_trading_day(
             raise ParamError("day: no day given and the run has neither a data interval nor run_after")
         local = run_after.astimezone(cal.IST)
         day = local.date()
-        if not cal.is_trading_day(day) or local.time() < cal.REVIEW_TIME:
+        if not cal.is_trading_day(day) or local.time() < cal.review_time(day):
             day = cal.previous_trading_day(day)
-    if not cal.is_trading_day(day):  # raises CalendarNotCovered past the holiday data
+    if not cal.is_trading_day(day):  # raises CalendarNotCovered before the calendar's first year
         raise ParamError(f"day: {day.isoformat()} is not an NSE trading day (weekend or NSE holiday)")
     return day
 
@@ -101,7 +102,7 @@ def draft_postmortems(day: date, lookback_days: int = 7) -> list[dict]:
 
 
 def review_time_utc(day: date) -> datetime:
-    """The daily cut-off of trading day ``day`` (16:00 IST) as an aware UTC datetime."""
+    """The daily cut-off of trading day ``day`` (its review time) as an aware UTC datetime."""
     return cal.review_window_utc(day)[1]
 
 

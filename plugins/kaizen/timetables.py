@@ -7,7 +7,7 @@ this on every loop).
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, time, timedelta
 from typing import Any
 
 import pendulum
@@ -18,14 +18,11 @@ from kaizen import calendar as cal
 
 
 def _is_session(d: date) -> bool:
-    """Like :func:`kaizen.calendar.is_trading_day`, but past the holiday data's last
-    year every weekday counts: the run is still created, and its first task fails
-    loudly with :class:`~kaizen.calendar.CalendarNotCovered` (a visible failure, not
-    a silently missing or silently wrong schedule)."""
-    try:
-        return cal.is_trading_day(d)
-    except cal.CalendarNotCovered:
-        return d.weekday() < 5
+    """An NSE session day (:func:`kaizen.calendar.is_trading_day`): rule, published list
+    and the operator's overrides file, re-read when it changes. A year without its
+    published list is provisional: its weekdays run unless a fixed-date holiday or an
+    override says otherwise, and the daily review says the year is provisional."""
+    return cal.is_trading_day(d)
 
 
 def _prev_session(d: date) -> date:
@@ -42,7 +39,7 @@ def _next_session_on_or_after(d: date) -> date:
 
 
 def _at(d: date, hour: int, minute: int) -> DateTime:
-    return instance(cal.ist_datetime(d, cal.REVIEW_TIME.replace(hour=hour, minute=minute))).in_timezone("UTC")
+    return instance(cal.ist_datetime(d, time(hour, minute))).in_timezone("UTC")
 
 
 class NSETradingDayTimetable(Timetable):
@@ -70,10 +67,14 @@ class NSETradingDayTimetable(Timetable):
     def deserialize(cls, data: dict[str, Any]) -> NSETradingDayTimetable:
         return cls(hour=data["hour"], minute=data["minute"])
 
+    def _run_time(self, d: date) -> DateTime:
+        """``hh:mm`` IST on session day ``d``, or the calendar's later review time when
+        the session closes late (a Muhurat evening session)."""
+        at = max(time(self.hour, self.minute), cal.review_time(d))
+        return _at(d, at.hour, at.minute)
+
     def _interval_for(self, d: date) -> DataInterval:
-        return DataInterval(
-            start=_at(_prev_session(d), self.hour, self.minute), end=_at(d, self.hour, self.minute)
-        )
+        return DataInterval(start=self._run_time(_prev_session(d)), end=self._run_time(d))
 
     @staticmethod
     def trading_day_of(interval_end: DateTime) -> date:
@@ -83,7 +84,7 @@ class NSETradingDayTimetable(Timetable):
         """A manual run reports on the latest trading day whose review time has passed."""
         local = run_after.in_timezone("Asia/Kolkata")
         d = local.date()
-        if not _is_session(d) or (local.hour, local.minute) < (self.hour, self.minute):
+        if not _is_session(d) or run_after < self._run_time(d):
             d = _prev_session(d)
         return self._interval_for(d)
 
@@ -104,7 +105,7 @@ class NSETradingDayTimetable(Timetable):
             local = earliest.in_timezone("Asia/Kolkata")
             d = local.date()
             # a run is due at d's review time; if that is already before `earliest`, start next day
-            if _at(d, self.hour, self.minute) < earliest:
+            if _is_session(d) and self._run_time(d) < earliest:
                 d += timedelta(days=1)
         d = _next_session_on_or_after(d)
         info = DagRunInfo.interval(**self._interval_for(d)._asdict())

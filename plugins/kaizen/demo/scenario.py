@@ -111,7 +111,8 @@ def build_period(end: date, months: int, seed: int) -> Period:
 
 
 def session_bounds(d: date) -> tuple[int, int]:
-    return ist_epoch(d, cal.SESSION_OPEN), ist_epoch(d, cal.SESSION_CLOSE)
+    opens, closes = cal.session_hours(d)  # a special session's own hours
+    return ist_epoch(d, opens), ist_epoch(d, closes)
 
 
 @dataclass

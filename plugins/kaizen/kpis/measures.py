@@ -174,7 +174,7 @@ def drawdown_at(capital: float, daily_pnl: list[float]) -> tuple[float, float]:
 
 
 def business_days(day: date) -> int:
-    """Mon–Fri dates D' with previous trading day < D' ≤ D (≥ 1)."""
+    """Mon–Fri dates D' with previous trading day < D' ≤ D (0 for a weekend special session)."""
     return weekdays(cal.previous_trading_day(day) + timedelta(days=1), day)
 
 
@@ -412,7 +412,11 @@ def trading_measures(src, scope: Scope, capital: float, rf_annual: float) -> dic
     today = pnl.tolist()
     sessions_in_scope = len(scope.session_days)
     n = len(today)
-    stale = n == 0
+    oi, oj = _slice(data.order_day, first.toordinal(), last.toordinal() + 1)
+    # A day of a provisional calendar year without a single trade or order is most likely
+    # a festival holiday the calendar does not know yet: "no events", not a stale source.
+    holiday = scope.grain == "day" and n == 0 and oi == oj and cal.is_provisional(first.year)
+    stale = n == 0 and not holiday
     wins = pnl[pnl > 0].tolist()
     losses = pnl[pnl < 0].tolist()
     net = _fsum(today)
@@ -474,9 +478,9 @@ def trading_measures(src, scope: Scope, capital: float, rf_annual: float) -> dic
         stale=stale,
     )
 
-    i, j = _slice(data.order_day, first.toordinal(), last.toordinal() + 1)
+    i, j = oi, oj
     submitted = j - i
-    o_stale = submitted == 0
+    o_stale = submitted == 0 and not holiday
     filled = int(data.order_filled[i:j].sum())
     ms = data.order_exec_ms[i:j]
     exec_ms = ms[ms == ms].tolist()  # NaN: not filled, or no fill time
@@ -492,6 +496,9 @@ def trading_measures(src, scope: Scope, capital: float, rf_annual: float) -> dic
         stale=o_stale,
     )
     m["p95_execution_ms"] = Measure(percentile(exec_ms, 95), sample_size=len(exec_ms), stale=o_stale)
+    if holiday:
+        for measure in m.values():
+            measure.no_events = measure.no_events or measure.value is None
     return m
 
 

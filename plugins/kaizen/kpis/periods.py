@@ -63,7 +63,7 @@ def period_scope(grain: str, any_day: date, as_of: datetime) -> Scope:
     last = min(pe, as_of_day)
     if last >= ps and last == as_of_day and end < full_end:
         local = end.astimezone(cal.IST)
-        if local.date() == last and local.time() < cal.REVIEW_TIME and cal.is_trading_day(last):
+        if local.date() == last and cal.is_trading_day(last) and local.time() < cal.review_time(last):
             last = last - timedelta(days=1)
     sessions = tuple(cal.trading_days(ps, last)) if last >= ps else ()
     return Scope(

@@ -9,7 +9,7 @@ Figures are never invented: a KPI whose value is NULL shows its status
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import date, datetime
 
 import sqlalchemy as sa
@@ -58,6 +58,8 @@ NULL_DISPLAY = {
     "stale": "stale",
     "missing": "n/a (not computed)",
 }
+
+PROBABLE_HOLIDAY = "no trades — probable market holiday, not in the calendar"
 
 # A value that exists but is doubtful keeps its value and says why.
 DOUBT_SUFFIX = {"stale": " (stale)", "insufficient_data": " (low sample)"}
@@ -127,9 +129,11 @@ class DailyReport:
     window_start_utc: datetime
     window_end_utc: datetime
     window_text: str  # "since Thu 26 Nov 16:00 IST"
+    cutoff_text: str  # "16:00 IST": the review time that ends the window
     figures: dict[str, Figure]
     alerts: AlertCounts
     incidents: list[Incident] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # calendar warnings, shown under the title
 
     @property
     def open_incidents(self) -> list[Incident]:
@@ -308,6 +312,13 @@ def build_daily(engine: sa.Engine, day: date) -> DailyReport:
         rows, defs = read_kpis(conn, day)
         incidents = read_incidents(conn, start, end)
     figures = {k: make_figure(k, rows.get(k), defs.get(k)) for k in DAILY_KPIS}
+    notes = cal.provisional_notes(day)
+    if cal.is_provisional(day.year) and figures["trades_count"].status == "no_events":
+        # the measures call a trade-less, order-less day of a provisional year "no events"
+        figures["trades_count"] = replace(figures["trades_count"], display=PROBABLE_HOLIDAY)
+        notes.insert(0, f"{PROBABLE_HOLIDAY[0].upper()}{PROBABLE_HOLIDAY[1:]}: no trade and no order on "
+                        f"{day:%a %d %b %Y}. If NSE was closed, add the day to 'holidays' in "
+                        f"{cal.shown_path(cal.calendar().overrides_file)}.")
     per_day = figures["alerts_per_day"]
     alerts = AlertCounts(
         total=_alert_count(per_day),
@@ -325,9 +336,11 @@ def build_daily(engine: sa.Engine, day: date) -> DailyReport:
         window_start_utc=start,
         window_end_utc=end,
         window_text="since " + ist_text(start),
+        cutoff_text=end.astimezone(cal.IST).strftime("%H:%M IST"),
         figures=figures,
         alerts=alerts,
         incidents=incidents,
+        notes=notes,
     )
 
 

@@ -214,9 +214,18 @@ def _fetch_range(fetch, first: date, last: date) -> dict:
 
 # ---------------------------------------------------------------- per-record validation
 
-def _in_session(ts: datetime) -> bool:
+def _session_problem(field: str, ts: datetime) -> str | None:
+    """Why ``ts`` is not inside an NSE session (the day's own hours), or None."""
     local = ts.astimezone(cal.IST)
-    return cal.is_trading_day(local.date()) and cal.SESSION_OPEN <= local.time() <= cal.SESSION_CLOSE
+    try:
+        s = cal.session(local.date())
+    except cal.CalendarNotCovered as exc:
+        return f"{field} {local:%Y-%m-%d %H:%M:%S} IST is outside the calendar: {exc}"
+    if s is not None and s.open <= local.time() <= s.close:
+        return None
+    hours = (f"{s.open:%H:%M}–{s.close:%H:%M} IST that day" if s is not None
+             else "no session that day: weekend or NSE holiday")
+    return f"{field} {local:%Y-%m-%d %H:%M:%S} IST outside the NSE session ({hours})"
 
 
 def _check_trade(t: dict) -> tuple[dict | None, str | None]:
@@ -247,9 +256,9 @@ def _check_trade(t: dict) -> tuple[dict | None, str | None]:
     if exit_ < entry:
         return None, f"exit_time {exit_.isoformat()} before entry_time {entry.isoformat()}"
     for f, ts in times.items():
-        if not _in_session(ts):
-            return None, (f"{f} {ts.astimezone(cal.IST).strftime('%Y-%m-%d %H:%M:%S')} IST outside "
-                          "the NSE session (09:15–15:30 IST on a trading day)")
+        problem = _session_problem(f, ts)
+        if problem:
+            return None, problem
     if t.get("net_pnl") is None:
         return None, "net_pnl is NULL"
     nums = {}
@@ -427,8 +436,6 @@ _EPOCH_DATE = date(1970, 1, 1)
 _US_DAY = 86_400_000_000
 _IST_US = (5 * 3600 + 30 * 60) * 1_000_000  # Asia/Kolkata is UTC+05:30 since Oct 1945
 _FIXED_IST_FROM = date(1946, 1, 1)
-_OPEN_US = (cal.SESSION_OPEN.hour * 3600 + cal.SESSION_OPEN.minute * 60) * 1_000_000
-_CLOSE_US = (cal.SESSION_CLOSE.hour * 3600 + cal.SESSION_CLOSE.minute * 60) * 1_000_000
 _NAT = np.iinfo(np.int64).min
 _TS_KIND = {str: 0, type(None): 1, datetime: 2}
 _UTC_ZONES = {"UTC", "Etc/UTC", "Etc/UCT", "UCT", "Universal", "Etc/Universal", "Zulu", "Etc/Zulu", "GMT",
@@ -626,18 +633,27 @@ def _per_day(days: np.ndarray, fn, dtype) -> np.ndarray:
     return np.array([fn(int(u)) for u in uniq], dtype=dtype)[inv]
 
 
-def _is_trading_daynum(k: int) -> bool:
+def _session_us(k: int) -> tuple[int, int]:
+    """[open, close] of day number ``k``'s session in µs since IST midnight; an empty
+    range when it has none or the calendar does not cover it (the per-record check then
+    says why)."""
     try:
-        return cal.is_trading_day(_EPOCH_DATE + timedelta(days=k))
+        s = cal.session(_EPOCH_DATE + timedelta(days=k))
     except (LookupError, OverflowError, ValueError):
-        return False  # the per-record check decides (and raises as it always did)
+        s = None
+    if s is None:
+        return (1, 0)
+    return tuple((t.hour * 3600 + t.minute * 60 + t.second) * 1_000_000 + t.microsecond for t in (s.open, s.close))
 
 
 def _in_session_us(us: np.ndarray) -> np.ndarray:
+    if not len(us):
+        return np.zeros(0, bool)
     local = us + _IST_US
     days = local // _US_DAY
     tod = local - days * _US_DAY
-    return (tod >= _OPEN_US) & (tod <= _CLOSE_US) & _per_day(days, _is_trading_daynum, bool)
+    bounds = _per_day(days, _session_us, np.int64)
+    return (tod >= bounds[:, 0]) & (tod <= bounds[:, 1])
 
 
 def _dates(days: np.ndarray) -> np.ndarray:
