@@ -15,7 +15,7 @@ export AIRFLOW__CORE__PARALLELISM := 4
 export AIRFLOW__LOGGING__COLORED_CONSOLE_LOG := False
 export PYTHONPATH := $(CURDIR)/plugins
 
-.PHONY: demo test lint venv airflow-db freeze clean
+.PHONY: demo test lint venv airflow-db freeze clean snapshot-check
 
 $(STAMP): requirements.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -40,6 +40,15 @@ demo: $(STAMP) airflow-db
 test: $(STAMP) airflow-db
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# kpi_values of the benchmark's year (12 months, 2,000 trades/day) against the committed
+# snapshot, on SQLite and PostgreSQL (~30 s each; the demo's is checked by make test)
+SNAPSHOT_PG ?= postgresql+psycopg://postgres@127.0.0.1:5432/postgres
+snapshot-check: $(STAMP)
+	$(BIN)/python tests/kpi_snapshot.py build --end 2026-11-27 --months 12 --trades-per-day 2000 \
+		--out tests/data/kpi_values_year.csv.gz --check
+	$(BIN)/python tests/kpi_snapshot.py build --end 2026-11-27 --months 12 --trades-per-day 2000 \
+		--out tests/data/kpi_values_year.csv.gz --check --url $(SNAPSHOT_PG) --fresh-database
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

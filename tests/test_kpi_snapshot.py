@@ -1,0 +1,52 @@
+"""``kpi_values`` of the demo warehouse equal the committed snapshot, on SQLite and
+PostgreSQL: every column but ``computed_at`` and ``run_id``, floats exactly.
+
+The snapshot (tests/data/kpi_values_demo.csv.gz, 3,198 rows) was taken with the code of
+2026-12-04 before the facts refactor; ``make snapshot-check`` does the same for the
+benchmark's year (tests/data/kpi_values_year.csv.gz, 12,363 rows). A deliberate
+semantic change rewrites the snapshot in the same commit and names the change."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+
+import pytest
+
+import kpi_snapshot
+
+END, MONTHS, SEED = date(2026, 11, 27), 3, 42
+ENV_KEYS = ("KAIZEN_SOURCES", "KAIZEN_DEMO_DIR", "KAIZEN_DATA_DIR", "KAIZEN_OUT_DIR", "AIRFLOW_CONN_KAIZEN_WAREHOUSE")
+
+
+@pytest.fixture
+def own_pg_database(request):
+    """A PostgreSQL database of its own (the session's is shared with other tests)."""
+    request.getfixturevalue("pg_url")  # fails under CI=true when PostgreSQL is missing
+    from conftest import PG_ADMIN_URL, _pg_admin_engine
+
+    name = f"kaizen_snap_{uuid.uuid4().hex[:10]}"
+    admin = _pg_admin_engine()
+    with admin.connect() as c:
+        c.exec_driver_sql(f'create database "{name}"')
+    yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    with admin.connect() as c:
+        c.exec_driver_sql(f'drop database if exists "{name}" with (force)')
+    admin.dispose()
+
+
+@pytest.mark.parametrize("dialect", ["sqlite", "postgres"])
+def test_demo_kpi_values_equal_the_snapshot(dialect, request, monkeypatch):
+    from kaizen.warehouse import _engine_for
+
+    url = request.getfixturevalue("own_pg_database") if dialect == "postgres" else None
+    for key in ENV_KEYS:
+        monkeypatch.setenv(key, "")  # build() sets them; the test's end restores them
+    _engine_for.cache_clear()
+    try:
+        rows = kpi_snapshot.build(END, MONTHS, SEED, None, url)
+    finally:
+        _engine_for.cache_clear()
+    expected = kpi_snapshot.read(kpi_snapshot.DATA / "kpi_values_demo.csv.gz")
+    assert len(expected) == 3198
+    assert kpi_snapshot.diff(expected, rows) == []
