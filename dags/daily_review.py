@@ -7,7 +7,8 @@ uptime, latency, errors and alerts by priority since the previous review; open
 incidents — each figure beside its target with a status mark.
 
 **Period.** A scheduled run reports on trading day D = the IST date of its data
-interval's end; the interval is [previous trading day 16:00 IST, D 16:00 IST), so
+interval's end; the interval is [previous trading day 16:00 IST, D 16:00 IST) (the
+cut-off is later after a late special session), so
 weekends and holidays are reported by the next trading day. A manual run takes the
 `day` param, or else the latest trading day whose review time has passed.
 
@@ -32,7 +33,7 @@ from kaizen.timetables import NSETradingDayTimetable
 
 @dag(
     dag_id="daily_review",
-    schedule=NSETradingDayTimetable(hour=16, minute=0),
+    schedule=NSETradingDayTimetable(),
     start_date=pendulum.datetime(2026, 1, 1, tz="Asia/Kolkata"),
     catchup=False,
     max_active_runs=1,
@@ -57,15 +58,17 @@ from kaizen.timetables import NSETradingDayTimetable
 )
 def daily_review():
     @task
-    def resolve_day(params=None, data_interval_end=None, dag_run=None) -> str:
-        """The trading day this run reports on; fails loudly past the holiday data."""
+    def resolve_period(params=None, data_interval_end=None, dag_run=None) -> dict:
+        """The trading day this run reports on, as a Period dict; fails loudly on a
+        non-trading day or a date before the calendar."""
+        from kaizen.period import Period
         from kaizen.pipeline import resolve_trading_day
 
-        return resolve_trading_day(
+        return Period.day(resolve_trading_day(
             param_day=(params or {}).get("day"),
             data_interval_end=data_interval_end,
             run_after=getattr(dag_run, "run_after", None),
-        ).isoformat()
+        )).as_dict()
 
     @task
     def prepare_warehouse() -> dict:
@@ -75,75 +78,63 @@ def daily_review():
         return prepare_warehouse()
 
     @task(max_active_tis_per_dagrun=2)
-    def extract_source(source: str, day: str, run_id=None) -> list[dict]:
+    def extract_source(source: str, period: dict, run_id=None) -> list[dict]:
         """Extract one source's records for the day into raw_* and quarantine."""
-        from datetime import date
+        from kaizen.pipeline import extract_source, trading_day
 
-        from kaizen.pipeline import extract_source
-
-        return extract_source(source, date.fromisoformat(day), run_id)
+        return extract_source(source, trading_day(period), run_id)
 
     @task
-    def compute_day_kpis(day: str, run_id=None) -> dict:
+    def compute_day_kpis(period: dict, run_id=None) -> dict:
         """Day-grain KPIs into kpi_values."""
-        from datetime import date
+        from kaizen.pipeline import compute_day_kpis, trading_day
 
-        from kaizen.pipeline import compute_day_kpis
-
-        return compute_day_kpis(date.fromisoformat(day), run_id)
+        return compute_day_kpis(trading_day(period), run_id)
 
     @task
-    def compute_rollups(day: str, run_id=None) -> dict:
-        """Week, month and quarter containing the day, recomputed to its 16:00 IST cut-off."""
-        from datetime import date
+    def compute_rollups(period: dict, run_id=None) -> dict:
+        """Week, month and quarter containing the day, recomputed to the day's review time."""
+        from kaizen.pipeline import compute_rollups_to_date, trading_day
 
-        from kaizen.pipeline import compute_rollups_to_date
-
-        return compute_rollups_to_date(date.fromisoformat(day), run_id)
+        return compute_rollups_to_date(trading_day(period), run_id)
 
     @task
-    def draft_postmortems(day: str) -> list[dict]:
+    def draft_postmortems(period: dict) -> list[dict]:
         """Post-mortem drafts for P0/P1 incidents resolved in the last week (a human-edited draft is never overwritten)."""
-        from datetime import date
+        from kaizen.pipeline import draft_postmortems, trading_day
 
-        from kaizen.pipeline import draft_postmortems
-
-        return draft_postmortems(date.fromisoformat(day))
+        return draft_postmortems(trading_day(period))
 
     @task
-    def render_daily_review(day: str, run_id=None) -> dict:
+    def render_daily_review(period: dict, run_id=None) -> dict:
         """Render the Block Kit payload and the Markdown (pure; sends nothing)."""
-        from datetime import date
+        from kaizen.pipeline import render_daily_review, trading_day
 
-        from kaizen.pipeline import render_daily_review
-
-        return render_daily_review(date.fromisoformat(day), run_id)
+        return render_daily_review(trading_day(period), run_id)
 
     @task(pool=SLACK_POOL)
-    def post_daily_review(day: str, rendered: dict, params=None, dag_run=None) -> dict:
+    def post_daily_review(period: dict, rendered: dict, params=None, dag_run=None) -> dict:
         """Send the rendered review (Slack or outbox, by the deliver param and run type); the ledger prevents double posts."""
-        from datetime import date
-
-        from kaizen.pipeline import deliver_daily_review
+        from kaizen.pipeline import deliver_daily_review, trading_day
 
         return deliver_daily_review(
-            date.fromisoformat(day),
+            trading_day(period),
             rendered,
             mode=(params or {}).get("deliver", "auto"),
             run_type=str(getattr(dag_run, "run_type", "") or ""),
         )
 
-    day = resolve_day()
+    period = resolve_period()
     ready = prepare_warehouse()
-    extracted = extract_source.partial(day=day).expand(source=list(SOURCES))
+    extracted = extract_source.partial(period=period).expand(source=list(SOURCES))
     ready >> extracted
-    kpis = compute_day_kpis(day)
+    kpis = compute_day_kpis(period)
     extracted >> kpis
-    rendered = render_daily_review(day)
+    rendered = render_daily_review(period)
     kpis >> rendered
-    kpis >> compute_rollups(day)
-    extracted >> draft_postmortems(day)
-    post_daily_review(day, rendered)
+    kpis >> compute_rollups(period)
+    extracted >> draft_postmortems(period)
+    post_daily_review(period, rendered)
 
 
 daily_review()

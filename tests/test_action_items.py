@@ -12,6 +12,7 @@ import pytest
 from fakes.github import FakeGitHub
 from kaizen import warehouse
 from kaizen.kpis import measures, periods
+from kaizen.period import Period
 from kaizen.sources import github_issues
 from source_wire import (
     ACTION,
@@ -258,7 +259,7 @@ def _seed_kpi(engine):
 
 def test_practice_kpis_by_hand(engine):
     _seed_kpi(engine)
-    scope = periods.period_scope("week", date(2026, 3, 11), _utc(2026, 3, 20))
+    scope = periods.scope_of(Period.of("week", date(2026, 3, 11)), _utc(2026, 3, 20))
     with engine.connect() as conn:
         m = measures.practice_measures(conn, scope)
     a = m["action_items_on_time_pct"]
@@ -272,7 +273,7 @@ def test_practice_kpis_by_hand(engine):
 
 def test_practice_kpis_without_anything_due_are_no_events(engine):
     _seed_kpi(engine)
-    scope = periods.period_scope("week", date(2026, 4, 1), _utc(2026, 4, 10))
+    scope = periods.scope_of(Period.of("week", date(2026, 4, 1)), _utc(2026, 4, 10))
     with engine.connect() as conn:
         m = measures.practice_measures(conn, scope)
     for k in ("action_items_on_time_pct", "postmortems_on_time_pct"):

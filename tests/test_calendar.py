@@ -18,6 +18,7 @@ import pytest
 import sqlalchemy as sa
 
 from kaizen import calendar as cal
+from kaizen.period import review_window_utc
 from source_wire import order, trade
 
 REPO = Path(__file__).resolve().parents[1]
@@ -175,7 +176,7 @@ def test_overrides_change_the_next_runs_without_code_change(scheduled_timetable,
     fri = [i for i, (d, _) in enumerate(after) if d == date(2027, 3, 5)][0]
     assert after[fri - 1][0] == date(2027, 3, 3)
     # the daily review window of the Saturday is its own, with its own session hours
-    assert cal.review_window_utc(date(2027, 3, 6)) == (_ist(2027, 3, 5), _ist(2027, 3, 6))
+    assert review_window_utc(date(2027, 3, 6)) == (_ist(2027, 3, 5), _ist(2027, 3, 6))
     assert cal.session_bounds_utc(date(2027, 3, 6)) == (_ist(2027, 3, 6, 10), _ist(2027, 3, 6, 14))
     # an edit in place is seen too
     overrides({"removed_holidays": {"2027-01-26": "NSE trades after all (test)"}})
@@ -192,7 +193,7 @@ def test_an_evening_special_session_is_reviewed_after_its_close(scheduled_timeta
         (date(2027, 11, 1), pendulum.time(16, 0)),
     ]
     assert cal.review_time(date(2027, 10, 31)) == time(19, 45)
-    assert cal.review_window_utc(date(2027, 11, 1))[0] == _ist(2027, 10, 31, 19, 45)
+    assert review_window_utc(date(2027, 11, 1))[0] == _ist(2027, 10, 31, 19, 45)
     from kaizen.pipeline import resolve_trading_day
 
     # a manual run at 19:00 that evening reports on Friday: the session has not been reviewed yet
@@ -211,6 +212,8 @@ def test_an_evening_special_session_is_reviewed_after_its_close(scheduled_timeta
         ({"special_sessions": {"2027-03-06": {"open": "10:00", "close": "12:00"}}},
          "special_sessions.2027-03-06.name is missing"),
         ({"holiday": {"2027-03-04": "Holi"}}, "unknown key(s) 'holiday'"),
+        ({"special_sessions": {"2027-03-06": {"name": "x", "open": "10:10", "close": "12:00"}}},
+         "special_sessions.2027-03-06: hours must be on a quarter hour"),
         ({"holiday_lists": {"2027": {"2028-01-03": "x"}}}, "holiday_lists.2027: 2028-01-03 is not in 2027"),
         ({"holidays": {"2027-03-04": "a"}, "removed_holidays": {"2027-03-04": "b"}},
          "2027-03-04 is both in 'holidays' and in 'removed_holidays'"),

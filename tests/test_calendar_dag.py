@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 
 import pytest
 import sqlalchemy as sa
 
 from kaizen import calendar as cal
+from kaizen.period import midnight_utc
 
 pytestmark = pytest.mark.dag
 
@@ -51,7 +52,8 @@ def provisional_env(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("provisional")
     generate(end=date(2027, 1, 8), months=1, seed=7, out_dir=root / "demo", trades_per_day=60)
-    lo, hi = (t.strftime("%Y-%m-%dT%H:%M") for t in cal.day_bounds_utc(HOLIDAY_2027, HOLIDAY_2027))
+    day_utc = (midnight_utc(HOLIDAY_2027), midnight_utc(HOLIDAY_2027 + timedelta(days=1)))
+    lo, hi = (t.strftime("%Y-%m-%dT%H:%M") for t in day_utc)
     con = sqlite3.connect(root / "demo" / "trading.db")
     with con:
         n = con.execute("delete from trades where exit_time >= ? and exit_time < ?", (lo, hi)).rowcount

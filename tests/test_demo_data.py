@@ -14,6 +14,7 @@ import pytest
 
 from kaizen import calendar as cal
 from kaizen.demo import generate
+from kaizen.period import review_window_utc
 
 END = date(2026, 11, 27)
 IST = ZoneInfo("Asia/Kolkata")
@@ -127,7 +128,7 @@ def test_every_bad_record_is_in_the_files_in_the_last_window(demo):
     bad = {b["reason"]: b for b in m["bad_records"]}
     assert len(bad) == 7
     last = date.fromisoformat(m["last_trading_day"])
-    w0, w1 = cal.review_window_utc(last)
+    w0, w1 = review_window_utc(last)
     assert {b["day"] for b in m["bad_records"]} == {last.isoformat()}
     con = sqlite3.connect(out / "trading.db")
     key = bad["duplicate trade id"]["key"]

@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from kaizen import calendar as cal
 from kaizen import warehouse
 from kaizen.kpis import day as day_kpis
+from kaizen.period import Period
 
 D = date(2026, 3, 11)
 PREV = date(2026, 3, 10)
@@ -621,7 +622,7 @@ def test_not_a_trading_day_is_refused(engine):
     ],
 )
 def test_business_days(day, expected):
-    assert day_kpis.business_days(day) == expected
+    assert Period.day(day).business_days() == expected
 
 
 INF = float("inf")

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from kaizen import calendar as cal
 from kaizen import config, warehouse
 from kaizen.kpis import periods
+from kaizen.period import review_window_utc
 
 LOADED = datetime(2026, 11, 28, 0, 0, tzinfo=UTC)
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, math.inf)
@@ -212,7 +213,7 @@ def test_change_failure_rate_counts_a_deployment_once(engine):
 def test_to_date_periods_and_recompute_changes_nothing(engine):
     days = cal.trading_days(date(2026, 11, 2), date(2026, 11, 27))
     insert(engine, "raw_trades", [trade(f"T{i}", d, 500.0 - 40 * i) for i, d in enumerate(days)])
-    as_of = cal.review_window_utc(date(2026, 11, 27))[1]
+    as_of = review_window_utc(date(2026, 11, 27))[1]
     first = periods.compute_rollups(engine, periods.ROLLUP_GRAINS, date(2026, 11, 27), date(2026, 11, 27), "r1", as_of=as_of)
     by = {(r["grain"], r["kpi_id"]): r for r in first}
     assert by[("week", "trades_count")]["period_start"] == date(2026, 11, 23)

@@ -16,6 +16,7 @@ from kaizen import calendar as cal
 from kaizen import pipeline, sources
 from kaizen.kpis import periods, series
 from kaizen.kpis.measures import load_data
+from kaizen.period import Period, review_window_utc
 from kaizen.sources.base import SourceError, observe_loads
 from kaizen.sources.worker import Preparer, WorkerDied
 
@@ -55,7 +56,7 @@ def test_what_was_loaded_reads_like_the_warehouse(dialect, range_demo, tmp_path,
     landed = series.Landed()
     with observe_loads(landed):  # a rebuild of October only: September stays the warehouse's
         sources.extract_range(date(2026, 10, 1), LAST, engine, "range")
-    as_of = pipeline.review_time_utc(LAST)
+    as_of = Period.day(LAST).closes_utc
     scopes = [periods.day_scope(d) for d in cal.trading_days(FIRST, LAST)]
     scopes += [s for s, _ in periods.rollup_scopes(("week", "month", "quarter"), FIRST, LAST, as_of=as_of)]
     with engine.connect() as conn:
@@ -67,18 +68,18 @@ def test_what_was_loaded_reads_like_the_warehouse(dialect, range_demo, tmp_path,
     # only September (and the 90 days of down minutes before it) came from the warehouse
     sept = sum(1 for d in mixed.order_day.tolist() if d < date(2026, 10, 1).toordinal())
     assert 0 < landed.read["orders"] == sept < len(mixed.order_day)
-    oct1 = series.us(cal.review_window_utc(date(2026, 10, 1))[0])
+    oct1 = series.us(review_window_utc(date(2026, 10, 1))[0])
     assert 0 < landed.read["latency"] == int((mixed.lat_ts < oct1).sum()) < len(mixed.lat_ts)
 
 
 def test_landed_pieces_are_replaced_and_forgotten():
     landed = series.Landed()
-    ts = series.us(cal.review_window_utc(date(2026, 10, 5))[0])
+    ts = series.us(review_window_utc(date(2026, 10, 5))[0])
     for lo, hi in ((0, 10), (10, 20), (20, 30)):
         landed._put("errors", ts + lo, ts + hi, series._errors(np.array([ts + lo]), np.array([1.0])))
     landed._put("errors", ts + 5, ts + 15, series._errors(np.array([ts + 7]), np.array([2.0])))
     assert [(a - ts, b - ts) for a, b, _ in landed.pieces["errors"]] == [(5, 15), (20, 30)]
-    landed.forget(day=date(2026, 10, 5), ts=cal.review_window_utc(date(2026, 10, 5))[0].replace(microsecond=20))
+    landed.forget(day=date(2026, 10, 5), ts=review_window_utc(date(2026, 10, 5))[0].replace(microsecond=20))
     assert [(a - ts, b - ts) for a, b, _ in landed.pieces["errors"]] == [(20, 30)]
 
 

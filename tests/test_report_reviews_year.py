@@ -17,10 +17,11 @@ import sqlalchemy as sa
 from kaizen import calendar as cal
 from kaizen import warehouse
 from kaizen.kpis import catalog, periods
+from kaizen.period import review_window_utc
 from kaizen.reports import render, review
 
 END = date(2026, 11, 27)
-AS_OF = cal.review_window_utc(END)[1]
+AS_OF = review_window_utc(END)[1]
 SOURCES = ("trading", "github", "pagerduty", "github_issues")
 
 

@@ -6,7 +6,7 @@ checked field for field against the rows read directly."""
 from __future__ import annotations
 
 import threading
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -15,6 +15,7 @@ from conftest import use_demo
 from kaizen import calendar as cal
 from kaizen import pipeline, sources, warehouse
 from kaizen.kpis import series
+from kaizen.period import midnight_utc
 from test_rebuild_landed import _conn, _same
 
 KINDS = ("trades", "orders", "probes", "latency", "errors")
@@ -27,7 +28,7 @@ def test_the_month_grid():
     assert series._months("orders", o(date(2026, 8, 15)), o(date(2026, 11, 1))) == [
         (o(SEP), o(OCT), SEP), (o(OCT), o(date(2026, 11, 1)), OCT)]
     assert series._months("trades", o(SEP), o(date(2026, 9, 30))) == []  # September without its 30th
-    ist_sep, ist_oct = (series.us(cal.day_bounds_utc(d, d)[0]) for d in (SEP, OCT))
+    ist_sep, ist_oct = (series.us(midnight_utc(d)) for d in (SEP, OCT))
     assert ist_sep == series.us(cal.ist_datetime(SEP, cal.time(0)))  # 31 Aug 18:30 UTC
     assert series._months("probes", ist_sep, ist_oct) == [(ist_sep, ist_oct, SEP)]
     assert series._months("probes", ist_sep + 1, ist_oct + 10**9) == []
@@ -40,7 +41,7 @@ def _span_keys(kind: str) -> tuple[int, int]:
     """1 Sep – 9 Oct in the series' key units."""
     if kind in ("trades", "orders"):
         return SEP.toordinal(), LAST.toordinal() + 1
-    a, b = cal.day_bounds_utc(SEP, LAST)
+    a, b = midnight_utc(SEP), midnight_utc(LAST + timedelta(days=1))
     return series.us(a), series.us(b)
 
 

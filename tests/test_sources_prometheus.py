@@ -15,6 +15,7 @@ import pytest
 
 from fakes.prometheus import FakePrometheus
 from kaizen import calendar as cal
+from kaizen.period import review_window_utc, window_day
 from kaizen.sources import SourceError, prometheus
 from kaizen.sources.base import payload_json
 from source_wire import DAY, PREV_DAY, prom_series, quarantine, rows, snapshot, ts, write_prometheus_demo
@@ -282,7 +283,7 @@ def demo_month(tmp_path_factory):
 def test_columnar_parse_equals_oracle_on_demo_data(demo_month):
     root, _manifest = demo_month
     first, last = date(2026, 11, 25), date(2026, 11, 27)  # the bad bucket sample is on the 27th
-    start, end = cal.review_window_utc(first)[0], cal.review_window_utc(last)[1]
+    start, end = review_window_utc(first)[0], review_window_utc(last)[1]
     packed = prometheus.demo_transport(root)(start, end)
     decoded = _json_transport(root)(start, end)
     for name in prometheus.QUERIES:
@@ -377,8 +378,8 @@ def _write_files(root: Path, series: dict, compact: bool, *, escapes: bool = Fal
     """Each sample into the file of its UTC date (unreadable times: T0's date); every
     file lists every series, some with no values."""
     first = datetime.fromtimestamp(T0, UTC).date()
-    d = cal.review_window_utc(PREV_DAY)[0].date()
-    while d <= cal.review_window_utc(DAY)[1].date():
+    d = review_window_utc(PREV_DAY)[0].date()
+    while d <= review_window_utc(DAY)[1].date():
         for name, result in series.items():
             day = [{"metric": s["metric"], "values": [p for p in s["values"] if _utc_date(p, first) == d]}
                    for s in result]
@@ -397,7 +398,7 @@ def _write_files(root: Path, series: dict, compact: bool, *, escapes: bool = Fal
 @pytest.mark.parametrize("data", ["plain", "raw"])
 def test_columnar_parse_equals_oracle_on_hostile_bodies(data, tmp_path):
     series = PLAIN_NASTY if data == "plain" else RAW_NASTY
-    start, end = cal.review_window_utc(DAY)
+    start, end = review_window_utc(DAY)
     for name, result in series.items():
         assert_parse_matches_oracle(name, [_body(result)], start, end)
         # chunked like the http transport: the same samples over two bodies
@@ -425,7 +426,7 @@ def test_columnar_parse_equals_oracle_on_hostile_bodies(data, tmp_path):
 @pytest.mark.parametrize("twist", ["none", "duplicate", "shared label", "unsorted", "chunked"])
 def test_few_rejects_among_many_bucket_samples(twist):
     """Rejects left in the columns (not copied out) and the quick no-duplicates proof."""
-    start, end = cal.review_window_utc(DAY)
+    start, end = review_window_utc(DAY)
     les = ("0.1", "0.5", "+Inf")
     result = [{"metric": {"le": le}, "values": [[_m(i), str(i % 7 + j)] for i in range(200)]}
               for j, le in enumerate(les)]
@@ -449,7 +450,7 @@ def test_few_rejects_among_many_bucket_samples(twist):
 
 
 def test_hostile_bodies_reasons(tmp_path):
-    start, end = cal.review_window_utc(DAY)
+    start, end = review_window_utc(DAY)
     reasons = {}
     for name, result in PLAIN_NASTY.items():
         _n, _rows, rejects = prometheus.parse(name, [_body(result)], start, end)
@@ -476,7 +477,7 @@ def test_reject_day_is_the_window_of_its_sample():
     """A range's rejects land on the trading day whose window holds the sample; an
     unreadable timestamp on the range's last day."""
     first, last = PREV_DAY, DAY
-    start, end = cal.review_window_utc(first)[0], cal.review_window_utc(last)[1]
+    start, end = review_window_utc(first)[0], review_window_utc(last)[1]
     sat = int(ts("2026-11-21T06:00:00Z").timestamp())  # outside: not read
     mon = int(ts("2026-11-23T11:00:00Z").timestamp())  # PREV_DAY's window (24 Nov is a holiday)
     wed = int(ts("2026-11-25T10:29:59Z").timestamp())  # PREV_DAY's last second
@@ -488,12 +489,12 @@ def test_reject_day_is_the_window_of_its_sample():
         ("2026-11-23T11:00:00Z", PREV_DAY), ("2026-11-25T10:29:59Z", PREV_DAY),
         ("2026-11-25T10:30:00Z", DAY), ("['x', '1']", DAY),
     ]
-    expected = [cal.window_day(datetime.fromtimestamp(t, UTC)) for t in (mon, wed, thu)]
+    expected = [window_day(datetime.fromtimestamp(t, UTC)) for t in (mon, wed, thu)]
     assert [r.day for r in rejects[:3]] == expected
 
 
 def test_minute_rows_without_inf_or_with_missing_buckets():
-    start, end = cal.review_window_utc(DAY)
+    start, end = review_window_utc(DAY)
     result = [
         {"metric": {"le": "1"}, "values": [[_m(0), "3"], [_m(1), "4"]]},
         {"metric": {"le": "0.5"}, "values": [[_m(0), "2.5"]]},
@@ -519,7 +520,7 @@ def test_demo_transport_reads_a_whole_range_once(demo_month, monkeypatch):
         return real(self)
 
     monkeypatch.setattr(Path, "read_bytes", spy)
-    start, end = cal.review_window_utc(date(2026, 11, 2))[0], cal.review_window_utc(date(2026, 11, 27))[1]
+    start, end = review_window_utc(date(2026, 11, 2))[0], review_window_utc(date(2026, 11, 27))[1]
     prometheus.demo_transport(root)(start, end)
     assert len(reads) == len(set(reads)) == 3 * ((end.date() - start.date()).days + 1)
 
@@ -539,7 +540,7 @@ def test_range_extract_equals_days_one_by_one(engine, demo_month):
         return transport(start, end)
 
     res = prometheus.extract_range(first, last, engine, "r1", counting)
-    assert calls == [(cal.review_window_utc(first)[0], cal.review_window_utc(last)[1])]
+    assert calls == [(review_window_utc(first)[0], review_window_utc(last)[1])]
     by_range = snapshot(engine)
     totals = {r.source: (r.extracted, r.loaded, r.quarantined) for r in res}
     assert totals["latency"][2] == 1 and totals["latency"][0] == totals["latency"][1] + 1

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from fakes.github import FakeGitHub
 from fakes.pagerduty import FakePagerDuty
 from kaizen import calendar as cal
+from kaizen.period import review_window_utc
 from kaizen.sources import github, github_issues, pagerduty
 from source_wire import (
     ACTION,
@@ -135,7 +136,7 @@ def test_range_equals_day_by_day_on_demo_data(engine, demo, name):
     per_day, ranged, t = compare_range_with_days(
         engine, name, lambda: DEMO_TRANSPORTS[name](demo), DEMO_DAYS
     )
-    start, end = cal.review_window_utc(DEMO_DAYS[0])[0], cal.review_window_utc(DEMO_DAYS[-1])[1]
+    start, end = review_window_utc(DEMO_DAYS[0])[0], review_window_utc(DEMO_DAYS[-1])[1]
     assert t.calls == ([(start,)] if name == "github_issues" else [(start, end)])
     assert totals(ranged) == totals(per_day)  # no window interacts with another here
     assert all(loaded for _, loaded, _ in totals(ranged).values())  # the range holds data
@@ -274,16 +275,16 @@ def test_pagerduty_http_range_in_several_listings(engine, waits, monkeypatch):
         f.requests.clear()
         pagerduty.extract_range(DAYS[0], DAYS[-1], engine, "r", pagerduty.http_transport(f.url, TOKEN))
         listings = [r["query"] for r in f.requests if r["path"] == "/incidents"]
-    start, end = cal.review_window_utc(DAYS[0])[0], cal.review_window_utc(DAYS[-1])[1]
+    start, end = review_window_utc(DAYS[0])[0], review_window_utc(DAYS[-1])[1]
     assert len(listings) == -(-(end - start) // pagerduty.MAX_SPAN)
     assert listings[0]["since"] == [pagerduty.iso_z(start)] and listings[-1]["until"] == [pagerduty.iso_z(end)]
     assert all(a["until"] == b["since"] for a, b in zip(listings, listings[1:], strict=False))
 
 
 def test_pagerduty_spans_tile_the_window():
-    start, end = cal.review_window_utc(DAYS[0])[0], cal.review_window_utc(DAYS[-1])[1]
+    start, end = review_window_utc(DAYS[0])[0], review_window_utc(DAYS[-1])[1]
     assert pagerduty._spans(start, end) == [(start, end)]
-    far = cal.review_window_utc(date(2025, 11, 27))[0]
+    far = review_window_utc(date(2025, 11, 27))[0]
     spans = pagerduty._spans(far, end)
     assert spans[0][0] == far and spans[-1][1] == end
     assert all(b - a <= pagerduty.MAX_SPAN for a, b in spans)

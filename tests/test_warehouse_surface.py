@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from kaizen import calendar as cal
 from kaizen import config, warehouse
 from kaizen.kpis import catalog, periods
+from kaizen.period import GRAINS, review_window_utc
 from kaizen.warehouse import docs, views
 
 LOADED = datetime(2026, 11, 28, tzinfo=UTC)
@@ -45,10 +46,10 @@ def test_scorecard_one_row_per_kpi_and_grain(engine):
     _trades(engine, days)
     for d in days[-3:]:
         day_kpis.compute_day(engine, d, "r")
-    periods.compute_rollups(engine, periods.ROLLUP_GRAINS, days[0], days[-1], "r", as_of=cal.review_window_utc(days[-1])[1])
+    periods.compute_rollups(engine, periods.ROLLUP_GRAINS, days[0], days[-1], "r", as_of=review_window_utc(days[-1])[1])
     sc = warehouse.read_frame(engine, "select * from v_scorecard", date_cols=("period_start",))
     cat = catalog.load_catalog()
-    for grain in cal.GRAINS:
+    for grain in GRAINS:
         part = sc[sc["grain"] == grain]
         assert sorted(part["kpi_id"]) == sorted(k.id for k in cat.active(grain)), grain
         assert part["period_start"].nunique() == 1
@@ -62,7 +63,7 @@ def test_scorecard_one_row_per_kpi_and_grain(engine):
 
 def test_generated_views_and_schema_doc_are_current():
     cat = catalog.load_catalog()
-    for grain in cal.GRAINS:
+    for grain in GRAINS:
         text = (config.SQL_DIR / f"v_kpi_{grain}.sql").read_text()
         assert text == views.wide_view_sql(grain, [k.id for k in cat.active(grain)]), f"run `python -m kaizen views` ({grain})"
     doc = (config.REPO_ROOT / "docs" / "warehouse.md").read_text()

@@ -12,6 +12,7 @@ import logging
 from datetime import UTC, datetime
 
 from kaizen import config
+from kaizen.calendar import IST
 
 log = logging.getLogger(__name__)
 
@@ -23,14 +24,8 @@ def _period(context) -> str:
             return f"{key} {params[key]}" + (f" … {params['end']}" if key == "start" and params.get("end") else "")
     start, end = context.get("data_interval_start"), context.get("data_interval_end")
     if start and end:
-        return f"{start.astimezone(config_ist()):%Y-%m-%d %H:%M} → {end.astimezone(config_ist()):%Y-%m-%d %H:%M} IST"
+        return f"{start.astimezone(IST):%Y-%m-%d %H:%M} → {end.astimezone(IST):%Y-%m-%d %H:%M} IST"
     return "no data interval (manual run)"
-
-
-def config_ist():
-    from zoneinfo import ZoneInfo
-
-    return ZoneInfo(config.IST)
 
 
 def failure_message(context) -> dict:

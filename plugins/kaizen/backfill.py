@@ -8,7 +8,8 @@ import os
 from dataclasses import asdict, dataclass
 from datetime import date
 
-GRAINS = ("day", "week", "month", "quarter")
+from kaizen.period import GRAINS
+
 DELIVER_TO = ("none", "outbox", "sheets", "slack")
 ENV_MAX_DAYS = "KAIZEN_BACKFILL_MAX_DAYS"
 DEFAULT_MAX_DAYS = 400

@@ -1,5 +1,6 @@
-"""NSE trading days and sessions, IST periods and grains. Pure standard library (no
+"""NSE trading days and sessions, and the daily cut-off. Pure standard library (no
 pandas, no calendar package), so the scheduler's timetables can import it cheaply.
+Periods, their keys and windows are :mod:`kaizen.period`.
 
 A day's status comes from three layers, each later one winning:
 
@@ -40,7 +41,6 @@ DATA_DIR = Path(__file__).resolve().parent / "data"
 HOLIDAYS_FILE = DATA_DIR / "nse_holidays.json"
 DEFAULT_OVERRIDES_FILE = DATA_DIR / "nse_calendar_overrides.json"
 ENV_OVERRIDES = "KAIZEN_NSE_CALENDAR_OVERRIDES"
-GRAINS = ("day", "week", "month", "quarter")
 
 # (month, day, name): holidays on these dates every year (when a weekday)
 FIXED_HOLIDAYS = (
@@ -227,6 +227,9 @@ def _load(overrides: Path) -> Calendar:
             if not v.get(f):
                 raise CalendarFileError(f"{overrides}: {where}.{f} is missing")
         opens, closes = _clock(overrides, f"{where}.open", v["open"]), _clock(overrides, f"{where}.close", v["close"])
+        if opens.minute % 15 or closes.minute % 15:
+            raise CalendarFileError(f"{overrides}: {where}: hours must be on a quarter hour (HH:00, :15, :30, :45),"
+                                    f" got {v['open']}–{v['close']}")
         if not opens < closes:
             raise CalendarFileError(f"{overrides}: {where}: open {v['open']} is not before close {v['close']}")
         if d in extra:
@@ -366,33 +369,6 @@ def review_time(d: date) -> time:
     return at.time()
 
 
-def review_window_utc(d: date) -> tuple[datetime, datetime]:
-    """The daily review window of trading day ``d``: [previous trading day's review time,
-    ``d``'s review time) — 16:00 IST after a regular session. Windows of consecutive
-    trading days tile the time line, so the weekend and holidays fall in the next
-    trading day's window and every minute is reported exactly once."""
-    prev = previous_trading_day(d)
-    return (ist_datetime(prev, review_time(prev)).astimezone(UTC), ist_datetime(d, review_time(d)).astimezone(UTC))
-
-
-def window_day(ts: datetime) -> date:
-    """The trading day whose review window holds the instant ``ts`` (aware): the first
-    trading day whose review time is after ``ts``."""
-    local = ts.astimezone(IST)
-    d = local.date()
-    if not is_trading_day(d) or local.time() >= review_time(d):
-        d = next_trading_day(d)
-    return d
-
-
-def day_bounds_utc(start: date, end_inclusive: date) -> tuple[datetime, datetime]:
-    """IST calendar days [start 00:00, end+1 00:00) in UTC."""
-    return (
-        ist_datetime(start, time(0)).astimezone(UTC),
-        ist_datetime(end_inclusive + timedelta(days=1), time(0)).astimezone(UTC),
-    )
-
-
 def ist_date(ts: datetime) -> date:
     return ts.astimezone(IST).date()
 
@@ -449,25 +425,6 @@ def year_report(year: int) -> dict:
     }
 
 
-def period_bounds(grain: str, d: date) -> tuple[date, date]:
-    """The period of ``grain`` containing ``d``: (first day, last day), IST dates."""
-    if grain == "day":
-        return d, d
-    if grain == "week":
-        start = d - timedelta(days=d.weekday())
-        return start, start + timedelta(days=6)
-    if grain == "month":
-        start = d.replace(day=1)
-        nxt = (start + timedelta(days=32)).replace(day=1)
-        return start, nxt - timedelta(days=1)
-    if grain == "quarter":
-        q0 = (d.month - 1) // 3 * 3 + 1
-        start = d.replace(month=q0, day=1)
-        nxt = (start + timedelta(days=95)).replace(day=1)
-        return start, nxt - timedelta(days=1)
-    raise ValueError(f"unknown grain {grain!r}; expected one of {', '.join(GRAINS)}")
-
-
 def utc_text(ts: datetime) -> str:
     """Canonical UTC text for binding timestamps on SQLite and PostgreSQL alike:
     fixed width, so text order is time order in SQLite."""
@@ -477,3 +434,23 @@ def utc_text(ts: datetime) -> str:
         ts = ts.astimezone(UTC)
     # isoformat is ~4× faster than strftime; the offset is always +00:00 here
     return ts.replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds") + "+00:00"
+
+
+# TEMPORARY: removed once reports/ use kaizen.period (in progress)
+def review_window_utc(d):  # pragma: no cover
+    from kaizen.period import review_window_utc as f
+
+    return f(d)
+
+
+def period_bounds(grain, d):  # pragma: no cover
+    from kaizen.period import Period
+
+    p = Period.of(grain, d)
+    return p.start, p.end
+
+
+def day_bounds_utc(a, b):  # pragma: no cover
+    from kaizen.period import midnight_utc
+
+    return midnight_utc(a), midnight_utc(b + timedelta(days=1))

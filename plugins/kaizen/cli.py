@@ -106,14 +106,15 @@ def cmd_rollup(args) -> int:
     from kaizen import calendar as cal
     from kaizen import warehouse
     from kaizen.kpis import periods
+    from kaizen.period import ROLLUP_GRAINS, Period
 
-    grains = periods.ROLLUP_GRAINS if args.grain == "all" else (args.grain,)
+    grains = ROLLUP_GRAINS if args.grain == "all" else (args.grain,)
     engine = warehouse.get_engine()
     warehouse.apply_ddl(engine)
     # to date: the cut-off of the last trading day in the range that has passed
     last = args.to_ if cal.is_trading_day(args.to_) else cal.previous_trading_day(args.to_)
     last = min(last, latest_complete_trading_day(datetime.now(UTC)))
-    as_of = args.as_of or cal.review_window_utc(last)[1]
+    as_of = args.as_of or Period.day(last).closes_utc
     rows = periods.compute_rollups(engine, grains, args.from_, args.to_, _run_id("rollup"), as_of=as_of)
     print(f"{len(rows)} kpi_values rows for {', '.join(grains)} periods overlapping {args.from_}…{args.to_}"
           f" (to {as_of.astimezone(cal.IST):%Y-%m-%d %H:%M} IST)")

@@ -37,8 +37,6 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 SQL_DIR = REPO_ROOT / "sql"
 TEMPLATES_DIR = REPO_ROOT / "include" / "templates"
 
-IST = "Asia/Kolkata"
-
 
 def data_dir() -> Path:
     return Path(os.environ.get(ENV_DATA_DIR) or REPO_ROOT / "data")

@@ -9,12 +9,11 @@ from __future__ import annotations
 import json
 import re
 from datetime import datetime
-from zoneinfo import ZoneInfo
 
 from kaizen.backfill import BackfillParamError, validate
+from kaizen.calendar import IST
 
 GUARDED = re.compile(r"^/api/v2/dags/kaizen_backfill/dagRuns/?$")
-IST = ZoneInfo("Asia/Kolkata")
 
 
 class BackfillParamsGuard:

@@ -7,6 +7,7 @@ import logging
 from datetime import date, datetime
 
 from kaizen import calendar as cal
+from kaizen.period import GRAINS, ROLLUP_GRAINS, Period
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +47,14 @@ def resolve_trading_day(
     if not cal.is_trading_day(day):  # raises CalendarNotCovered before the calendar's first year
         raise ParamError(f"day: {day.isoformat()} is not an NSE trading day (weekend or NSE holiday)")
     return day
+
+
+def trading_day(period: dict) -> date:
+    """The trading day of a day Period dict (how the daily DAG's tasks pass it on)."""
+    p = Period.from_dict(period)
+    if p.grain != "day":
+        raise ParamError(f"period: expected a day, got the {p.grain} {p.key}")
+    return p.start
 
 
 def prepare_warehouse() -> dict:
@@ -101,11 +110,6 @@ def draft_postmortems(day: date, lookback_days: int = 7) -> list[dict]:
     )
 
 
-def review_time_utc(day: date) -> datetime:
-    """The daily cut-off of trading day ``day`` (its review time) as an aware UTC datetime."""
-    return cal.review_window_utc(day)[1]
-
-
 def compute_rollups_to_date(day: date, run_id: str) -> dict:
     """Recompute the week, month and quarter containing trading day ``day`` to its
     16:00 IST cut-off (``is_complete`` once a period has ended)."""
@@ -113,7 +117,7 @@ def compute_rollups_to_date(day: date, run_id: str) -> dict:
     from kaizen.kpis import periods
 
     rows = periods.compute_rollups(
-        warehouse.get_engine(), periods.ROLLUP_GRAINS, day, day, run_id, as_of=review_time_utc(day)
+        warehouse.get_engine(), ROLLUP_GRAINS, day, day, run_id, as_of=Period.day(day).closes_utc
     )
     return {"rows": len(rows), "periods": sorted({f"{r['grain']}:{r['period_start']}" for r in rows})}
 
@@ -191,9 +195,9 @@ def rebuild(
     from kaizen.kpis.series import Landed, warm
     from kaizen.sources.base import load, observe_loads
 
-    bad = [g for g in grains if g not in cal.GRAINS]
+    bad = [g for g in grains if g not in GRAINS]
     if bad:
-        raise ParamError(f"grains: {bad} not in {list(cal.GRAINS)}")
+        raise ParamError(f"grains: {bad} not in {list(GRAINS)}")
     if last < first:
         raise ParamError(f"end: {last} is before start {first}")
     prepare_warehouse()
@@ -201,14 +205,14 @@ def rebuild(
     cat = catalog.load_catalog()
     days = cal.trading_days(first, last)
     chunks = [  # calendar months: the next is prepared while one loads
-        [d for d in days if cal.period_bounds("month", d)[0] == m] for m in periods.periods_between("month", first, last)
+        [d for d in days if m.start <= d <= m.end] for m in Period.between("month", first, last)
     ]
     chunks = [c for c in chunks if c]
     per_chunk = len(sources.SOURCES) + 1
     step = progress or console_progress(f"rebuild {first}…{last}", per_chunk * len(chunks))
     rollups = []
     if days and any(g != "day" for g in grains):
-        as_of = review_time_utc(days[-1])
+        as_of = Period.day(days[-1]).closes_utc
         rollups = periods.rollup_scopes([g for g in grains if g != "day"], first, last, as_of=as_of)
     totals = {"extracted": 0, "loaded": 0, "quarantined": 0, "kpi_rows": 0}
     landed = Landed()  # the big series as loaded: the KPI pass does not read them back
@@ -267,14 +271,14 @@ def rebuild(
             scopes = [(periods.day_scope(d), True) for d in chunk] if "day" in grains else []
             # a rollup is computed once the landing tables hold its whole window: the
             # chunk's last review window must reach the period's end (or the range ends)
-            loaded_to = review_time_utc(chunk[-1])
+            loaded_to = Period.day(chunk[-1]).closes_utc
             ready = [(s, c) for s, c in rollups if n == len(chunks) - 1 or s.end <= loaded_to]
             rollups = [r for r in rollups if r not in ready]
             keep = None
             if n + 1 < len(chunks):  # what the next chunk's days and the rollups to come need
                 nxt = chunks[n + 1][0]
                 keep = (min([nxt, *(s.first_day for s, _ in rollups)]),
-                        min([cal.review_window_utc(nxt)[0], *(s.start for s, _ in rollups)]))
+                        min([Period.day(nxt).opens_utc, *(s.start for s, _ in rollups)]))
             if kpi_thread is None:
                 kpi_pass(written, scopes + ready, keep)
             else:  # one pass at a time, in order: a period's trend reads the rows before it
@@ -298,14 +302,13 @@ def rebuild(
 
 def plan_backfill(request: dict) -> dict:
     """What a backfill would do (dry run): nothing is written."""
-    from kaizen.kpis import periods
 
     first, last = date.fromisoformat(request["start"]), date.fromisoformat(request["end"])
     days = cal.trading_days(first, last)
     plan = {"dry_run": True, "trading_days": len(days), "first": str(days[0]) if days else None,
             "last": str(days[-1]) if days else None, "periods": {}}
     for grain in request["grains"]:
-        plan["periods"][grain] = len(days) if grain == "day" else len(periods.periods_between(grain, first, last))
+        plan["periods"][grain] = len(days) if grain == "day" else len(Period.between(grain, first, last))
     return plan
 
 
@@ -406,26 +409,24 @@ def resolve_review_period(
     """The period a review run covers: the ``period_start`` param (a date inside the
     period, reviewed to the run's time at the latest), else the run's data interval
     (the timetable says which period)."""
-    from datetime import time as dtime
-    from datetime import timedelta
-
     grain = REVIEW_GRAIN.get(kind)
     if grain is None:
         raise ParamError(f"kind: {kind!r} is not one of {', '.join(REVIEW_GRAIN)}")
     day = parse_day_param(param_period_start, "period_start")
     if day is not None:
-        start, end = cal.period_bounds(grain, day)
-        as_of = datetime.combine(end + timedelta(days=1), dtime(0), tzinfo=cal.IST)
+        period = Period.of(grain, day)
+        as_of = period.closes_utc.astimezone(cal.IST)
         if run_after is not None:
             as_of = min(as_of, run_after)  # to date: never past the moment the run was asked for
-        if as_of <= datetime.combine(start, dtime(0), tzinfo=cal.IST):
+        if as_of <= period.opens_utc:
             raise ParamError(f"period_start: the {grain} of {day} has not started at {as_of:%Y-%m-%d %H:%M %Z}")
     elif data_interval_start is not None and data_interval_end is not None:
-        start = cal.period_bounds(grain, data_interval_start.astimezone(cal.IST).date())[0]
+        period = Period.of(grain, data_interval_start.astimezone(cal.IST).date())
         as_of = data_interval_end
     else:
         raise ParamError("period_start: no period given and the run has no data interval")
-    return {"kind": kind, "grain": grain, "period_start": start.isoformat(), "as_of": as_of.isoformat()}
+    return {"kind": kind, "grain": grain, "period_start": period.start.isoformat(), "key": period.key,
+            "as_of": as_of.isoformat()}
 
 
 def compute_review_rollups(period: dict, run_id: str) -> dict:

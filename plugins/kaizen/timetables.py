@@ -15,6 +15,7 @@ from airflow.timetables.base import DagRunInfo, DataInterval, TimeRestriction, T
 from pendulum import DateTime, instance
 
 from kaizen import calendar as cal
+from kaizen.period import Period
 
 
 def _is_session(d: date) -> bool:
@@ -43,38 +44,34 @@ def _at(d: date, hour: int, minute: int) -> DateTime:
 
 
 class NSETradingDayTimetable(Timetable):
-    """One run per NSE trading day at ``hh:mm`` IST (default 16:00, after the close).
+    """One run per NSE trading day at its review time: 16:00 IST after a regular
+    session, later after a late special session (:func:`kaizen.calendar.review_time`,
+    the one daily cut-off; this timetable has no time of its own).
 
-    The data interval of trading day D is [previous trading day hh:mm IST, D hh:mm IST):
-    consecutive intervals tile the time line, so weekends and holidays fall in the next
-    trading day's interval. The run reports on D = the IST date of the interval's end.
+    The data interval of trading day D is [previous trading day's review time, D's
+    review time): consecutive intervals tile the time line, so weekends and holidays
+    fall in the next trading day's interval. The run reports on D = the IST date of the
+    interval's end (:meth:`kaizen.period.Period.day` of it has exactly this window).
     """
 
-    def __init__(self, hour: int = 16, minute: int = 0) -> None:
-        self.hour = hour
-        self.minute = minute
-
-    @property
-    def summary(self) -> str:
-        return f"NSE trading days at {self.hour:02d}:{self.minute:02d} IST"
-
+    summary = "NSE trading days at the daily review time (16:00 IST after a regular session)"
     description = "Every NSE trading day (weekends and NSE holidays skipped), after the close, in IST."
 
     def serialize(self) -> dict[str, Any]:
-        return {"hour": self.hour, "minute": self.minute}
+        return {}
 
     @classmethod
     def deserialize(cls, data: dict[str, Any]) -> NSETradingDayTimetable:
-        return cls(hour=data["hour"], minute=data["minute"])
+        return cls()  # an older serialisation's hour/minute gave 16:00, the cut-off itself
 
-    def _run_time(self, d: date) -> DateTime:
-        """``hh:mm`` IST on session day ``d``, or the calendar's later review time when
-        the session closes late (a Muhurat evening session)."""
-        at = max(time(self.hour, self.minute), cal.review_time(d))
-        return _at(d, at.hour, at.minute)
+    @staticmethod
+    def _run_time(d: date) -> DateTime:
+        return instance(Period.day(d).closes_utc)
 
-    def _interval_for(self, d: date) -> DataInterval:
-        return DataInterval(start=self._run_time(_prev_session(d)), end=self._run_time(d))
+    @staticmethod
+    def _interval_for(d: date) -> DataInterval:
+        start, end = Period.day(d).window_utc()
+        return DataInterval(start=instance(start), end=instance(end))
 
     @staticmethod
     def trading_day_of(interval_end: DateTime) -> date:
@@ -138,17 +135,17 @@ class _MeetingTimetable(Timetable):
     def meeting_on_or_after(self, d: date) -> date:
         raise NotImplementedError
 
-    def period_of(self, meeting: date) -> tuple[date, date]:
-        """[first day, end day) in IST of the period the meeting on ``meeting`` reviews."""
+    def period_of(self, meeting: date) -> Period:
+        """The period the meeting on ``meeting`` reviews."""
         raise NotImplementedError
 
     def _info(self, meeting: date) -> DagRunInfo:
-        start, end = self.period_of(meeting)
+        period = self.period_of(meeting)
         run_after = _at(meeting, self.hour, self.minute)
-        end_at = run_after if self.period_ends_at_meeting else _at(end, 0, 0)
+        end_at = run_after if self.period_ends_at_meeting else instance(period.closes_utc)
         return DagRunInfo(
             run_after=run_after,
-            data_interval=DataInterval(start=_at(start, 0, 0), end=end_at),
+            data_interval=DataInterval(start=instance(period.opens_utc), end=end_at),
         )
 
     def infer_manual_data_interval(self, *, run_after: DateTime) -> DataInterval:
@@ -204,8 +201,8 @@ class WeeklyReviewTimetable(_MeetingTimetable):
     def meeting_on_or_after(self, d: date) -> date:
         return d + timedelta(days=(7 - d.weekday()) % 7)
 
-    def period_of(self, meeting: date) -> tuple[date, date]:
-        return meeting - timedelta(days=7), meeting
+    def period_of(self, meeting: date) -> Period:
+        return Period.of("week", meeting - timedelta(days=7))
 
 
 class MonthlyReviewTimetable(_MeetingTimetable):
@@ -233,10 +230,8 @@ class MonthlyReviewTimetable(_MeetingTimetable):
         y, m = (d.year + 1, 1) if d.month == 12 else (d.year, d.month + 1)
         return self._first_monday(y, m)
 
-    def period_of(self, meeting: date) -> tuple[date, date]:
-        this_month = meeting.replace(day=1)
-        prev = (this_month - timedelta(days=1)).replace(day=1)
-        return prev, this_month
+    def period_of(self, meeting: date) -> Period:
+        return Period.of("month", meeting.replace(day=1) - timedelta(days=1))
 
 
 class QuarterlyReviewTimetable(_MeetingTimetable):
@@ -267,9 +262,8 @@ class QuarterlyReviewTimetable(_MeetingTimetable):
             return lf
         return self._last_friday_of_quarter(d.year + (q == 4), 1 if q == 4 else q + 1)
 
-    def period_of(self, meeting: date) -> tuple[date, date]:
-        start = meeting.replace(month=(meeting.month - 1) // 3 * 3 + 1, day=1)
-        return start, meeting
+    def period_of(self, meeting: date) -> Period:
+        return Period.of("quarter", meeting)  # to date: the interval ends at the meeting
 
 
 ALL_TIMETABLES = [

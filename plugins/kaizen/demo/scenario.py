@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from kaizen import calendar as cal
+from kaizen.period import review_window_utc
 
 DAY = 86400
 IST_OFFSET = 19800  # +05:30, India has no DST
@@ -102,7 +103,7 @@ def build_period(end: date, months: int, seed: int) -> Period:
         raise ValueError(f"no NSE trading day in {start} … {end}")
     windows = []
     for d in days:
-        a, b = cal.review_window_utc(d)
+        a, b = review_window_utc(d)
         windows.append(Window(d, epoch(a), epoch(b)))
     children = np.random.SeedSequence(seed).spawn(len(STREAMS))
     streams = {name: np.random.default_rng(s) for name, s in zip(STREAMS, children, strict=True)}

@@ -11,6 +11,8 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
 
+from kaizen.period import GRAINS
+
 CATALOG_FILE = Path(__file__).resolve().parent / "catalog.yaml"
 
 DOMAINS = ("trading", "reliability", "delivery", "team", "cost")
@@ -18,7 +20,6 @@ UNITS = ("pct", "inr", "ms", "minutes", "hours", "days", "count", "ratio", "per_
 BETTER = ("higher", "lower")
 COMPARATORS = (">", ">=", "<", "<=")
 STATUSES = ("active", "planned")
-GRAINS = ("day", "week", "month", "quarter")
 # id suffix → unit it must carry (the warehouse contract: "_pct values are percentages" …)
 SUFFIX_UNITS = {
     "_pct": "pct",

@@ -24,7 +24,6 @@ from kaizen.kpis import catalog as catalog_mod
 from kaizen.kpis import status as st
 from kaizen.kpis.measures import (  # noqa: F401 - the day API re-exports the maths
     Measure,
-    business_days,
     drawdown_at,
     histogram_quantile,
     measure_scope,
@@ -32,6 +31,7 @@ from kaizen.kpis.measures import (  # noqa: F401 - the day API re-exports the ma
     sharpe,
 )
 from kaizen.kpis.periods import build_rows, day_scope, previous_periods, write_scope  # noqa: F401
+from kaizen.period import Period
 
 GRAIN = "day"
 
@@ -64,7 +64,7 @@ def compute_day(
             f"{day.isoformat()} is not an NSE trading day: day-grain KPIs exist only for sessions"
         )
     scope = day_scope(day)
-    is_complete = True if as_of is None else as_of >= scope.end
+    is_complete = True if as_of is None else Period.day(day).is_complete(as_of)
     with engine.begin() as conn:
         return write_scope(
             conn,

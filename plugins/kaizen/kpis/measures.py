@@ -66,15 +66,6 @@ class Scope:
         return (self.end - self.start).total_seconds() / 60.0
 
 
-def weekdays(first: date, last: date) -> int:
-    """Mon–Fri dates in [first, last]."""
-    n, d = 0, first
-    while d <= last:
-        n += d.weekday() < 5
-        d += timedelta(days=1)
-    return n
-
-
 # ---------------------------------------------------------------- pure maths
 def histogram_quantile(q: float, buckets) -> float:
     """Prometheus ``histogram_quantile`` (classic buckets, promql/quantile.go
@@ -171,11 +162,6 @@ def drawdown_at(capital: float, daily_pnl: list[float]) -> tuple[float, float]:
         equity += p
         peak = max(peak, equity)
     return peak, equity
-
-
-def business_days(day: date) -> int:
-    """Mon–Fri dates D' with previous trading day < D' ≤ D (0 for a weekend special session)."""
-    return weekdays(cal.previous_trading_day(day) + timedelta(days=1), day)
 
 
 def _f(v) -> float | None:

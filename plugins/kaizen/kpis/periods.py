@@ -1,10 +1,11 @@
 """KPI rows for periods of every grain: the scope of a period, status and trend, and
 the idempotent write into ``kpi_values``.
 
-- ``day``: one NSE trading day (see :func:`day_scope`).
-- ``week`` (ISO, Mon–Sun), ``month``, ``quarter``: recomputed *to date* after each
-  trading day from the landing tables (:func:`period_scope`), flagged ``is_complete``
-  once the as-of time has passed the period's end.
+- ``day``: one NSE trading day; ``week`` (ISO, Mon–Sun), ``month``, ``quarter``:
+  recomputed *to date* after each trading day from the landing tables, flagged
+  ``is_complete`` once the as-of time has passed the period's end. What a period
+  covers is :class:`kaizen.period.Period`; :func:`scope_of` turns it into a
+  :class:`~kaizen.kpis.measures.Scope` for the measures.
 
 A row whose content is unchanged is not rewritten, so recomputing any period leaves
 ``kpi_values`` identical (``computed_at``/``run_id`` keep the run that last changed it).
@@ -13,16 +14,15 @@ A row whose content is unchanged is not rewritten, so recomputing any period lea
 from __future__ import annotations
 
 import math
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import sqlalchemy as sa
 
-from kaizen import calendar as cal
 from kaizen.kpis import catalog as catalog_mod
 from kaizen.kpis import status as st
-from kaizen.kpis.measures import Measure, Scope, business_days, measure_scope, weekdays
+from kaizen.kpis.measures import Measure, Scope, measure_scope
+from kaizen.period import ROLLUP_GRAINS, Period
 
-ROLLUP_GRAINS = ("week", "month", "quarter")
 CONTENT_COLS = (
     "period_end",
     "value",
@@ -37,62 +37,27 @@ CONTENT_COLS = (
 
 
 # ---------------------------------------------------------------- scopes
+def scope_of(period: Period, as_of: datetime | None = None) -> Scope:
+    """What ``period`` covers to ``as_of`` (aware; None: the whole period): its trading
+    days (trades, orders), its UTC window (the time-based sources) and business days."""
+    start, end = period.window_utc(None if period.grain == "day" else as_of)
+    last = period.last_day(as_of)
+    return Scope(
+        grain=period.grain,
+        period_start=period.start,
+        period_end=period.end,
+        first_day=period.start,
+        last_day=last if last is not None else period.start - timedelta(days=1),
+        start=start,
+        end=end,
+        full_minutes=(period.closes_utc - start).total_seconds() / 60.0,
+        session_days=(period.start,) if period.grain == "day" else period.trading_days(as_of),
+        business_days=period.business_days(as_of),
+    )
+
+
 def day_scope(day: date) -> Scope:
-    start, end = cal.review_window_utc(day)
-    return Scope(
-        grain="day",
-        period_start=day,
-        period_end=day,
-        first_day=day,
-        last_day=day,
-        start=start,
-        end=end,
-        full_minutes=(end - start).total_seconds() / 60.0,
-        session_days=(day,),
-        business_days=business_days(day),
-    )
-
-
-def period_scope(grain: str, any_day: date, as_of: datetime) -> Scope:
-    """The ``grain`` period containing ``any_day``, covered up to ``as_of`` (aware)."""
-    ps, pe = cal.period_bounds(grain, any_day)
-    start, full_end = cal.day_bounds_utc(ps, pe)
-    end = min(full_end, max(start, as_of.astimezone(UTC)))
-    as_of_day = (end - timedelta(microseconds=1)).astimezone(cal.IST).date() if end > start else ps - timedelta(1)
-    # trades of a session count once its review time has passed (the daily run's cut-off)
-    last = min(pe, as_of_day)
-    if last >= ps and last == as_of_day and end < full_end:
-        local = end.astimezone(cal.IST)
-        if local.date() == last and cal.is_trading_day(last) and local.time() < cal.review_time(last):
-            last = last - timedelta(days=1)
-    sessions = tuple(cal.trading_days(ps, last)) if last >= ps else ()
-    return Scope(
-        grain=grain,
-        period_start=ps,
-        period_end=pe,
-        first_day=ps,
-        last_day=max(last, ps - timedelta(days=1)),
-        start=start,
-        end=end,
-        full_minutes=(full_end - start).total_seconds() / 60.0,
-        session_days=sessions,
-        business_days=weekdays(ps, last) if last >= ps else 0,
-    )
-
-
-def periods_between(grain: str, first: date, last: date) -> list[date]:
-    """Start dates of the ``grain`` periods overlapping [first, last]."""
-    out, d = [], cal.period_bounds(grain, first)[0]
-    while d <= last:
-        out.append(d)
-        d = cal.period_bounds(grain, d)[1] + timedelta(days=1)
-    return out
-
-
-def period_end_at(scope: Scope) -> datetime:
-    if scope.grain == "day":
-        return cal.review_window_utc(scope.period_start)[1]
-    return datetime.combine(scope.period_end + timedelta(days=1), time(0), tzinfo=cal.IST).astimezone(UTC)
+    return scope_of(Period.day(day))
 
 
 # ---------------------------------------------------------------- rows
@@ -116,11 +81,7 @@ def _same(a, b) -> bool:
 
 
 def previous_periods(grain: str, period_start: date, n: int = st.TREND_HISTORY) -> list[date]:
-    out, d = [], period_start
-    for _ in range(n):
-        d = cal.previous_trading_day(d) if grain == "day" else cal.period_bounds(grain, d - timedelta(days=1))[0]
-        out.append(d)
-    return out
+    return [p.start for p in Period.of(grain, period_start).previous(n)]
 
 
 def build_rows(
@@ -260,10 +221,10 @@ def rollup_scopes(grains, first: date, last: date, *, as_of: datetime) -> list[t
     for grain in grains:
         if grain not in ROLLUP_GRAINS:
             raise ValueError(f"grain: {grain!r} is not one of {', '.join(ROLLUP_GRAINS)}")
-        for ps in periods_between(grain, first, last):
-            scope = period_scope(grain, ps, as_of)
+        for period in Period.between(grain, first, last):
+            scope = scope_of(period, as_of)
             if scope.end > scope.start:
-                out.append((scope, as_of >= period_end_at(scope)))
+                out.append((scope, period.is_complete(as_of)))
     return out
 
 

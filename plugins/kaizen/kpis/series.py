@@ -357,10 +357,10 @@ def _cache_lock(conn) -> None:
 def _store(conn, kind: str, month: date, series: dict) -> None:
     """Cache one month, and let go of the months older than the quarter before it:
     rollups to date read the current quarter; older periods are re-run seldom."""
-    from kaizen import calendar as cal
     from kaizen import warehouse
+    from kaizen.period import Period
 
-    horizon = cal.period_bounds("quarter", cal.period_bounds("quarter", month)[0] - timedelta(days=1))[0]
+    horizon = Period.of("quarter", month).previous()[0].start
     conn.execute(sa_text("delete from series_months where month < :horizon"),
                  {"horizon": warehouse.bind_value(horizon)})
     conn.execute(
@@ -411,9 +411,9 @@ def warm(conn, last: date) -> int:
     the next daily runs' quarter-to-date rollups read. Read from the rows under the
     lock (a range rebuild's own pieces could have been overwritten since). Returns
     the months cached."""
-    from kaizen import calendar as cal
+    from kaizen.period import Period
 
-    q_first = cal.period_bounds("quarter", last)[0]
+    q_first = Period.of("quarter", last).start
     todo = [(kind, m) for kind in KINDS
             for m in _months(kind, _day_key(kind, q_first), _day_key(kind, last.replace(day=1)))]
     if not todo:

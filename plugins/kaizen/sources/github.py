@@ -25,8 +25,8 @@ from pathlib import Path
 import requests
 import sqlalchemy as sa
 
-from kaizen import calendar as cal
 from kaizen import config
+from kaizen.period import window_day, windows_utc
 from kaizen.sources.base import ExtractResult, Reject, SourceError, TableLoad, load, parse_ts
 from kaizen.sources.http import HttpError, JsonClient
 
@@ -324,17 +324,12 @@ class DayReplay:
         return [*self.kept.values(), *self.dupes]
 
 
-def range_window(first: date, last: date) -> tuple[datetime, datetime]:
-    """The review window of the trading days ``first``..``last``: they tile the time line."""
-    return cal.review_window_utc(first)[0], cal.review_window_utc(last)[1]
-
-
 def by_window_day(records: list[dict], placed: Callable[[dict], datetime]) -> list[tuple[date, list[dict]]]:
     """``records`` (all with a placement time) grouped by the trading day whose review
     window holds it, days in order, each day's records in their given order."""
     groups: dict[date, list[dict]] = {}
     for r in records:
-        groups.setdefault(cal.window_day(placed(r)), []).append(r)
+        groups.setdefault(window_day(placed(r)), []).append(r)
     return sorted(groups.items(), key=lambda kv: kv[0])
 
 
@@ -375,7 +370,7 @@ def parse(raw: dict, start: datetime, end: datetime) -> tuple[int, list[dict], l
 def prepare_range(first: date, last: date, transport: Transport | None = None) -> list[TableLoad]:
     """The trading days ``first``..``last`` in one fetch, validated: the same rows and
     quarantine as extracting them one at a time in order."""
-    start, end = range_window(first, last)
+    start, end = windows_utc(first, last)
     raw = (transport or default_transport())(start, end)
     n, rows, rejects, targets = parse(raw, start, end)
     # Targets inside the range were flagged by the parse (``rolled_back``: any listed

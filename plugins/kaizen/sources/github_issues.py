@@ -49,6 +49,7 @@ import sqlalchemy as sa
 
 from kaizen import calendar as cal
 from kaizen import config
+from kaizen.period import window_day, windows_utc
 from kaizen.sources import github
 from kaizen.sources.base import ExtractResult, Reject, SourceError, TableLoad, iso_z, load, parse_ts
 
@@ -252,11 +253,11 @@ def parse(issues: list[dict], start: datetime, end: datetime):
         if upd is None:
             undated.append((n, i))
         elif start <= upd < end:
-            per_day.setdefault(cal.window_day(upd), []).append((n, i))
+            per_day.setdefault(window_day(upd), []).append((n, i))
         # else: updated in another window: that window's extract owns it
     days = sorted(per_day)
     if undated:  # every window of [start, end)
-        days = cal.trading_days(cal.window_day(start), cal.window_day(end - timedelta(microseconds=1)))
+        days = cal.trading_days(window_day(start), window_day(end - timedelta(microseconds=1)))
     replay = github.DayReplay(SOURCE, TABLE, "issue_number")
     extracted, rejects, numbers = 0, [], set()
     for day in days:
@@ -275,7 +276,7 @@ def parse(issues: list[dict], start: datetime, end: datetime):
 def prepare_range(first: date, last: date, transport: Transport | None = None) -> list[TableLoad]:
     """The trading days ``first``..``last`` in one fetch, validated: the same rows and
     quarantine as extracting them one at a time in order."""
-    start, end = github.range_window(first, last)
+    start, end = windows_utc(first, last)
     raw = (transport or default_transport())(start)
     n, rows, rejects, numbers = parse(raw, start, end)
     params = {f"n{k}": v for k, v in enumerate(numbers)}

@@ -37,8 +37,9 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from kaizen import config
+from kaizen.period import windows_utc
 from kaizen.sources.base import ExtractResult, Reject, SourceError, TableLoad, iso_z, load, parse_ts
-from kaizen.sources.github import DayReplay, by_window_day, range_window
+from kaizen.sources.github import DayReplay, by_window_day
 from kaizen.sources.http import JsonClient
 
 log = logging.getLogger(__name__)
@@ -388,7 +389,7 @@ def _in_list(column: str, prefix: str, values: list[str]) -> tuple[str, dict]:
 def prepare_range(first: date, last: date, transport: Transport | None = None) -> list[TableLoad]:
     """The trading days ``first``..``last`` in one fetch, validated: the same rows and
     quarantine as extracting them one at a time in order."""
-    start, end = range_window(first, last)
+    start, end = windows_utc(first, last)
     raw = (transport or default_transport())(start, end)
     incidents, alerts, entries, inc_ids, alert_ids = parse(raw, start, end)
     # The alerts slice: the alerts of the windows' incidents (an alert can be grouped

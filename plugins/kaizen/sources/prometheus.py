@@ -35,8 +35,8 @@ from urllib.parse import urlsplit
 import numpy as np
 import sqlalchemy as sa
 
-from kaizen import calendar as cal
 from kaizen import config
+from kaizen.period import window_day, windows_utc
 from kaizen.sources.base import (
     TS_SLICE,
     ExtractResult,
@@ -641,7 +641,7 @@ def _check(name: str, metric: dict, pair, ts: datetime | None) -> tuple[str | No
 
 def _last_day(end: datetime) -> date:
     """The trading day whose window ends at ``end``: rejects without a readable time land there."""
-    return cal.window_day(end - timedelta(microseconds=1))
+    return window_day(end - timedelta(microseconds=1))
 
 
 def _samples(bodies: list[dict], start: datetime, end: datetime):
@@ -674,7 +674,7 @@ def _parse_samples(name: str, bodies: list[dict], start: datetime, end: datetime
         n += 1
         payload = {"metric": metric, "value": pair}
         key = _record_key(name, metric, pair, ts)
-        day = cal.window_day(ts) if ts is not None else last
+        day = window_day(ts) if ts is not None else last
         reason, v = _check(name, metric, pair, ts)
         if reason is not None:
             rejects.append(Reject(source, key, reason, payload, day=day))
@@ -966,7 +966,7 @@ def parse(name: str, bodies: list[dict], start: datetime, end: datetime) -> tupl
         elif tk in days:
             day = days[tk]
         else:
-            day = days[tk] = cal.window_day(ts)
+            day = days[tk] = window_day(ts)
         rejects.append(Reject(source, _record_key(name, metric, pair, ts), reasons[k],
                               {"metric": metric, "value": pair}, day=day))
 
@@ -991,7 +991,7 @@ def parse(name: str, bodies: list[dict], start: datetime, end: datetime) -> tupl
 def prepare_range(first: date, last: date, transport: Transport | None = None) -> list[TableLoad]:
     """Trading days ``first``..``last`` in one fetch (their review windows, which tile
     the time line), validated: what to load."""
-    start, end = cal.review_window_utc(first)[0], cal.review_window_utc(last)[1]
+    start, end = windows_utc(first, last)
     raw = (transport or default_transport())(start, end)
     loads = []
     for name in QUERIES:

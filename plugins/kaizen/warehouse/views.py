@@ -5,7 +5,7 @@ the catalog; a test checks the committed files are current."""
 from __future__ import annotations
 
 from kaizen import config
-from kaizen.calendar import GRAINS
+from kaizen.period import GRAINS
 
 
 def wide_view_sql(grain: str, kpi_ids: list[str]) -> str:
