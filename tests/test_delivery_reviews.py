@@ -376,6 +376,38 @@ def test_a_sheets_failure_is_recorded_and_raised_after_slack_delivered(engine, s
     assert again["slack"]["action"] == "unchanged" and slack.calls == []
 
 
+def test_a_failed_revision_keeps_the_delivered_version_until_it_succeeds(engine, slack, gsheets, tmp_path):
+    """Every sink, one rule (kaizen.delivery.ledger): a failed attempt records its error
+    but keeps the last good delivery's hash and version; the retry is version 2, once."""
+    first = deliver(engine, make_rendered(tmp_path, win_rate=57.1))
+    srow1 = ledger.get(engine, REPORT, PERIOD, "sheets", SID)
+    slack.fail("chat.postMessage", "server_error")  # the revision note, after the headline update
+    gsheets.fail(500, times=None)
+    with pytest.raises(SlackDeliveryError) as err:
+        deliver(engine, make_rendered(tmp_path, win_rate=57.3))
+    assert "also failed" in "".join(getattr(err.value, "__notes__", []))
+    row = slack_row(engine)
+    assert (row.status, row.version, row.content_hash) == ("failed", 1, first["content_hash"])
+    assert "HTTP 500" in row.error and row.first_delivered_at is not None
+    srow = ledger.get(engine, REPORT, PERIOD, "sheets", SID)
+    assert (srow.status, srow.version, srow.content_hash, srow.sheet_range) == (
+        "failed",
+        1,
+        srow1.content_hash,
+        srow1.sheet_range,
+    )
+
+    gsheets.clear_faults()
+    slack.reset_calls()
+    again = deliver(engine, make_rendered(tmp_path, win_rate=57.3))
+    assert (again["slack"]["action"], again["slack"]["version"]) == ("updated", 2)
+    assert slack.calls_to("chat.update") == []  # the headline was updated by the failed run
+    [note] = slack.thread_replies()
+    assert "(version 2)" in note.body["text"]
+    assert (again["sheets"]["action"], again["sheets"]["version"]) == ("synced", 2)
+    assert (slack_row(engine).status, slack_row(engine).version) == ("delivered", 2)
+
+
 # ---------------------------------------------------------------------------- outbox and backfill
 
 

@@ -219,6 +219,9 @@ def test_ledger_write_failure_after_post_is_an_error(engine, slack, monkeypatch)
     with pytest.raises(delivery.LedgerWriteError, match="posted in Slack channel C0DAILY01 .ts 1790000000"):
         send(engine, payload())
     assert len(slack.top_level_posts()) == 1
+    monkeypatch.delenv("AIRFLOW_CONN_KAIZEN_SLACK")  # every sink: the outbox too
+    with pytest.raises(delivery.LedgerWriteError, match="written to outbox daily_review/2026-11-27"):
+        send(engine, payload())
 
 
 def test_outbox_without_connection_writes_the_exact_payload(engine, monkeypatch, tmp_path):
@@ -241,6 +244,50 @@ def test_outbox_without_connection_writes_the_exact_payload(engine, monkeypatch,
     changed = send(engine, payload(trades=7), md="# v2\n")
     assert changed.action == "written" and changed.version == 2
     assert json.loads((folder / "slack_payload.json").read_text(encoding="utf-8")) == payload(trades=7)
+
+
+@pytest.fixture
+def no_slack(monkeypatch, tmp_path):
+    monkeypatch.delenv("AIRFLOW_CONN_KAIZEN_SLACK", raising=False)
+    monkeypatch.setenv("KAIZEN_OUT_DIR", str(tmp_path / "out"))
+
+
+def outbox_row(engine):
+    return ledger.get(engine, "daily_review", PERIOD, "outbox", "daily_review/" + PERIOD)
+
+
+def broken_once(monkeypatch, module, name: str) -> None:
+    real = getattr(module, name)
+
+    def broken(*args, **kwargs):
+        monkeypatch.setattr(module, name, real)
+        raise OSError("disk full")
+
+    monkeypatch.setattr(module, name, broken)
+
+
+def test_version_counts_deliveries_not_attempts(engine, no_slack, monkeypatch):
+    """The one versioning rule (kaizen.delivery.ledger): 1 on the first delivery, + 1
+    only when delivered content changes; a failed attempt is recorded without bumping."""
+    from kaizen.delivery import outbox
+
+    broken_once(monkeypatch, outbox, "write")
+    with pytest.raises(OSError, match="disk full"):
+        send(engine, payload(trades=1))
+    row = outbox_row(engine)
+    assert (row.status, row.version, row.first_delivered_at) == ("failed", 1, None)
+    assert row.error == "OSError: disk full"
+    # the content changed before the retry: still the first delivery, so version 1
+    assert (send(engine, payload(trades=2)).action, outbox_row(engine).version) == ("written", 1)
+
+    broken_once(monkeypatch, outbox, "write")
+    with pytest.raises(OSError):
+        send(engine, payload(trades=3))
+    row = outbox_row(engine)
+    assert (row.status, row.version, row.content_hash) == ("failed", 1, content_hash(payload(trades=2)))
+    assert row.first_delivered_at is not None  # the last good delivery is kept
+    assert send(engine, payload(trades=3)).version == 2
+    assert send(engine, payload(trades=3)).action == "unchanged"
 
 
 def test_fake_speaks_the_v2_upload_flow(slack):

@@ -2,16 +2,18 @@
 the ledger (``report_deliveries``) true. Takes rendered artefacts only; never renders.
 
 ``deliver`` chooses Slack when the ``kaizen_slack`` connection exists, else the outbox.
-Ledger semantics per (report, period, sink, target):
+Every sink goes through :class:`kaizen.delivery.ledger.Attempt` (the skip / send /
+record routine and its one versioning rule). Per (report, period, sink, target):
 
-- same content hash, last attempt delivered → nothing is sent (``unchanged``);
-- a message exists (``message_ts``) and the content changed → ``chat.update`` of that
-  message plus one thread reply "Revised: …" (``updated``), version + 1;
-- otherwise → ``chat.postMessage`` (``posted``), the ts recorded, version 1.
+- same content hash as the last good delivery → nothing is sent (``unchanged``);
+- a message exists (``message_ts``) → ``chat.update`` of that message plus one thread
+  reply "Revised: …" (``updated``);
+- otherwise → ``chat.postMessage`` (``posted``), the ts recorded.
 
 The ledger row is written before ``deliver`` returns. A failed send is recorded as
 status ``failed`` with the error and re-raised; a send that succeeded but whose ledger
-write failed raises too (naming the message, so nobody re-posts blindly).
+write failed raises :class:`LedgerWriteError` (naming the message, so nobody re-posts
+blindly).
 """
 
 from __future__ import annotations
@@ -22,14 +24,13 @@ import sqlalchemy as sa
 
 from kaizen.delivery import ledger, outbox
 from kaizen.delivery import slack as slack_sink
+from kaizen.delivery.ledger import LedgerWriteError
 from kaizen.reports.render import content_hash as payload_hash
+
+__all__ = ["DeliveryResult", "LedgerWriteError", "deliver", "revision_note"]
 
 SINK_SLACK = "slack"
 SINK_OUTBOX = "outbox"
-
-
-class LedgerWriteError(RuntimeError):
-    """The sink has the report but the ledger does not know it."""
 
 
 @dataclass(frozen=True)
@@ -83,101 +84,48 @@ def deliver(
 
 def _deliver_outbox(report, period_key, payload, markdown, engine, digest) -> DeliveryResult:
     target = outbox.target(report, period_key)
-    row = ledger.get(engine, report, period_key, SINK_OUTBOX, target)
     path = str(outbox.folder(report, period_key))
-    if (
-        row
-        and row.status == ledger.DELIVERED
-        and row.content_hash == digest
-        and outbox.exists(report, period_key)
-    ):
-        return DeliveryResult(
-            report, period_key, SINK_OUTBOX, target, "unchanged", row.version, digest, path=path
-        )
-    version = 1 if row is None else (row.version + 1 if row.content_hash != digest else row.version)
-    common = dict(report=report, period_key=period_key, sink=SINK_OUTBOX, target=target)
-    try:
+
+    def send(_attempt: ledger.Attempt) -> ledger.Sent:
         outbox.write(report, period_key, payload, markdown)
-    except Exception as exc:
-        ledger.write_failure(engine, row, digest, f"{type(exc).__name__}: {exc}", **common)
-        raise
-    ledger.write(
-        engine,
-        **common,
-        content_hash=digest,
-        version=version,
-        status=ledger.DELIVERED,
-        first_delivered_at=row.first_delivered_at if row else None,
-    )
-    return DeliveryResult(report, period_key, SINK_OUTBOX, target, "written", version, digest, path=path)
+        return ledger.Sent("written")
+
+    attempt = ledger.Attempt(engine, report, period_key, SINK_OUTBOX, target, digest)
+    done = attempt.run(send, present=lambda: outbox.exists(report, period_key))
+    return DeliveryResult(report, period_key, SINK_OUTBOX, target, done.action, done.version, digest, path=path)
 
 
 def _deliver_slack(report, period_key, payload, engine, digest, conn, kind) -> DeliveryResult:
     channel = slack_sink.resolve_channel(conn, kind)
-    row = ledger.get(engine, report, period_key, SINK_SLACK, channel)
-    if row and row.status == ledger.DELIVERED and row.content_hash == digest:
-        return DeliveryResult(
-            report,
-            period_key,
-            SINK_SLACK,
-            channel,
-            "unchanged",
-            row.version,
-            digest,
-            row.channel_id,
-            row.message_ts,
-        )
-    common = dict(report=report, period_key=period_key, sink=SINK_SLACK, target=channel)
-    client = slack_sink.make_client(conn)
-    existing_ts = row.message_ts if row else None
-    method = "chat.update" if existing_ts else "chat.postMessage"
-    try:
-        if existing_ts:
-            # The changed-content path (or a retry of a failed update): same message,
-            # plus one note in its thread so readers see it moved.
-            version = row.version + 1 if row.content_hash != digest else row.version
-            posted = slack_sink.update_message(client, channel, existing_ts, payload)
-            method = "chat.postMessage (thread reply)"
-            slack_sink.thread_reply(client, channel, existing_ts, revision_note(version))
-            action = "updated"
-        else:
-            version = 1
+    method = ["chat.postMessage"]  # the call in flight, for the error message
+
+    def send(attempt: ledger.Attempt) -> ledger.Sent:
+        client = slack_sink.make_client(conn)
+        ts = attempt.where["message_ts"]
+        if ts is None:
             posted = slack_sink.post_message(client, channel, payload)
-            action = "posted"
-    except Exception as exc:
-        error = slack_sink.explain(exc, method=method, channel=channel, kind=kind)
-        try:
-            ledger.write_failure(
-                engine,
-                row,
-                digest,
-                str(error),
-                **common,
-                channel_id=row.channel_id if row else channel,
-                message_ts=existing_ts,
-            )
-        except Exception as ledger_exc:
-            raise LedgerWriteError(
-                f"{error} — and recording that failure in report_deliveries failed too: {ledger_exc}"
-            ) from exc
-        raise error from exc
-    try:
-        ledger.write(
-            engine,
-            **common,
-            content_hash=digest,
-            version=version,
-            status=ledger.DELIVERED,
-            channel_id=posted.channel_id,
-            message_ts=posted.ts,
-            first_delivered_at=row.first_delivered_at if row else None,
-        )
-    except Exception as exc:
-        raise LedgerWriteError(
-            f"{report} {period_key} was {action} in Slack channel {posted.channel_id} (ts {posted.ts}) but the "
-            f"ledger write failed: {exc}. Insert that ts into report_deliveries before re-running, "
-            "or the next run posts a second message."
-        ) from exc
+        else:
+            # changed content (or a retry of a failed update): the same message, plus
+            # one note in its thread so readers see it moved
+            method[0] = "chat.update"
+            posted = slack_sink.update_message(client, channel, ts, payload)
+            method[0] = "chat.postMessage (thread reply)"
+            slack_sink.thread_reply(client, channel, ts, revision_note(attempt.version))
+        action = "posted" if ts is None else "updated"
+        return ledger.Sent(action, {"channel_id": posted.channel_id, "message_ts": posted.ts})
+
+    attempt = ledger.Attempt(engine, report, period_key, SINK_SLACK, channel, digest, where={"channel_id": channel})
+    done = attempt.run(
+        send, explain=lambda exc: slack_sink.explain(exc, method=method[0], channel=channel, kind=kind)
+    )
     return DeliveryResult(
-        report, period_key, SINK_SLACK, channel, action, version, digest, posted.channel_id, posted.ts
+        report,
+        period_key,
+        SINK_SLACK,
+        channel,
+        done.action,
+        done.version,
+        digest,
+        done.where["channel_id"],
+        done.where["message_ts"],
     )

@@ -1,12 +1,29 @@
 """The delivery ledger ``report_deliveries``: one row per report × period × sink ×
-target, holding the content hash of what the sink shows, the Slack message it lives
-in, a version (1 for the first delivery, +1 for every changed content) and the last
-attempt's status (``delivered`` / ``failed`` with its error)."""
+target, holding the content hash of what the sink shows, where it shows it (the Slack
+message, the Sheet ranges), a version and the last attempt's status (``delivered`` /
+``failed`` with its error) — and :class:`Attempt`, the one routine every sink delivers
+through (daily review to Slack or the outbox, review headline + thread, Sheets and
+their stand-in).
+
+The versioning rule, the same for every sink:
+
+- the first successful delivery is version 1;
+- a later successful delivery is version + 1 when its content hash differs from the
+  last successful delivery's, and keeps the version when it does not (a resumed or
+  redone attempt of the same content);
+- a failed or incomplete attempt records status ``failed`` and its error but keeps the
+  last good delivery's hash and version, so the next run retries instead of skipping
+  (a report never delivered keeps the attempted hash at version 1, the version its
+  first delivery will have);
+- same hash as the last good delivery (status ``delivered``) → nothing is sent.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -118,16 +135,174 @@ def ensure_columns(engine: sa.Engine) -> list[str]:
     return missing
 
 
-def write_failure(engine: sa.Engine, row, attempted_hash: str, error: str, **key_and_extra) -> None:
-    """Record a failed attempt while keeping what the sink last showed: the previous
-    row's hash, version and first delivery (a never-delivered report keeps the
-    attempted hash at version 1), so the next run retries instead of skipping."""
-    write(
-        engine,
-        content_hash=row.content_hash if row else attempted_hash,
-        version=row.version if row else 1,
-        status=FAILED,
-        error=error,
-        first_delivered_at=row.first_delivered_at if row else None,
-        **key_and_extra,
-    )
+# ---------------------------------------------------------------------------- the routine
+
+# The columns saying where the delivered content lives; a sink's send returns those it
+# set, and a failed attempt keeps them as the sink last had them.
+WHERE = ("channel_id", "message_ts", "sheet_range", "thread_state", "summary")
+
+
+class LedgerWriteError(RuntimeError):
+    """The sink has the report but the ledger does not know it."""
+
+
+@dataclass(frozen=True)
+class Sent:
+    """What a sink's send did: its action word (``posted``, ``updated``, ``written``,
+    ``synced``, ...), the :data:`WHERE` columns it set, and anything else its caller
+    reports (``detail``)."""
+
+    action: str
+    where: dict = field(default_factory=dict)
+    detail: Any = None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The result of :meth:`Attempt.run`: ``unchanged`` or the send's action, the version
+    the sink now shows, the :data:`WHERE` columns as recorded, the send's ``detail``."""
+
+    action: str
+    version: int
+    where: dict
+    detail: Any = None
+
+
+class Attempt:
+    """One delivery of content ``digest`` to (report, period_key, sink, target), ruled
+    by the module's versioning rule. ``where`` gives defaults for the :data:`WHERE`
+    columns the row does not have yet (the channel id, say).
+
+    Usage: ``Attempt(...).run(send, present=..., explain=...)``; a send that makes
+    several calls records each one that succeeded with :meth:`checkpoint`."""
+
+    def __init__(
+        self,
+        engine: sa.Engine,
+        report: str,
+        period_key: str,
+        sink: str,
+        target: str,
+        digest: str,
+        *,
+        where: dict | None = None,
+    ):
+        self.engine = engine
+        self.key = dict(report=report, period_key=period_key, sink=sink, target=target)
+        self.digest = digest
+        self.row = get(engine, report, period_key, sink, target)
+        self.where = {c: getattr(self.row, c) if self.row else None for c in WHERE}
+        for column, value in (where or {}).items():
+            if self.where[column] is None:
+                self.where[column] = value
+
+    # -- the rule
+    @property
+    def delivered_before(self) -> bool:
+        row = self.row
+        return row is not None and (row.status == DELIVERED or row.first_delivered_at is not None)
+
+    @property
+    def unchanged(self) -> bool:
+        """The last good delivery has this content: nothing to send."""
+        row = self.row
+        return row is not None and row.status == DELIVERED and row.content_hash == self.digest
+
+    @property
+    def revision(self) -> bool:
+        """Delivered before with other content: this delivery revises it."""
+        return self.delivered_before and self.row.content_hash != self.digest
+
+    @property
+    def version(self) -> int:
+        """The version this content has once delivered."""
+        if not self.delivered_before:
+            return 1
+        return self.row.version + 1 if self.revision else self.row.version
+
+    # -- the routine
+    def run(
+        self,
+        send: Callable[[Attempt], Sent],
+        *,
+        present: Callable[[], bool] | None = None,
+        explain: Callable[[Exception], Exception] | None = None,
+    ) -> Outcome:
+        """Skip when :attr:`unchanged` (and ``present()``, when given, says the sink still
+        has it); else ``send(self)`` and record the outcome before returning. A failed
+        send is recorded (its error as ``explain(exc)`` words it, default the exception
+        itself) and raised (``explain``'s exception, from the original); a ledger write
+        that fails raises :class:`LedgerWriteError` naming what the sink has."""
+        if self.unchanged and (present is None or present()):
+            return Outcome("unchanged", self.row.version, dict(self.where))
+        # The exactly-once protocol records its intent here, before the call.
+        try:
+            sent = send(self)
+        except LedgerWriteError:
+            raise  # a checkpoint could not be written: the ledger is down, say so as is
+        except Exception as exc:
+            error = explain(exc) if explain else exc
+            text = str(error) if explain else f"{type(exc).__name__}: {exc}"
+            try:
+                self._record(FAILED, error=text)
+            except Exception as ledger_exc:
+                raise LedgerWriteError(
+                    f"{text} — and recording that failure in report_deliveries failed too: {ledger_exc}"
+                ) from exc
+            if error is exc:
+                raise
+            raise error from exc
+        try:
+            self._record(DELIVERED, **sent.where)
+        except Exception as exc:
+            raise LedgerWriteError(
+                f"{self.key['report']} {self.key['period_key']} was {sent.action} {self._placed()} but the "
+                f"ledger write failed: {exc}. {self._advice()}"
+            ) from exc
+        return Outcome(sent.action, self.version, dict(self.where), sent.detail)
+
+    def checkpoint(self, step: str, **where) -> None:
+        """Record a call of a multi-call send that succeeded, before the next call:
+        status ``failed`` with error "incomplete: …" until the send completes, so a
+        failure or a crash half-way leaves what the sink has on record."""
+        self.where.update(where)
+        try:
+            self._record(
+                FAILED, error=f"incomplete: stopped after {step} {self._placed()}; a re-run resumes from there"
+            )
+        except Exception as exc:
+            raise LedgerWriteError(
+                f"{self.key['report']} {self.key['period_key']}: {step} was done {self._placed()}, but the "
+                f"ledger write failed: {exc}. {self._advice()}"
+            ) from exc
+
+    def _record(self, status: str, *, error: str | None = None, **where) -> None:
+        self.where.update(where)
+        row = self.row
+        if status == DELIVERED or not self.delivered_before:
+            content_hash, version = self.digest, self.version
+        else:  # what the sink last showed completely
+            content_hash, version = row.content_hash, row.version
+        write(
+            self.engine,
+            **self.key,
+            content_hash=content_hash,
+            version=version,
+            status=status,
+            error=error,
+            first_delivered_at=row.first_delivered_at if row else None,
+            **self.where,
+        )
+
+    def _placed(self) -> str:
+        w, sink, target = self.where, self.key["sink"], self.key["target"]
+        if w["message_ts"]:
+            return f"in Slack channel {w['channel_id'] or target} (ts {w['message_ts']})"
+        if w["sheet_range"]:
+            return f"to {sink} {target} ({w['sheet_range']})"
+        return f"to {sink} {target}"
+
+    def _advice(self) -> str:
+        if self.where["message_ts"]:
+            return "Record that ts in report_deliveries before re-running, or the next run posts a second message."
+        return "A re-run delivers it again."

@@ -37,8 +37,11 @@ Slack text do not re-sync. Without the connection each tab is merged by key into
 ``<out_dir>/sheets/<tab>.json`` (cells as they would go on the wire); ledger sink
 ``outbox``, target ``sheets``.
 
-Every sink is attempted even when an earlier one failed; the first failure is then
-raised (the others attached as notes).
+Every sink delivers through :class:`kaizen.delivery.ledger.Attempt`: the same skip /
+send / record routine and the same versioning rule (1 on the first delivery, + 1 when
+the delivered content changes, a failure recorded without touching the last good
+version). Every sink is attempted even when an earlier one failed; the first failure
+is then raised (the others attached as notes).
 """
 
 from __future__ import annotations
@@ -49,7 +52,6 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from types import SimpleNamespace
 
 import sqlalchemy as sa
 
@@ -178,13 +180,6 @@ def _chart_title(name: str) -> str:
     return name.replace("_", " ").strip().capitalize()
 
 
-def _next_version(row: ledger.LedgerRow | None, digest: str) -> int:
-    """1 until a first successful delivery; + 1 for every changed content after it."""
-    if row is None or row.first_delivered_at is None:
-        return 1
-    return row.version + 1 if row.content_hash != digest else row.version
-
-
 # ---------------------------------------------------------------------------- revision note
 
 
@@ -287,23 +282,25 @@ def deliver_review(
 # ---------------------------------------------------------------------------- Slack
 
 
-def _ledger_write_error(message: str, exc: Exception) -> Exception:
-    from kaizen import delivery  # the package, imported late: it may import this module
-
-    return delivery.LedgerWriteError(f"{message}: {exc}")
-
-
 class _SlackDelivery:
     def __init__(self, review: _Review, engine: sa.Engine, conn, kind: str):
         self.rv = review
-        self.engine = engine
         self.conn = conn
         self.kind = kind
         self.channel = slack_sink.resolve_channel(conn, kind)
-        self.row = ledger.get(engine, review.report, review.period_key, SINK_SLACK, self.channel)
+        self.attempt = ledger.Attempt(
+            engine,
+            review.report,
+            review.period_key,
+            SINK_SLACK,
+            self.channel,
+            review.digest,
+            where={"channel_id": self.channel},
+        )
+        self.row = self.attempt.row
         self.state = self._load_state(self.row)
-        self.ts: str | None = self.row.message_ts if self.row else None
-        self.channel_id: str = (self.row.channel_id if self.row else None) or self.channel
+        self.ts: str | None = self.attempt.where["message_ts"]
+        self.channel_id: str = self.attempt.where["channel_id"]
         self.steps: list[str] = []
         self.method = "chat.postMessage"
 
@@ -343,90 +340,47 @@ class _SlackDelivery:
         }
 
     # -- the ledger
-    def _write(
-        self, *, status: str, error: str | None = None, done: bool = False, version: int | None = None
-    ):
-        row = self.row
-        ledger.write(
-            self.engine,
-            report=self.rv.report,
-            period_key=self.rv.period_key,
-            sink=SINK_SLACK,
-            target=self.channel,
-            # the hash of what Slack shows completely; a never-delivered review keeps the attempted one
-            content_hash=self.rv.digest if done or row is None else row.content_hash,
-            version=version if version is not None else (row.version if row else 1),
-            status=status,
-            channel_id=self.channel_id,
-            message_ts=self.ts,
-            error=error,
-            first_delivered_at=row.first_delivered_at if row else None,
-            thread_state=json.dumps(self.state, sort_keys=True),
-            summary=self.rv.summary if done else (row.summary if row else None),
+    def _where(self) -> dict:
+        return dict(
+            channel_id=self.channel_id, message_ts=self.ts, thread_state=json.dumps(self.state, sort_keys=True)
         )
 
     def _checkpoint(self, step: str) -> None:
         """Record a Slack call that succeeded before making the next one."""
         self.steps.append(step)
-        try:
-            self._write(
-                status=ledger.FAILED,
-                error=f"incomplete: stopped after {step} (headline ts {self.ts}); a re-run resumes from there",
-            )
-        except Exception as exc:
-            raise _ledger_write_error(
-                f"{self.rv.report} {self.rv.period_key}: Slack channel {self.channel_id} has the headline "
-                f"(ts {self.ts}) and {step}, but the ledger write failed. Record that ts in report_deliveries "
-                "before re-running, or the next run posts a second headline",
-                exc,
-            ) from exc
+        self.attempt.checkpoint(step, **self._where())
 
     # -- the run
     def run(self) -> dict:
-        rv, row = self.rv, self.row
-        if row and row.status == ledger.DELIVERED and row.content_hash == rv.digest:
-            return self._result("unchanged", row.version)
+        done = self.attempt.run(self._send, explain=self._explain)
+        return self._result(done.action, done.version)
+
+    def _send(self, attempt: ledger.Attempt) -> ledger.Sent:
+        rv, row, version = self.rv, self.row, attempt.version
         shown = self.state["shown_hash"]
         revision = shown is not None and shown != rv.digest
-        version = _next_version(row, rv.digest)
         client = slack_sink.make_client(self.conn)
         posted_headline = self.ts is None
-        try:
-            self._headline(client)
-            # a revision edits the headline only; replies and charts are posted when missing
-            self._replies(client, version, in_place=not revision)
-            self._charts(client, version, revision)
-            if revision and self.state["noted_hash"] != rv.digest:
-                self.method = "chat.postMessage"
-                note = slack_sink.thread_reply(
-                    client,
-                    self.channel,
-                    self.ts,
-                    revision_note(row.summary if row else None, rv.summary, version),
-                )
-                self.state["notes"].append(note.ts)
-                self.state["noted_hash"] = rv.digest
-                self._checkpoint("the revision note")
-        except Exception as exc:
-            self._fail(exc)
+        self._headline(client)
+        # a revision edits the headline only; replies and charts are posted when missing
+        self._replies(client, version, in_place=not revision)
+        self._charts(client, version, revision)
+        if revision and self.state["noted_hash"] != rv.digest:
+            self.method = "chat.postMessage"
+            note = slack_sink.thread_reply(
+                client,
+                self.channel,
+                self.ts,
+                revision_note(row.summary if row else None, rv.summary, version),
+            )
+            self.state["notes"].append(note.ts)
+            self.state["noted_hash"] = rv.digest
+            self._checkpoint("the revision note")
         self.state["shown_hash"] = rv.digest
-        try:
-            self._write(status=ledger.DELIVERED, done=True, version=version)
-        except Exception as exc:
-            raise _ledger_write_error(
-                f"{rv.report} {rv.period_key} was delivered to Slack channel {self.channel_id} (headline ts "
-                f"{self.ts}) but the final ledger write failed. Record that ts in report_deliveries before "
-                "re-running, or the next run posts a second headline",
-                exc,
-            ) from exc
         action = "posted" if posted_headline else ("updated" if revision else "resumed")
-        return self._result(action, version)
+        return ledger.Sent(action, {**self._where(), "summary": rv.summary})
 
-    def _fail(self, exc: Exception):
-        from kaizen import delivery
-
-        if isinstance(exc, delivery.LedgerWriteError):
-            raise exc
+    def _explain(self, exc: Exception) -> slack_sink.SlackDeliveryError:
         error = slack_sink.explain(exc, method=self.method, channel=self.channel, kind=self.kind)
         done = "; ".join(self.steps) or "nothing"
         where = (
@@ -434,16 +388,9 @@ class _SlackDelivery:
             if self.ts
             else ""
         )
-        message = f"{error} Done before the failure: {done}.{where}"
-        try:
-            self._write(status=ledger.FAILED, error=message)
-        except Exception as ledger_exc:
-            raise _ledger_write_error(
-                f"{message} — and recording that failure in report_deliveries failed too", ledger_exc
-            ) from exc
-        raise slack_sink.SlackDeliveryError(
-            message, slack_error=error.slack_error, retryable=error.retryable
-        ) from exc
+        return slack_sink.SlackDeliveryError(
+            f"{error} Done before the failure: {done}.{where}", slack_error=error.slack_error, retryable=error.retryable
+        )
 
     def _headline(self, client) -> None:
         rv = self.rv
@@ -511,39 +458,30 @@ def outbox_files(review: _Review) -> dict[str, str | bytes]:
 
 def _deliver_outbox(review: _Review, engine: sa.Engine) -> dict:
     target = outbox.target(review.report, review.period_key)
-    row = ledger.get(engine, review.report, review.period_key, SINK_OUTBOX, target)
     files = outbox_files(review)
     path = str(outbox.folder(review.report, review.period_key))
-    base = {"sink": SINK_OUTBOX, "target": target, "content_hash": review.digest, "path": path}
-    if (
-        row
-        and row.status == ledger.DELIVERED
-        and row.content_hash == review.digest
-        and outbox.files_exist(review.report, review.period_key, files)
-    ):
-        return {**base, "action": "unchanged", "version": row.version, "files": sorted(files)}
-    version = _next_version(row, review.digest)
-    common = dict(report=review.report, period_key=review.period_key, sink=SINK_OUTBOX, target=target)
-    try:
-        if row is not None and row.first_delivered_at is not None and row.content_hash != review.digest:
+
+    def send(attempt: ledger.Attempt) -> ledger.Sent:
+        if attempt.revision:
             revisions_path = outbox.folder(review.report, review.period_key) / REVISIONS_FILE
             notes = json.loads(revisions_path.read_text(encoding="utf-8")) if revisions_path.exists() else []
-            notes.append({"version": version, "text": revision_note(row.summary, review.summary, version)})
+            text = revision_note(attempt.row.summary, review.summary, attempt.version)
+            notes.append({"version": attempt.version, "text": text})
             files[REVISIONS_FILE] = outbox.json_text(notes)
         outbox.write_files(review.report, review.period_key, files)
-    except Exception as exc:
-        ledger.write_failure(engine, row, review.digest, f"{type(exc).__name__}: {exc}", **common)
-        raise
-    ledger.write(
-        engine,
-        **common,
-        content_hash=review.digest,
-        version=version,
-        status=ledger.DELIVERED,
-        first_delivered_at=row.first_delivered_at if row else None,
-        summary=review.summary,
-    )
-    return {**base, "action": "written", "version": version, "files": sorted(files)}
+        return ledger.Sent("written", {"summary": review.summary})
+
+    attempt = ledger.Attempt(engine, review.report, review.period_key, SINK_OUTBOX, target, review.digest)
+    done = attempt.run(send, present=lambda: outbox.files_exist(review.report, review.period_key, files))
+    return {
+        "sink": SINK_OUTBOX,
+        "target": target,
+        "content_hash": review.digest,
+        "path": path,
+        "action": done.action,
+        "version": done.version,
+        "files": sorted(files),
+    }
 
 
 # ---------------------------------------------------------------------------- Sheets
@@ -575,69 +513,50 @@ def deliver_sheets(
 ) -> dict | None:
     """Upsert one report's Sheet rows (one sync, ledger row per report × period), or
     merge them into ``out/sheets/`` without a Sheets connection. Same rows → nothing."""
-    review = SimpleNamespace(report=report, period_key=period_key, sheet_rows=sheet_rows)
-    if not review.sheet_rows:
+    if not sheet_rows:
         return None
-    tabs = sheet_tabs(review.sheet_rows)
-    digest = sheet_rows_hash(review.sheet_rows)
+    tabs = sheet_tabs(sheet_rows)
+    digest = sheet_rows_hash(sheet_rows)
     conn = config.get_connection(config.GSHEETS_CONN_ID)
     if conn is None:
-        return _sheets_outbox(review, engine, tabs, digest, last_sync)
+        return _sheets_outbox(report, period_key, engine, tabs, digest, last_sync)
     spreadsheet_id = str((conn.extra or {}).get("spreadsheet_id") or "").strip()
     if not spreadsheet_id:
         raise ValueError(f"connection {conn.conn_id!r} has no extra 'spreadsheet_id'")
-    row = ledger.get(engine, review.report, review.period_key, SINK_SHEETS, spreadsheet_id)
-    base = {"sink": SINK_SHEETS, "target": spreadsheet_id, "content_hash": digest}
-    if row and row.status == ledger.DELIVERED and row.content_hash == digest:
-        ranges = json.loads(row.sheet_range) if row.sheet_range else {}
-        return {**base, "action": "unchanged", "version": row.version, "ranges": ranges}
-    common = dict(report=review.report, period_key=review.period_key, sink=SINK_SHEETS, target=spreadsheet_id)
-    try:
+
+    def send(_attempt: ledger.Attempt) -> ledger.Sent:
         spreadsheet = sheets_sink.open_spreadsheet(conn, retry=retry)
         synced = sheets_sink.sync(spreadsheet, tabs, last_sync)
-    except Exception as exc:
-        ledger.write_failure(
-            engine, row, digest, f"{type(exc).__name__}: {exc}", **common, sheet_range=row.sheet_range if row else None
-        )
-        raise
-    version = _next_version(row, digest)
-    ranges = {t.name: synced.ranges[t.name] for t in tabs}
-    ledger.write(
-        engine,
-        **common,
-        content_hash=digest,
-        version=version,
-        status=ledger.DELIVERED,
-        sheet_range=json.dumps(ranges, ensure_ascii=False),
-        first_delivered_at=row.first_delivered_at if row else None,
-    )
-    return {
-        **base,
-        "action": "synced",
-        "version": version,
+        ranges = {t.name: synced.ranges[t.name] for t in tabs}
+        return ledger.Sent("synced", {"sheet_range": json.dumps(ranges, ensure_ascii=False)}, detail=synced)
+
+    done = ledger.Attempt(engine, report, period_key, SINK_SHEETS, spreadsheet_id, digest).run(send)
+    ranges = json.loads(done.where["sheet_range"]) if done.where["sheet_range"] else {}
+    result = {
+        "sink": SINK_SHEETS,
+        "target": spreadsheet_id,
+        "content_hash": digest,
+        "action": done.action,
+        "version": done.version,
         "ranges": ranges,
-        "rows_updated": synced.rows_updated,
-        "rows_appended": synced.rows_appended,
-        "rows_unchanged": synced.rows_unchanged,
     }
+    if done.detail is not None:
+        synced = done.detail
+        result.update(
+            rows_updated=synced.rows_updated,
+            rows_appended=synced.rows_appended,
+            rows_unchanged=synced.rows_unchanged,
+        )
+    return result
 
 
 def _sheets_outbox(
-    review, engine, tabs: list[sheets_sink.SheetTab], digest: str, last_sync: str
+    report: str, period_key: str, engine: sa.Engine, tabs: list[sheets_sink.SheetTab], digest: str, last_sync: str
 ) -> dict:
     target = OUTBOX_SHEETS_TARGET
-    row = ledger.get(engine, review.report, review.period_key, SINK_OUTBOX, target)
     paths = [outbox.sheet_file(t.name) for t in tabs]
-    base = {"sink": SINK_OUTBOX, "target": target, "content_hash": digest, "paths": [str(p) for p in paths]}
-    if (
-        row
-        and row.status == ledger.DELIVERED
-        and row.content_hash == digest
-        and all(p.exists() for p in paths)
-    ):
-        return {**base, "action": "unchanged", "version": row.version}
-    common = dict(report=review.report, period_key=review.period_key, sink=SINK_OUTBOX, target=target)
-    try:
+
+    def send(_attempt: ledger.Attempt) -> ledger.Sent:
         for tab in tabs:
             header, rows = _wire_rows(tab)
             outbox.upsert_sheet_tab(
@@ -649,16 +568,15 @@ def _sheets_outbox(
                 last_sync_ist=last_sync,
                 key_of=_sheet_key(tab.key_columns),
             )
-    except Exception as exc:
-        ledger.write_failure(engine, row, digest, f"{type(exc).__name__}: {exc}", **common)
-        raise
-    version = _next_version(row, digest)
-    ledger.write(
-        engine,
-        **common,
-        content_hash=digest,
-        version=version,
-        status=ledger.DELIVERED,
-        first_delivered_at=row.first_delivered_at if row else None,
-    )
-    return {**base, "action": "written", "version": version}
+        return ledger.Sent("written")
+
+    attempt = ledger.Attempt(engine, report, period_key, SINK_OUTBOX, target, digest)
+    done = attempt.run(send, present=lambda: all(p.exists() for p in paths))
+    return {
+        "sink": SINK_OUTBOX,
+        "target": target,
+        "content_hash": digest,
+        "paths": [str(p) for p in paths],
+        "action": done.action,
+        "version": done.version,
+    }

@@ -129,9 +129,12 @@ def resolve_channel(conn, kind: str) -> str:
 
 
 def explain(exc: Exception, *, method: str, channel: str, kind: str) -> SlackDeliveryError:
-    """A clear, actionable error for a failed Slack call."""
+    """A clear, actionable error for a failed Slack call (one already explained, such as
+    a connection without a token, is returned as is)."""
     from slack_sdk.errors import SlackApiError
 
+    if isinstance(exc, SlackDeliveryError):
+        return exc
     if isinstance(exc, SlackApiError):
         err = (exc.response.data or {}).get("error") if isinstance(exc.response.data, dict) else None
         status = exc.response.status_code
