@@ -435,22 +435,3 @@ def utc_text(ts: datetime) -> str:
     # isoformat is ~4× faster than strftime; the offset is always +00:00 here
     return ts.replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds") + "+00:00"
 
-
-# TEMPORARY: removed once reports/ use kaizen.period (in progress)
-def review_window_utc(d):  # pragma: no cover
-    from kaizen.period import review_window_utc as f
-
-    return f(d)
-
-
-def period_bounds(grain, d):  # pragma: no cover
-    from kaizen.period import Period
-
-    p = Period.of(grain, d)
-    return p.start, p.end
-
-
-def day_bounds_utc(a, b):  # pragma: no cover
-    from kaizen.period import midnight_utc
-
-    return midnight_utc(a), midnight_utc(b + timedelta(days=1))

@@ -43,12 +43,13 @@ import sqlalchemy as sa
 
 from kaizen import calendar as cal
 from kaizen import warehouse
+from kaizen.kpis.measures import POSTMORTEM_DUE  # the 48 h rule the KPI postmortems_on_time_pct measures
+from kaizen.period import midnight_utc
 from kaizen.reports import render
 
 TEMPLATE = "postmortem.md.j2"
 DIR_NAME = "post-mortems"
 PRIORITIES = ("P0", "P1")
-DUE_AFTER = timedelta(hours=48)
 SLUG_MAX = 60
 MARKER = re.compile(r"^<!-- kaizen:draft incident=(\S+) sha256=([0-9a-f]{64}) -->$")
 LOG_LABELS = {
@@ -138,7 +139,7 @@ def _file_name(conn, inc: dict) -> str:
     trig = _py(inc["triggered_at"])
     day = cal.ist_date(trig)
     slug = slugify(inc["title"])
-    lo, hi = cal.day_bounds_utc(day, day)
+    lo, hi = midnight_utc(day), midnight_utc(day + timedelta(days=1))
     same = warehouse.read_frame(
         conn,
         "select incident_id, title, triggered_at from raw_incidents where priority in ('P0', 'P1') "
@@ -253,8 +254,8 @@ def build_context(conn, inc: dict) -> dict:
         "triggered_ist": _ist(trig),
         "resolved_ist": _ist(resolved),
         "duration_minutes": (resolved - trig).total_seconds() / 60.0,
-        "due_at": resolved + DUE_AFTER,
-        "due_ist": _ist(resolved + DUE_AFTER),
+        "due_at": resolved + POSTMORTEM_DUE,
+        "due_ist": _ist(resolved + POSTMORTEM_DUE),
         "window_ist": window,
         "downtime_minutes": down,
         "trades_affected": n_trades,
@@ -334,7 +335,7 @@ def drafts_for_period(conn, start: datetime, end: datetime) -> list[dict]:
     out = []
     for inc in _incidents(conn, start, end):
         resolved = _py(inc["resolved_at"])
-        due = resolved + DUE_AFTER
+        due = resolved + POSTMORTEM_DUE
         pub = published.get(inc["incident_id"])
         out.append(
             {

@@ -6,8 +6,8 @@ and the landing tables for the period's IST bounds, then rendered to the
 - :func:`build_review` reads only; :func:`render_review` is pure apart from writing the
   chart PNGs under ``out_dir``.
 - Figures are never invented: a KPI without a value shows its status ("n/a (insufficient
-  data)", "no events", "n/a (not computed)"), never 0 (the same rules as the daily review,
-  whose :func:`~kaizen.reports.daily.make_figure` builds every figure here).
+  data)", "no events", "n/a (not computed)"), never 0: every figure is built by
+  :func:`kaizen.reports.model.make_figure`, as the daily review's.
 - Everything the hash covers (headline, thread, Markdown, sheet rows) is free of run ids
   and generation times, so a re-run over the same data hashes the same.
 """
@@ -26,8 +26,17 @@ import sqlalchemy as sa
 
 from kaizen import calendar as cal
 from kaizen import config
-from kaizen.reports import daily, render
-from kaizen.reports.daily import Figure, Incident
+from kaizen.period import Period
+from kaizen.reports import model, render
+from kaizen.reports.model import (
+    UNIT_SUFFIX,
+    Figure,
+    Incident,
+    ist_text,
+    kpi_catalog,
+    period_sheet_tab,
+    sheet_number,
+)
 from kaizen.reports.postmortem import drafts_for_period
 
 KINDS = {"weekly": "week", "monthly": "month", "quarterly": "quarter"}
@@ -118,61 +127,7 @@ SECTION_ONLY = frozenset(
     }
 )
 
-LABELS = {
-    "uptime_pct": "Uptime",
-    "session_uptime_pct": "Uptime (NSE session)",
-    "mtbf_days": "MTBF (Mean Time Between Failures)",
-    "mttr_minutes": "MTTR (Mean Time To Repair)",
-    "mttd_minutes": "MTTD (Mean Time To Detect)",
-    "error_budget_remaining_pct": "Error Budget remaining",
-    "sli_p95_latency_ms": "SLI (API latency P95)",
-    "downtime_minutes": "Downtime",
-    "errors_count": "Errors",
-    "win_rate_pct": "Win Rate",
-    "avg_daily_pnl_inr": "Average Daily P&L",
-    "sharpe_ratio": "Sharpe Ratio",
-    "max_drawdown_pct": "Max Drawdown",
-    "execution_success_pct": "Trade Execution Success",
-    "avg_execution_ms": "Avg Execution Time",
-    "p95_execution_ms": "P95 Execution Time",
-    "trades_count": "Trades",
-    "net_pnl_inr": "Net P&L",
-    "profit_factor": "Profit Factor",
-    "largest_win_inr": "Largest Win",
-    "largest_loss_inr": "Largest Loss",
-    "deployments_per_day": "Deployment Frequency",
-    "lead_time_hours": "Lead Time for Changes (p50)",
-    "lead_time_p90_hours": "Lead Time for Changes (p90)",
-    "change_failure_rate_pct": "Change Failure Rate",
-    "alerts_per_day": "Alert Fatigue (alerts/day)",
-    "action_items_on_time_pct": "Post-mortem Action Items Completed",
-    "postmortems_on_time_pct": "Post-mortems within 48 h",
-    "recovery_time_minutes": "Recovery Time (deploy → resolved, p50)",
-    "mttr_p50_minutes": "MTTR (p50)",
-}
-SHORT_LABELS = {  # headline fields and the summary line
-    "win_rate_pct": "Win rate",
-    "net_pnl_inr": "Net P&L",
-    "avg_daily_pnl_inr": "Avg daily P&L",
-    "uptime_pct": "Uptime",
-    "sli_p95_latency_ms": "p95 latency",
-    "mttr_minutes": "MTTR",
-    "change_failure_rate_pct": "CFR",
-    "deployments_per_day": "Deploys/day",
-}
-UNIT_SUFFIX = {"minutes": " min", "hours": " h", "days": " days"}
 TREND_TEXT = {"improving": "↑ Improving", "declining": "↓ Declining", "stable": "→ Stable"}
-SHEET_FORMATS = {
-    "pct": "pct",
-    "inr": "inr",
-    "count": "int",
-    "ms": "float",
-    "minutes": "float",
-    "hours": "float",
-    "days": "float",
-    "ratio": "float",
-    "per_day": "float",
-}
 PRIORITIES = ("P0", "P1", "P2", "P3")
 PATTERN_WEEKS = 4
 
@@ -388,12 +343,6 @@ def _title(kind: str, ps: date, pe: date, key: str, as_of_day: date, complete: b
 
 
 # ---------------------------------------------------------------- formatting
-def format_value(unit: str, value: float) -> str:
-    if unit in UNIT_SUFFIX:
-        return render.number(value, 1) + UNIT_SUFFIX[unit]
-    return daily.format_value(unit, value)
-
-
 def format_change(unit: str, cur: float | None, prev: float | None) -> str:
     if cur is None or prev is None:
         return "n/a"
@@ -413,18 +362,9 @@ def format_change(unit: str, cur: float | None, prev: float | None) -> str:
 
 
 def make_figure(kpi_id: str, row: dict | None, definition: dict | None) -> Figure:
-    """The daily review's figure, with the review's labels and units for minutes, hours
-    and days (the daily one prints those as bare numbers)."""
-    fig = daily.make_figure(kpi_id, row, definition)
-    label = LABELS.get(kpi_id, (definition or {}).get("name") or kpi_id)
-    suffix = UNIT_SUFFIX.get(fig.unit)
-    if suffix:
-        display = fig.display
-        if fig.value is not None:
-            display = format_value(fig.unit, fig.value) + daily.DOUBT_SUFFIX.get(fig.status, "")
-        target_text = fig.target_text + suffix if fig.target_text else ""
-        fig = replace(fig, display=display, target_text=target_text)
-    return replace(fig, label=label)
+    """A figure labelled for the period reviews (the "review" column of
+    :data:`kaizen.reports.model.LABELS`)."""
+    return model.make_figure(kpi_id, row, definition, report="review")
 
 
 def _trend_text(trend: str | None) -> str:
@@ -445,12 +385,6 @@ def _read_grain(conn, grain: str, period_start: date) -> dict[str, dict]:
 def _read_definitions(conn) -> dict[str, dict]:
     q = sa.text("select kpi_id, name, domain, unit, better, target, comparator, formula from kpi_definitions")
     return {r.kpi_id: dict(r._mapping) for r in conn.execute(q)}
-
-
-def _catalog():
-    from kaizen.kpis import catalog as catalog_mod
-
-    return catalog_mod.load_catalog()
 
 
 def _kpi_lines(
@@ -509,9 +443,10 @@ def _duration_text(minutes: float | None) -> str:
 
 
 def _read_incidents(conn, start: datetime, end: datetime) -> list[ReviewIncident]:
-    """Incidents active in the period (daily.read_incidents: triggered before its end and
-    not resolved before its start), state as of the period's end; priority order."""
-    base = daily.read_incidents(conn, start, end)
+    """Incidents active in the period (:func:`kaizen.reports.model.read_incidents`:
+    triggered before its end and not resolved before its start), state as of the
+    period's end; priority order."""
+    base = model.read_incidents(conn, start, end)
     ids = [i.incident_id for i in base]
     causes: dict[str, str | None] = {}
     if ids:
@@ -531,7 +466,7 @@ def _read_incidents(conn, start: datetime, end: datetime) -> list[ReviewIncident
                 in_period=i.triggered_at >= start,
             )
         )
-    out.sort(key=lambda r: (daily.PRIORITY_ORDER.get(r.inc.priority, 9), r.inc.triggered_at, r.inc.number))
+    out.sort(key=lambda r: (model.PRIORITY_ORDER.get(r.inc.priority, 9), r.inc.triggered_at, r.inc.number))
     return out
 
 
@@ -548,8 +483,8 @@ def read_action_items(conn, start: datetime, end: datetime) -> list[ActionItem] 
     )
     items = []
     for r in conn.execute(q, {"start": cal.utc_text(start), "end": cal.utc_text(end)}):
-        closed = daily._as_utc(r.closed_at)
-        due = daily._as_utc(r.due_at)
+        closed = model.as_utc(r.closed_at)
+        due = model.as_utc(r.due_at)
         is_closed = closed is not None and closed < end
         overdue = False
         if is_closed:
@@ -800,14 +735,15 @@ def build_review(engine: sa.Engine, kind: str, period_start: date, *, as_of: dat
     grain = _grain(kind)
     if as_of.tzinfo is None:
         raise ValueError("as_of must be an aware datetime")
-    ps, pe = cal.period_bounds(grain, period_start)
-    scope = periods.period_scope(grain, ps, as_of)
+    period = Period.of(grain, period_start)
+    ps, pe = period.start, period.end
+    scope = periods.scope_of(period, as_of)
     start, end = scope.start, scope.end
-    complete = as_of >= periods.period_end_at(scope)
+    complete = period.is_complete(as_of)
     last_day = min(pe, scope.last_day) if scope.last_day >= ps else ps
-    prev_start = cal.period_bounds(grain, ps - timedelta(days=1))[0]
+    prev_start = period.previous()[0].start
     key = period_key(kind, ps)
-    cat = _catalog()
+    cat = kpi_catalog()
     with engine.connect() as conn:
         rows = _read_grain(conn, grain, ps)
         prev_rows = _read_grain(conn, grain, prev_start)
@@ -852,33 +788,8 @@ def build_review(engine: sa.Engine, kind: str, period_start: date, *, as_of: dat
 
 
 # ---------------------------------------------------------------- sheet rows
-def _num(v):
-    if v is None:
-        return None
-    v = float(v)
-    return None if math.isnan(v) or math.isinf(v) else v
-
-
-def period_sheet_tab(grain: str, period_key: str, start, end, is_complete: bool, values: dict) -> dict:
-    """One row per period (key ``period_key``), one column per active KPI of the grain;
-    a KPI without a value is an empty cell, never 0."""
-    active = list(_catalog().active(grain))
-    return {
-        "header": ["period_key", "period_start", "period_end", "is_complete"] + [k.id for k in active],
-        "rows": [
-            [period_key, start.isoformat(), end.isoformat(), bool(is_complete)]
-            + [_num(values.get(k.id)) for k in active]
-        ],
-        "key_columns": 1,
-        "number_formats": {
-            "period_key": "text",
-            **{k.id: SHEET_FORMATS.get(k.unit, "float") for k in active},
-        },
-    }
-
-
 def sheet_rows(r: ReviewReport) -> dict:
-    cat = _catalog()
+    cat = kpi_catalog()
     period_tab = period_sheet_tab(
         r.grain,
         r.period_key,
@@ -893,7 +804,7 @@ def sheet_rows(r: ReviewReport) -> dict:
             [
                 render.sheet_text(ln.fig.label),
                 render.sheet_text(ln.fig.target_text or "—"),
-                _num(ln.fig.value),
+                sheet_number(ln.fig.value),
                 ln.trend_text,
                 "planned" if ln.planned else ln.fig.status,
                 ln.fig.unit,
@@ -927,8 +838,8 @@ def sheet_rows(r: ReviewReport) -> dict:
                 render.sheet_text(i.inc.title),
                 render.sheet_text(i.inc.service),
                 i.inc.state,
-                daily.ist_text(i.inc.triggered_at, with_year=True),
-                daily.ist_text(i.inc.resolved_at, with_year=True) if i.inc.resolved_at else None,
+                ist_text(i.inc.triggered_at, with_year=True),
+                ist_text(i.inc.resolved_at, with_year=True) if i.inc.resolved_at else None,
                 None if i.duration_minutes is None else round(i.duration_minutes, 2),
                 render.sheet_text(i.caused_by_deployment) if i.caused_by_deployment else None,
                 r.period_key,
@@ -953,7 +864,7 @@ def sheet_rows(r: ReviewReport) -> dict:
                 render.sheet_text(s.strategy),
                 s.trades,
                 s.wins,
-                _num(s.win_rate_pct),
+                sheet_number(s.win_rate_pct),
                 s.net_pnl_inr,
             ]
             for s in r.strategies
