@@ -347,20 +347,17 @@ def _column(series) -> list:
 
 def insert_rows(conn: sa.Connection, table: str, rows, extra: Mapping | None = None) -> int:
     """Insert ``rows`` — dicts, or a pandas DataFrame for bulk loads — plus the
-    constant columns ``extra`` (caller's transaction). PostgreSQL loads by ``COPY``,
-    SQLite by the driver's executemany; values are bound as :func:`bind_value` does
-    (a DataFrame's timestamp columns must be datetime64, UTC or naive UTC)."""
+    constant columns ``extra`` (caller's transaction). PostgreSQL loads by ``COPY``
+    (a DataFrame in binary: :func:`copy_frame`), SQLite by the driver's executemany;
+    values are bound as :func:`bind_value` does (a DataFrame's timestamp columns must
+    be datetime64, UTC or naive UTC)."""
     extra = dict(extra or {})
     if not len(rows):
         return 0
     if conn.dialect.name == "postgresql":
         with conn.connection.driver_connection.cursor() as cur:
             if hasattr(rows, "columns"):
-                # binary COPY encoded with numpy; a frame it cannot vouch for goes
-                # through copy_text whole (kaizen.warehouse.pgcopy)
-                from kaizen.warehouse import pgcopy
-
-                return pgcopy.copy_frame(cur, table, rows, extra)
+                return copy_frame(cur, table, rows, extra)
             return copy_text(cur, table, rows, extra)
     cols, tuples = bound_rows(rows, extra)
     mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
@@ -386,12 +383,79 @@ def bound_rows(rows, extra: Mapping) -> tuple[list[str], list[tuple]]:
 
 def copy_text(cursor, table: str, rows, extra: Mapping) -> int:
     """Text ``COPY`` of ``rows`` (dicts or a DataFrame) plus ``extra``, row by row on a
-    psycopg ``cursor``: dict rows, and the frames the binary encoder does not take."""
+    psycopg ``cursor``: dict rows, and the frames :func:`copy_frame` does not take."""
     cols, tuples = bound_rows(rows, extra)
     with cursor.copy(f"copy {table} ({', '.join(cols)}) from stdin") as copy:
         for t in tuples:
             copy.write_row(t)
     return len(tuples)
+
+
+# the column types copy_frame writes in binary → the Python types psycopg's binary
+# dumpers for them take and store as the text COPY stores their bound text
+_BINARY = {
+    "text": {str}, "integer": {int}, "bigint": {int}, "double precision": {float, int},
+    "boolean": {bool}, "date": {date}, "timestamp with time zone": {datetime},
+}
+_INT4 = range(-(2**31), 2**31)  # psycopg's int4 dumper wraps what is outside: never give it that
+
+
+def copy_frame(cursor, table: str, frame, extra: Mapping) -> int:
+    """Binary ``COPY`` of the DataFrame ``frame`` plus ``extra`` by psycopg's own dumpers
+    (``set_types`` from the table's column types), storing what :func:`copy_text`
+    stores: NULL for None/NaN/NaT, timestamps in UTC to the µs. A frame with any column
+    that could store otherwise (another column type, mixed Python types, an integer
+    out of range, ...) goes through :func:`copy_text` whole."""
+    cursor.execute(
+        "select attname, atttypid::regtype::text, atttypid::int from pg_attribute"
+        " where attrelid = %s::regclass and attnum > 0 and not attisdropped", (table,))
+    types = {name: (pgtype, oid) for name, pgtype, oid in cursor.fetchall()}
+    cols = [str(c) for c in frame.columns] + [str(k) for k in extra]
+    if len(set(cols)) < len(cols) or any(types.get(c, ("",))[0] not in _BINARY for c in cols):
+        return copy_text(cursor, table, frame, extra)
+    oids: list[int | str] = [types[c][1] for c in cols]
+    columns = []
+    for i, c in enumerate(cols[: frame.shape[1]]):
+        columns.append(_binary_values(frame.iloc[:, i], types[c][0]))
+        if types[c][0] == "timestamp with time zone":
+            # naive UTC datetimes (3× cheaper to make than aware ones) by the timestamp
+            # dumper: binary timestamp and timestamptz are the same µs since 2000-01-01
+            oids[i] = "timestamp"
+    for k, v in extra.items():
+        bind_value(v)  # a naive datetime raises as on the text path
+        ok = v is None or (type(v) in _BINARY[types[k][0]] and (types[k][0] != "integer" or v in _INT4))
+        columns.append([v] * len(frame) if ok else None)
+    if any(values is None for values in columns):
+        return copy_text(cursor, table, frame, extra)
+    with cursor.copy(f"copy {table} ({', '.join(cols)}) from stdin (format binary)") as copy:
+        copy.set_types(oids)
+        for row in zip(*columns, strict=True):
+            copy.write_row(row)
+    return len(frame)
+
+
+def _binary_values(series, pgtype: str) -> list | None:
+    """A frame column as copy_frame's dumper for ``pgtype`` takes it (None: it cannot):
+    the values :func:`_column` binds, but datetimes and dates as themselves."""
+    import pandas as pd
+
+    dtype = series.dtype
+    if pgtype == "timestamp with time zone":
+        if not (isinstance(dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_dtype(dtype)):
+            return None
+        utc = series.dt.tz_convert("UTC") if isinstance(dtype, pd.DatetimeTZDtype) else series
+        # naive datetimes, NaT → None (a year outside 1–9999 → int: not taken)
+        values = utc.dt.tz_localize(None).to_numpy("datetime64[us]").astype(object).tolist()
+    elif pgtype == "date":
+        values = series.tolist()  # datetime.date objects, None for NULL (else not taken)
+    else:
+        values = _column(series)
+    kinds = set(map(type, values)) - {type(None)}
+    if not kinds <= _BINARY[pgtype]:
+        return None
+    if pgtype == "integer" and kinds and not (int(series.min()) in _INT4 and int(series.max()) in _INT4):
+        return None
+    return values
 
 
 def fetch_rows(conn: sa.Connection, sql: str, params: Mapping | None = None) -> list[tuple]:
