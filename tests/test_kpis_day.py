@@ -19,6 +19,7 @@ from kaizen import calendar as cal
 from kaizen import warehouse
 from kaizen.kpis import day as day_kpis
 from kaizen.period import Period
+from kaizen.warehouse import facts
 
 D = date(2026, 3, 11)
 PREV = date(2026, 3, 10)
@@ -89,6 +90,7 @@ def minutes(start: datetime, end: datetime):
 def insert(engine, table, rows):
     with engine.begin() as conn:
         warehouse.replace_slice(conn, table, "1 = 1", {}, _meta(rows))
+        facts.rebuild(conn)  # as the loader writes them with the rows
 
 
 # ------------------------------------------------------------------ the fixture
@@ -457,8 +459,9 @@ def test_recompute_leaves_kpi_values_identical(engine):
     assert first == second
     assert {r["run_id"] for r in rows} == {"run-1"}
     # A changed source row rewrites only the KPIs it touches.
-    with engine.begin() as conn:
+    with engine.begin() as conn:  # a hand edit of a landing table, then its facts recomputed
         conn.execute(sa.text("update raw_trades set net_pnl_inr = 8000 where trade_id = 'T6'"))
+        facts.rebuild(conn, D, D)
     rows = {r["kpi_id"]: r for r in day_kpis.compute_day(engine, D, "run-3", computed_at=W_END)}
     assert rows["net_pnl_inr"]["value"] == 13000 and rows["net_pnl_inr"]["run_id"] == "run-3"
     assert rows["uptime_pct"]["run_id"] == "run-1"

@@ -16,6 +16,7 @@ from kaizen import calendar as cal
 from kaizen import config, warehouse
 from kaizen.kpis import periods
 from kaizen.period import review_window_utc
+from kaizen.warehouse import facts
 
 LOADED = datetime(2026, 11, 28, 0, 0, tzinfo=UTC)
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, math.inf)
@@ -29,6 +30,7 @@ def insert(engine, table, rows):
     """Add rows to a landing table (each test starts with empty tables)."""
     with engine.begin() as conn:
         warehouse.replace_slice(conn, table, "1 = 0", {}, [{**r, "run_id": "fixture", "loaded_at": LOADED} for r in rows])
+        facts.rebuild(conn)  # as the loader writes them with the rows
 
 
 def trade(tid: str, day: date, pnl: float) -> dict:

@@ -19,7 +19,9 @@ import pytest
 import sqlalchemy as sa
 
 from kaizen import calendar as cal
+from kaizen.period import Period
 from kaizen.reports import charts, render, review
+from kaizen.warehouse import facts
 
 END = date(2026, 11, 27)
 AS_OF = datetime(2026, 11, 27, 10, 30, tzinfo=UTC)  # Fri 27 Nov 16:00 IST, the last cut-off
@@ -73,6 +75,7 @@ def warehouse_db(tmp_path_factory):
             ),
             {"strategy": EVIL_STRATEGY, "t0": cal.utc_text(t0), "t1": cal.utc_text(t1)},
         )
+        facts.rebuild(c)
     yield engine
     engine.dispose()
 
@@ -81,10 +84,10 @@ def _periods() -> list[tuple[str, date]]:
     first = date(2026, 8, 27)
     out = []
     for kind, grain in review.KINDS.items():
-        d = cal.period_bounds(grain, first)[0]
+        d = Period.of(grain, first).start
         while d <= END:
             out.append((kind, d))
-            d = cal.period_bounds(grain, d)[1] + (date(2000, 1, 2) - date(2000, 1, 1))
+            d = Period.of(grain, d).next().start
     return out
 
 
@@ -405,6 +408,7 @@ def test_late_trade_revises_the_weekly_review_in_place(warehouse_db, tmp_path, m
                 ),
                 {"t": cal.utc_text(at)},
             )
+            facts.rebuild(c)
         periods.compute_rollups(warehouse_db, ["week"], ps, ps, "late", as_of=AS_OF)
         _, second = _render(warehouse_db, "weekly", ps, tmp_path / "charts")
         assert second["content_hash"] != first["content_hash"]

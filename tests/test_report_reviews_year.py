@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import importlib
 import json
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 
 import pytest
 import sqlalchemy as sa
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from kaizen import calendar as cal
 from kaizen import warehouse
 from kaizen.kpis import catalog, periods
-from kaizen.period import review_window_utc
+from kaizen.period import Period, review_window_utc
 from kaizen.reports import render, review
 
 END = date(2026, 11, 27)
@@ -50,10 +50,10 @@ def test_every_review_of_a_year_fits_block_kit(year_db, tmp_path):
     engine, first = year_db
     todo = []
     for kind, grain in review.KINDS.items():
-        d = cal.period_bounds(grain, first)[0]
+        d = Period.of(grain, first).start
         while datetime.combine(d, datetime.min.time(), tzinfo=cal.IST) < AS_OF:
             todo.append((kind, d))
-            d = cal.period_bounds(grain, d)[1] + timedelta(days=1)
+            d = Period.of(grain, d).next().start
     counts = {k: sum(1 for kind, _ in todo if kind == k) for k in review.KINDS}
     assert counts["weekly"] >= 52 and counts["monthly"] >= 12 and counts["quarterly"] >= 4, counts
     problems, longest = [], 0

@@ -17,7 +17,7 @@ from kaizen import calendar as cal
 from kaizen import config, warehouse
 from kaizen.kpis import catalog, periods
 from kaizen.period import GRAINS, review_window_utc
-from kaizen.warehouse import docs, views
+from kaizen.warehouse import docs, facts, views
 
 LOADED = datetime(2026, 11, 28, tzinfo=UTC)
 
@@ -36,6 +36,7 @@ def _trades(engine, days):
         )
     with engine.begin() as c:
         warehouse.replace_slice(c, "raw_trades", "1 = 0", {}, rows)
+        facts.rebuild(c)
 
 
 def test_scorecard_one_row_per_kpi_and_grain(engine):

@@ -84,6 +84,19 @@ def cmd_calendar(args) -> int:
     return 0
 
 
+def cmd_facts(args) -> int:
+    """Recompute the facts of a range from the landing tables (after a hand edit)."""
+    from kaizen import warehouse
+    from kaizen.warehouse import facts
+
+    engine = warehouse.get_engine()
+    warehouse.apply_ddl(engine)
+    with engine.begin() as conn:
+        written = facts.rebuild(conn, args.from_, args.to_)
+    print(", ".join(f"{table}: {n} rows" for table, n in written.items()))
+    return 0
+
+
 def cmd_run_day(args) -> int:
     from kaizen.pipeline import run_daily
 
@@ -268,6 +281,11 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--as-of", dest="as_of", type=_aware, default=None,
                    help="compute to this time (ISO with offset); default: the last passed 16:00 IST cut-off")
     s.set_defaults(func=cmd_rollup)
+
+    s = sub.add_parser("facts", help="recompute the fact tables of a range from the landing tables")
+    s.add_argument("--from", dest="from_", type=_date, default=None, help="first trading day (default: all)")
+    s.add_argument("--to", dest="to_", type=_date, default=None, help="last trading day (default: all)")
+    s.set_defaults(func=cmd_facts)
 
     s = sub.add_parser("views", help="regenerate the wide per-grain views in sql/ from the catalog")
     s.set_defaults(func=cmd_views)

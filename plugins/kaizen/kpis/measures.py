@@ -23,7 +23,8 @@ from datetime import date, datetime, timedelta
 from kaizen import calendar as cal
 from kaizen import config
 from kaizen.kpis import catalog as catalog_mod
-from kaizen.kpis.series import Landed, sessions, span, ts_sql, us, us_array
+from kaizen.kpis.series import Landed, span, ts_sql, us, us_array
+from kaizen.warehouse import facts
 
 COVERAGE_MIN = 0.99  # probe / histogram / error-counter minutes ÷ period minutes
 SLO = 0.999  # availability SLO; the error budget is BUDGET_FRACTION of the period
@@ -215,8 +216,8 @@ class _Summed:
 class Data:
     """The rows every measure needs for a set of scopes."""
 
-    trade_day: object  # int64 ordinals, sorted
-    trade_pnl: object
+    trading: list  # fct_trading_day rows (dicts) from the history start to last_day, by day
+    trading_days: list  # their days (bisect)
     session_pnl: dict  # date → session P&L (to the paisa), the whole history to last_day
     order_day: object
     order_filled: object  # bool
@@ -238,6 +239,20 @@ class Data:
     recoveries: list  # (incident id, resolved_at, deployment finished_at)
     action_items: list
     postmortems: dict  # incident id → first post-mortem issue created_at
+
+
+TRADING_FACT_COLS = ("trading_day", "trades", "wins", "losses", "net_pnl_inr", "net_pnl_rest_inr",
+                     "gross_profit_inr", "gross_profit_rest_inr", "gross_loss_inr", "gross_loss_rest_inr",
+                     "largest_win_inr", "largest_loss_inr")
+
+
+def _pairs(rows, name: str):
+    """The (sum, rest) pairs of fact column ``name`` (see :mod:`kaizen.warehouse.facts`)."""
+    return ((r[f"{name}_inr"], r[f"{name}_rest_inr"]) for r in rows)
+
+
+def _as_date(v) -> date:
+    return v if isinstance(v, date) else date.fromisoformat(str(v)[:10])
 
 
 def _slice(sorted_ts, start_us: int, end_us: int) -> tuple[int, int]:
@@ -280,8 +295,13 @@ def load_data(conn, scopes, landed: Landed | None = None) -> Data:
     def series(kind, lo, hi):
         return span(kind, conn, lo, hi, landed)
 
-    trades = series("trades", first_day.toordinal(), last_day.toordinal() + 1)
-    session_pnl = sessions(conn, last_day, landed)
+    trading = [dict(zip(TRADING_FACT_COLS, r, strict=True)) for r in rows(
+        f"select {', '.join(TRADING_FACT_COLS)} from fct_trading_day where trading_day <= :last "
+        "order by trading_day", {"last": last_day})]
+    for r in trading:
+        r["trading_day"] = _as_date(r["trading_day"])
+    # P&L is booked in paisa: a session's P&L to the paisa is exact on every dialect
+    session_pnl = {r["trading_day"]: round(facts.compose(_pairs([r], "net_pnl")), 2) for r in trading}
     orders = series("orders", first_day.toordinal(), last_day.toordinal() + 1)
     probes = series("probes", us(start), us(end))
     down = series("down", us(mtbf_start), us(end))
@@ -352,8 +372,8 @@ def load_data(conn, scopes, landed: Landed | None = None) -> Data:
         )
     }
     return Data(
-        trade_day=trades["key"],
-        trade_pnl=trades["pnl"],
+        trading=trading,
+        trading_days=[r["trading_day"] for r in trading],
         session_pnl=session_pnl,
         order_day=orders["key"],
         order_filled=orders["filled"],
@@ -393,23 +413,24 @@ def _probe_minutes(data: Data, start: datetime, end: datetime) -> tuple[int, int
 def trading_measures(src, scope: Scope, capital: float, rf_annual: float) -> dict[str, Measure]:
     data = _data(src, scope)
     first, last = scope.first_day, scope.last_day
-    i, j = _slice(data.trade_day, first.toordinal(), last.toordinal() + 1)
-    pnl = data.trade_pnl[i:j]
-    today = pnl.tolist()
+    import bisect
+
+    days = data.trading[bisect.bisect_left(data.trading_days, first):bisect.bisect_right(data.trading_days, last)]
     sessions_in_scope = len(scope.session_days)
-    n = len(today)
+    n = sum(r["trades"] for r in days)
+    n_wins, n_losses = sum(r["wins"] for r in days), sum(r["losses"] for r in days)
+    wins = [r["largest_win_inr"] for r in days if r["largest_win_inr"] is not None]
+    losses = [r["largest_loss_inr"] for r in days if r["largest_loss_inr"] is not None]
     oi, oj = _slice(data.order_day, first.toordinal(), last.toordinal() + 1)
     # A day of a provisional calendar year without a single trade or order is most likely
     # a festival holiday the calendar does not know yet: "no events", not a stale source.
     holiday = scope.grain == "day" and n == 0 and oi == oj and cal.is_provisional(first.year)
     stale = n == 0 and not holiday
-    wins = pnl[pnl > 0].tolist()
-    losses = pnl[pnl < 0].tolist()
-    net = _fsum(today)
-    gross_profit, gross_loss = _fsum(wins), -_fsum(losses)
+    net = facts.compose(_pairs(days, "net_pnl"))
+    gross_profit, gross_loss = facts.compose(_pairs(days, "gross_profit")), facts.compose(_pairs(days, "gross_loss"))
     m: dict[str, Measure] = {
         "trades_count": Measure(float(n) if n else None, sample_size=n, stale=stale),
-        "win_rate_pct": Measure(100.0 * len(wins) / n if n else None, len(wins), n, n, stale=stale),
+        "win_rate_pct": Measure(100.0 * n_wins / n if n else None, n_wins, n, n, stale=stale),
         "net_pnl_inr": Measure(net if n else None, sample_size=n, stale=stale),
         "avg_daily_pnl_inr": Measure(
             net / sessions_in_scope if n else None,
@@ -419,18 +440,18 @@ def trading_measures(src, scope: Scope, capital: float, rf_annual: float) -> dic
             stale=stale,
         ),
         "largest_win_inr": Measure(
-            max(wins) if wins else None, sample_size=len(wins), stale=stale, no_events=not wins
+            max(wins) if wins else None, sample_size=n_wins, stale=stale, no_events=not n_wins
         ),
         "largest_loss_inr": Measure(
-            min(losses) if losses else None, sample_size=len(losses), stale=stale, no_events=not losses
+            min(losses) if losses else None, sample_size=n_losses, stale=stale, no_events=not n_losses
         ),
         "profit_factor": Measure(
-            gross_profit / gross_loss if losses else None,
+            gross_profit / gross_loss if n_losses else None,
             gross_profit if n else None,
             gross_loss if n else None,
             n,
             stale=stale,
-            no_events=not losses,
+            no_events=not n_losses,
         ),
     }
 

@@ -16,6 +16,7 @@ from datetime import UTC, date, datetime
 import sqlalchemy as sa
 
 from kaizen import warehouse
+from kaizen.warehouse import facts
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +65,7 @@ class TableLoad:
 
 # The slices the bulk sources replace: trades and orders by trading day, the
 # per-minute Prometheus series by sample time (kaizen.kpis.series reads them alike).
-DAY_SLICE = "trading_day >= :first and trading_day <= :last"
+DAY_SLICE = facts.DAY_SLICE
 TS_SLICE = "ts >= :start and ts < :end"
 
 # Who wants to see the rows each load writes (a range rebuild computes its KPIs from
@@ -190,6 +191,7 @@ def load(
                                               "for another day; this copy was not loaded", r,
                                               day=r.get("trading_day")))
                     loaded = warehouse.insert_rows(conn, tl.table, rows, stamp)
+            facts.write(conn, tl.table, tl.where_sql, tl.where_params, rows)  # with its slice, always
             for observer in _observers.get():
                 observer(tl.table, tl.where_sql, tl.where_params, rows)
             q_rows = [

@@ -33,6 +33,8 @@ DDL_FILES = (
     "raw_alerts.sql",
     "raw_incident_log_entries.sql",
     "raw_action_items.sql",
+    "facts/fct_trading_day.sql",
+    "facts/fct_orders_day.sql",
     "trade_sessions.sql",
     "series_months.sql",
     "quarantine.sql",

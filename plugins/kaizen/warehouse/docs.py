@@ -108,7 +108,7 @@ def tables() -> list[Table]:
             if m and m.group(1) not in {"primary"}:
                 col, typ, comment = m.group(1), m.group(2).strip(), (m.group(3) or "").strip()
                 cols.append((col, typ, comment or COMMON.get(col, "")))
-        out.append(Table(name.removesuffix(".sql"), doc, cols))
+        out.append(Table(name.rsplit("/", 1)[-1].removesuffix(".sql"), doc, cols))
     return out
 
 
