@@ -189,3 +189,43 @@ def test_meeting_timetables_serialise(cls):
     tt = cls(hour=9, minute=45)
     back = decode_timetable(encode_timetable(tt))
     assert type(back) is cls and (back.hour, back.minute) == (9, 45)
+
+
+@pytest.mark.parametrize(
+    ("now", "expected"),
+    [
+        (_ist(2026, 12, 4, 17, 53), _ist(2026, 12, 4)),  # Friday after its review: that run, not 5 missed ones
+        (_ist(2026, 12, 4, 15, 59), _ist(2026, 12, 3)),  # before Friday's review time: Thursday's
+        (_ist(2026, 12, 6, 9, 0), _ist(2026, 12, 4)),  # on Sunday: Friday's
+        (_ist(2026, 11, 20, 17, 0), _ist(2026, 11, 23)),  # nothing missed: the next run, as with catch-up
+    ],
+)
+def test_without_catchup_missed_runs_collapse_into_the_latest(monkeypatch, now, expected):
+    """After a pause or a backfill (last automated run Fri 20 Nov), catchup=False creates one
+    run, the latest due, as Airflow's CronTriggerTimetable does — not one per missed day."""
+    monkeypatch.setattr("kaizen.timetables.pendulum.now", lambda tz="UTC": now.in_timezone(tz))
+    last = DataInterval(_ist(2026, 11, 19), _ist(2026, 11, 20))
+    nxt = TT.next_dagrun_info(
+        last_automated_data_interval=last,
+        restriction=TimeRestriction(earliest=_ist(2026, 1, 1), latest=None, catchup=False),
+    )
+    assert nxt.run_after == expected
+    assert nxt.data_interval.end == expected
+
+
+def test_without_catchup_a_missed_weekly_review_runs_once(monkeypatch):
+    from kaizen.timetables import WeeklyReviewTimetable
+
+    tt = WeeklyReviewTimetable()
+    monkeypatch.setattr("kaizen.timetables.pendulum.now", lambda tz="UTC": _ist(2026, 12, 4, 12).in_timezone(tz))
+    last = DataInterval(_ist(2026, 11, 2, 0), _ist(2026, 11, 9, 0))  # week 45, reviewed Mon 9 Nov
+    nxt = tt.next_dagrun_info(
+        last_automated_data_interval=last,
+        restriction=TimeRestriction(earliest=_ist(2026, 1, 1), latest=None, catchup=False),
+    )
+    assert nxt.run_after == _ist(2026, 11, 30, 10)  # the latest Monday meeting, not 16 and 23 Nov too
+    with_catchup = tt.next_dagrun_info(
+        last_automated_data_interval=last,
+        restriction=TimeRestriction(earliest=_ist(2026, 1, 1), latest=None, catchup=True),
+    )
+    assert with_catchup.run_after == _ist(2026, 11, 16, 10)

@@ -77,13 +77,16 @@ class NSETradingDayTimetable(Timetable):
     def trading_day_of(interval_end: DateTime) -> date:
         return interval_end.in_timezone("Asia/Kolkata").date()
 
+    def _latest_session_run(self, at: DateTime) -> date:
+        """The latest trading day whose review time is not after ``at``."""
+        d = at.in_timezone("Asia/Kolkata").date()
+        if not _is_session(d) or at < self._run_time(d):
+            d = _prev_session(d)
+        return d
+
     def infer_manual_data_interval(self, *, run_after: DateTime) -> DataInterval:
         """A manual run reports on the latest trading day whose review time has passed."""
-        local = run_after.in_timezone("Asia/Kolkata")
-        d = local.date()
-        if not _is_session(d) or run_after < self._run_time(d):
-            d = _prev_session(d)
-        return self._interval_for(d)
+        return self._interval_for(self._latest_session_run(run_after))
 
     def next_dagrun_info(
         self,
@@ -93,6 +96,8 @@ class NSETradingDayTimetable(Timetable):
     ) -> DagRunInfo | None:
         if last_automated_data_interval is not None:
             d = self.trading_day_of(last_automated_data_interval.end) + timedelta(days=1)
+            if not restriction.catchup:  # as CronTriggerTimetable: missed runs collapse into the latest
+                d = max(d, self._latest_session_run(pendulum.now("UTC")))
         elif restriction.earliest is None:
             return None
         else:
@@ -150,16 +155,18 @@ class _MeetingTimetable(Timetable):
 
     def infer_manual_data_interval(self, *, run_after: DateTime) -> DataInterval:
         """A manual run reviews the period of the latest meeting not after ``run_after``."""
-        local = run_after.in_timezone("Asia/Kolkata")
-        d = local.date()
-        probe = d - timedelta(days=100)
+        return self._info(self._latest_meeting(run_after)).data_interval
+
+    def _latest_meeting(self, at: DateTime) -> date:
+        """The latest meeting whose time is not after ``at``."""
+        d = at.in_timezone("Asia/Kolkata").date()
         latest = None
-        m = self.meeting_on_or_after(probe)
+        m = self.meeting_on_or_after(d - timedelta(days=100))
         while m <= d:
-            if _at(m, self.hour, self.minute) <= run_after:
+            if _at(m, self.hour, self.minute) <= at:
                 latest = m
             m = self.meeting_on_or_after(m + timedelta(days=1))
-        return self._info(latest).data_interval
+        return latest
 
     def next_dagrun_info(
         self,
@@ -171,6 +178,8 @@ class _MeetingTimetable(Timetable):
             # every period ends on (or, for the monthly review, just before) its meeting day
             end_day = last_automated_data_interval.end.in_timezone("Asia/Kolkata").date()
             meeting = self.meeting_on_or_after(self.meeting_on_or_after(end_day) + timedelta(days=1))
+            if not restriction.catchup:  # as CronTriggerTimetable: missed runs collapse into the latest
+                meeting = max(meeting, self._latest_meeting(pendulum.now("UTC")))
         elif restriction.earliest is None:
             return None
         else:
