@@ -4,7 +4,7 @@
     .venv/bin/python bench/rebuild.py --months 1 --runs 3 --trades-per-day 2000
 
 Prints, per warehouse dialect: median wall time of --runs rebuilds of the whole range
-(all grains) and the peak RSS of the rebuilding process with its source workers (sampled);
+(all grains) and the peak RSS of the rebuilding process and any children (sampled);
 the same at --scale × the data (--scale × the months at the same rates, so every source — trades, orders,
 per-minute probes and histograms, deployments, incidents — grows by the same factor);
 the time of one incremental trading day (extract, day KPIs, rollups to date) on top of
@@ -82,7 +82,7 @@ def run_rebuild(demo: Path, dialect: str, tmp: Path, first: date, last: date, gr
     conn, drop = keep or warehouse_conn(dialect, tmp)
     env = {**ENV, "KAIZEN_DEMO_DIR": str(demo), "AIRFLOW_CONN_KAIZEN_WAREHOUSE": conn, "KAIZEN_PROGRESS": "1"}
     try:
-        # the peak RSS of the rebuilding process and its source workers together,
+        # the peak RSS of the rebuilding process and any children together,
         # sampled from here every 0.2 s (a thread in the measured process would take
         # its GIL and slow what it measures)
         child = subprocess.Popen([PY, "-c", CHILD, str(first), str(last), grains], env=env,
@@ -108,11 +108,11 @@ def run_rebuild(demo: Path, dialect: str, tmp: Path, first: date, last: date, gr
 
 
 def median_rebuild(demo, dialect, tmp, first, last, runs) -> tuple[float, str, dict]:
-    """(median seconds, peak RSS: of the rebuilding process with its source workers
-    together (sampled every 0.2 s) and of the rebuilding process alone, last result)"""
+    """(median seconds, peak RSS of the rebuilding process with any children (sampled
+    every 0.2 s) and by getrusage, last result)"""
     results = [run_rebuild(demo, dialect, tmp, first, last) for _ in range(runs)]
-    rss = (f"{max(r['tree_rss_mb'] for r in results):.0f} MB with {results[-1]['source_workers']} worker(s)"
-           f" ({max(r['peak_rss_mb'] for r in results):.0f} MB alone)")
+    rss = (f"{max(r['tree_rss_mb'] for r in results):.0f} MB process tree"
+           f" ({max(r['peak_rss_mb'] for r in results):.0f} MB getrusage)")
     return statistics.median(r["seconds"] for r in results), rss, results[-1]
 
 

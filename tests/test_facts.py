@@ -149,3 +149,116 @@ def test_the_documented_fact_queries_run_and_agree_by_hand(engine):
         if engine.dialect.name == "postgresql":
             (week,) = c.execute(sa.text(_doc_query(12))).all()
             assert str(week[0]) == "2026-11-23" and tuple(map(float, week[1:])) == pytest.approx((2, 50.0, 250.0))
+
+
+# ---------------------------------------------------------------- per 15-minute slot
+T0 = datetime(2026, 11, 26, 4, 0, tzinfo=UTC)  # 09:30 IST, a slot edge
+
+
+def _at(minutes: int) -> datetime:
+    return T0 + timedelta(minutes=minutes)
+
+
+def test_slots_are_quarter_hours_and_ist_cut_offs_are_edges():
+    assert facts.slot_of(T0) * 900 == int(T0.timestamp())
+    assert facts.slot_of(_at(14)) == facts.slot_of(T0) and facts.slot_of(_at(15)) == facts.slot_of(T0) + 1
+    assert facts.slot_start(facts.slot_of(_at(7))) == T0
+    from kaizen.calendar import ist_datetime
+
+    for hh, mm in ((0, 0), (9, 15), (15, 30), (16, 0), (10, 0), (14, 0)):
+        at = ist_datetime(D, datetime.min.time().replace(hour=hh, minute=mm)).astimezone(UTC)
+        assert facts.slot_start(facts.slot_of(at)) == at, (hh, mm)
+
+
+def test_probe_slot_facts_by_hand():
+    rows = [
+        # minute 0: both instances up; minute 1: one down; minute 2: one instance only, up
+        {"instance": "a", "ts": _at(0), "is_up": 1}, {"instance": "b", "ts": _at(0), "is_up": 1},
+        {"instance": "a", "ts": _at(1), "is_up": 1}, {"instance": "b", "ts": _at(1), "is_up": 0},
+        {"instance": "a", "ts": _at(2), "is_up": 1},
+        # next slot: one minute, down on both
+        {"instance": "a", "ts": _at(15), "is_up": 0}, {"instance": "b", "ts": _at(15), "is_up": 0},
+    ]
+    s = facts.slot_of(T0)
+    assert facts.probe_slot_facts(rows) == [
+        {"slot": s, "slot_start": T0, "probed_minutes": 3, "up_minutes": 2, "down_minutes": 1},
+        {"slot": s + 1, "slot_start": _at(15), "probed_minutes": 1, "up_minutes": 0, "down_minutes": 1},
+    ]
+    assert facts.probe_slot_facts([]) == []
+
+
+def test_error_slot_facts_by_hand():
+    rows = [{"ts": _at(m), "error_count": c} for m, c in ((0, 0.1), (1, 0.2), (14, 3.0), (29, 1.5))]
+    s = facts.slot_of(T0)
+    (a, b) = facts.error_slot_facts(rows)
+    assert (a["slot"], a["minutes"], b["slot"], b["minutes"], b["errors"], b["errors_rest"]) == (s, 3, s + 1, 1, 1.5, 0.0)
+    # 0.1 + 0.2 + 3.0 is not a double: the rest carries what the rounded sum lost
+    assert a["errors"] == math.fsum([0.1, 0.2, 3.0])
+    assert math.fsum([a["errors"], a["errors_rest"], -0.1, -0.2, -3.0]) == 0.0
+
+
+@pytest.mark.parametrize(
+    ("rows", "expected"),
+    [
+        # one layout, two minutes in the slot: counts summed per bound, bounds in numeric order
+        ([(0, '["0.1","1","+Inf"]', "[1.0,2.5,3.0]"), (1, '["0.1","1","+Inf"]', "[0.5,0.5,1.0]")],
+         [("0.1", 2, 1.5), ("1", 2, 3.0), ("+Inf", 2, 4.0)]),
+        # two layouts in one slot: a bound only one minute has counts once, with minutes 1
+        ([(0, '["0.5","+Inf"]', "[2,4]"), (3, '["0.05","0.5","+Inf"]', "[1,1,2]")],
+         [("0.05", 1, 1.0), ("0.5", 2, 3.0), ("+Inf", 2, 6.0)]),
+    ],
+)
+def test_latency_slot_facts_by_hand(rows, expected):
+    frame = [{"ts": _at(m), "bounds": b, "counts": c} for m, b, c in rows]
+    out = facts.latency_slot_facts(frame)
+    assert [(r["le"], r["minutes"], r["count"]) for r in out] == expected
+    assert {r["slot_minutes"] for r in out} == {len(rows)} and {r["count_rest"] for r in out} == {0.0}
+    assert [r["le_seconds"] for r in out] == sorted(float(le) for le, _, _ in expected)
+
+
+def test_latency_counts_that_do_not_match_their_bounds_are_refused():
+    with pytest.raises(ValueError, match="not 2 numbers"):
+        facts.latency_slot_facts([{"ts": T0, "bounds": '["1","+Inf"]', "counts": "[1.0]"}])
+    with pytest.raises(ValueError, match="not 2 numbers"):
+        facts.latency_slot_facts([{"ts": T0, "bounds": '["1","+Inf"]', "counts": "[1.0,abc]"}])
+
+
+def test_counts_parse_to_the_same_doubles_as_json():
+    import json
+
+    values = [0.0, 1.0, 22.667, 0.1 + 0.2, 1e-7, 123456.789, 5e-324, 1.7976931348623157e308, 2.5e-05]
+    text = json.dumps(values)
+    assert facts._count_matrix([text], len(values), "t").tolist() == [json.loads(text)]
+
+
+def test_a_slice_off_the_slot_edges_rebuilds_its_edge_slots_from_the_table(engine):
+    """A ts slice ending mid-slot shares that slot with rows outside it: the fact of the
+    shared slot counts both."""
+    from kaizen import warehouse
+    from kaizen.sources.base import TS_SLICE, TableLoad, load
+
+    def probes(a, b, up=1):
+        return [{"instance": "a", "ts": _at(m), "is_up": up} for m in range(a, b)]
+
+    load(engine, D, "r1", [TableLoad("probes", "raw_probe_minutes", TS_SLICE,
+                                     {"start": _at(0), "end": _at(7)}, 7, probes(0, 7))])
+    load(engine, D, "r2", [TableLoad("probes", "raw_probe_minutes", TS_SLICE,
+                                     {"start": _at(7), "end": _at(20)}, 13, probes(7, 20, up=0))])
+    with engine.connect() as c:
+        got = warehouse.fetch_rows(c, "select slot, probed_minutes, up_minutes, down_minutes from fct_probe_slot "
+                                      "order by slot")
+    s = facts.slot_of(T0)
+    assert [tuple(r) for r in got] == [(s, 15, 7, 8), (s + 1, 5, 0, 5)]
+
+
+def test_the_documented_slot_query_runs_and_agrees_by_hand(engine):
+    from kaizen.sources.base import TS_SLICE, TableLoad, load
+
+    if engine.dialect.name != "postgresql":
+        pytest.skip("question 8 is PostgreSQL SQL (at time zone)")
+    rows = [{"instance": "a", "ts": _at(m), "is_up": int(m % 10 != 0)} for m in range(0, 60)]
+    load(engine, D, "r1", [TableLoad("probes", "raw_probe_minutes", TS_SLICE,
+                                     {"start": _at(0), "end": _at(60)}, 60, rows)])
+    with engine.connect() as c:
+        (day,) = c.execute(sa.text(_doc_query(8))).all()
+    assert str(day[0]) == "2026-11-26" and tuple(map(float, day[1:])) == pytest.approx((60, 6, 90.0))

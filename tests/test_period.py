@@ -70,7 +70,7 @@ def test_day_window_is_the_daily_review_window():
         ("month", date(2026, 11, 1), ist(2026, 11, 25, 16), (ist(2026, 11, 1), ist(2026, 11, 25, 16)),
          date(2026, 11, 25), 16, 18, False),
         # … to 15:59 the same day: the 25th's session is not reviewed yet
-        ("month", date(2026, 11, 1), ist(2026, 11, 25, 15, 59), (ist(2026, 11, 1), ist(2026, 11, 25, 15, 59)),
+        ("month", date(2026, 11, 1), ist(2026, 11, 25, 15, 59), (ist(2026, 11, 1), ist(2026, 11, 25, 15, 45)),  # to the quarter hour
          date(2026, 11, 24), 15, 17, False),
         # … at the end of the month: whole (19 sessions: 30 days less 9 weekend days and 2 holidays)
         ("month", date(2026, 11, 1), ist(2026, 12, 1), (ist(2026, 11, 1), ist(2026, 12, 1)),

@@ -48,8 +48,8 @@ def test_load_raises_and_writes_nothing_when_counts_disagree(engine):
     bad = base.TableLoad(
         "errors",
         "raw_error_minutes",
-        "1 = 1",
-        {},
+        base.TS_SLICE,
+        {"start": base.parse_ts("2026-11-26T00:00:00Z"), "end": base.parse_ts("2026-11-27T00:00:00Z")},
         extracted=3,
         rows=[row],
         rejects=[Reject("errors", "k", "r", {})],

@@ -179,11 +179,14 @@ class Period:
         return midnight_utc(self.end + timedelta(days=1))
 
     def window_utc(self, as_of: datetime | None = None) -> tuple[datetime, datetime]:
-        """[start, end) in UTC, to date: the end is clipped to ``as_of`` (aware), and is
-        never before the start."""
+        """[start, end) in UTC, to date: the end is clipped to ``as_of`` (aware) taken
+        down to its quarter hour — the per-minute facts are kept per 15-minute slot,
+        and every cut-off is a slot edge — and is never before the start."""
         start, end = self.opens_utc, self.closes_utc
         if as_of is not None:
-            end = min(end, max(start, as_of.astimezone(UTC)))
+            as_of = as_of.astimezone(UTC)
+            as_of -= timedelta(minutes=as_of.minute % 15, seconds=as_of.second, microseconds=as_of.microsecond)
+            end = min(end, max(start, as_of))
         return start, end
 
     def is_complete(self, as_of: datetime) -> bool:

@@ -145,55 +145,21 @@ def console_progress(label: str, total: int):
     return update
 
 
-ENV_REBUILD_PROCESSES = "KAIZEN_REBUILD_PROCESSES"  # "0": a rebuild fetches and loads in one process
-
-
-def _preparers(chunks: int, dialect: str) -> list:
-    """Processes that fetch and validate the sources of the months to come while this
-    one loads (:class:`kaizen.sources.worker.Preparer`), or none to do both here: on
-    one core, or for a range within one month. One is enough for SQLite, whose
-    inserts in this process are the long pole; PostgreSQL loads in its own server
-    process, so there two keep this one fed. ``KAIZEN_REBUILD_PROCESSES`` sets the
-    number (0: none)."""
-    import os
-
-    from kaizen import config
-    from kaizen.sources.worker import Preparer
-
-    wanted = os.environ.get(ENV_REBUILD_PROCESSES, "").strip()
-    try:
-        k = int(wanted) if wanted else (2 if dialect == "postgresql" else 1)
-    except ValueError:
-        raise ParamError(f"{ENV_REBUILD_PROCESSES}: {wanted!r} is not a number of processes") from None
-    k = min(k, chunks - 1, 4)
-    if k < 1 or (os.cpu_count() or 1) < 2:
-        return []
-    env = config.connection_env((config.TRADING_DB_CONN_ID, config.PROMETHEUS_CONN_ID,
-                                 config.GITHUB_CONN_ID, config.PAGERDUTY_CONN_ID))
-    return [Preparer(env) for _ in range(k)]
-
-
 def rebuild(
     first: date, last: date, run_id: str, grains=("day", "week", "month", "quarter"), *, progress=None
 ) -> dict:
-    """Extract the trading days in [first, last] and compute the requested grains, set
-    based, one calendar month of the range at a time (memory stays bounded however
-    long the range): each source is fetched and loaded once per month (one load
-    transaction per source and month), then the day KPIs of its trading days and
-    the rollups whose whole window is now loaded are computed from what was just
-    loaded (:class:`kaizen.kpis.series.Landed`; the warehouse answers for the rest).
-    Rollups are computed to ``last``'s cut-off.
-
-    While this process loads a month, worker processes fetch and validate the next
-    (see :func:`_preparers`). Idempotent: re-running changes nothing that was right."""
-    from concurrent.futures import ThreadPoolExecutor
+    """Extract the trading days in [first, last] and compute the requested grains, one
+    calendar month of the range at a time (memory stays bounded however long the
+    range): each source is fetched and loaded once per month (one load transaction per
+    source and month, its facts with it), then the day KPIs of its trading days and the
+    rollups whose whole window is now loaded are computed from the facts. Rollups are
+    computed to ``last``'s cut-off. Idempotent: re-running changes nothing that was right."""
     from datetime import UTC
 
     from kaizen import sources, warehouse
     from kaizen.kpis import catalog, periods
     from kaizen.kpis.measures import load_data
-    from kaizen.kpis.series import Landed, warm
-    from kaizen.sources.base import load, observe_loads
+    from kaizen.sources.base import load
 
     bad = [g for g in grains if g not in GRAINS]
     if bad:
@@ -204,9 +170,7 @@ def rebuild(
     engine = warehouse.get_engine()
     cat = catalog.load_catalog()
     days = cal.trading_days(first, last)
-    chunks = [  # calendar months: the next is prepared while one loads
-        [d for d in days if m.start <= d <= m.end] for m in Period.between("month", first, last)
-    ]
+    chunks = [[d for d in days if m.start <= d <= m.end] for m in Period.between("month", first, last)]
     chunks = [c for c in chunks if c]
     per_chunk = len(sources.SOURCES) + 1
     step = progress or console_progress(f"rebuild {first}…{last}", per_chunk * len(chunks))
@@ -215,89 +179,27 @@ def rebuild(
         as_of = Period.day(days[-1]).closes_utc
         rollups = periods.rollup_scopes([g for g in grains if g != "day"], first, last, as_of=as_of)
     totals = {"extracted": 0, "loaded": 0, "quarantined": 0, "kpi_rows": 0}
-    landed = Landed()  # the big series as loaded: the KPI pass does not read them back
-    pools = _preparers(len(chunks), engine.dialect.name)
-
-    def prepare(n: int) -> list:
-        """Ask a worker for chunk ``n``'s sources (chunk n goes to worker n − 1 mod k;
-        the first chunk is prepared here while they start up); here, each source is
-        prepared when it is loaded, so one source's frames are in memory at a time."""
-        pool = pools[(n - 1) % len(pools)] if pools and n > 0 else None
-        if pool is not None:
-            for name in sources.SOURCES:
-                pool.submit(name, chunks[n][0], chunks[n][-1])
-        return [(name, pool) for name in sources.SOURCES]
-
-    def prepared(item, chunk):
-        name, pool = item
-        if pool is not None:
-            return pool.result()
-        return sources.prepare_range(name, chunk[0], chunk[-1])
-
-    def kpi_pass(written, scopes, keep) -> None:
-        for args in written:
-            landed(*args)
-        if scopes:
+    for n, chunk in enumerate(chunks):
+        for i, name in enumerate(sources.SOURCES, 1):
+            for r in load(engine, (chunk[0], chunk[-1]), run_id, sources.prepare_range(name, chunk[0], chunk[-1])):
+                totals["extracted"] += r.extracted
+                totals["loaded"] += r.loaded
+                totals["quarantined"] += r.quarantined
+            step(n * per_chunk + i)
+        scopes = [(periods.day_scope(d), True) for d in chunk] if "day" in grains else []
+        # a rollup is computed once the landing tables hold its whole window: the
+        # chunk's last review window must reach the period's end (or the range ends)
+        loaded_to = Period.day(chunk[-1]).closes_utc
+        ready = [(s, c) for s, c in rollups if n == len(chunks) - 1 or s.end <= loaded_to]
+        rollups = [r for r in rollups if r not in ready]
+        if scopes or ready:
             with engine.begin() as conn:
-                data = load_data(conn, [s for s, _ in scopes], landed)
+                data = load_data(conn, [s for s, _ in scopes + ready])
                 totals["kpi_rows"] += len(
-                    periods.write_scopes(conn, scopes, run_id, cat=cat, stamp=datetime.now(UTC), data=data)
+                    periods.write_scopes(conn, scopes + ready, run_id, cat=cat, stamp=datetime.now(UTC), data=data)
                 )
-        if keep:
-            landed.forget(day=keep[0], ts=keep[1])
-
-    # PostgreSQL does a load's work in its own process: while it does, a thread here
-    # computes the KPIs of the month before (SQLite's work is this process's, and one
-    # writer at a time: there the passes run in line)
-    postgres = engine.dialect.name == "postgresql"
-    kpi_thread = ThreadPoolExecutor(1, thread_name_prefix="kaizen-kpis") if postgres else None
-    kpi_done = None
-    failed = True
-    try:
-        plans = {n: prepare(n) for n in range(min(len(chunks), len(pools) + 1))}  # each worker: one month ahead
-        for n, chunk in enumerate(chunks):
-            done = n * per_chunk
-            mine = plans.pop(n, None) or prepare(n)
-            if pools and n > 0 and n + len(pools) < len(chunks):  # months n+1 … n+k are on their way
-                plans[n + len(pools)] = prepare(n + len(pools))
-            written = []  # (table, slice, params, rows) as loaded, for the KPI pass
-            with observe_loads(lambda *args, into=written: into.append(args)):
-                for i, item in enumerate(mine, 1):
-                    for r in load(engine, (chunk[0], chunk[-1]), run_id, prepared(item, chunk)):
-                        totals["extracted"] += r.extracted
-                        totals["loaded"] += r.loaded
-                        totals["quarantined"] += r.quarantined
-                    step(done + i)
-            scopes = [(periods.day_scope(d), True) for d in chunk] if "day" in grains else []
-            # a rollup is computed once the landing tables hold its whole window: the
-            # chunk's last review window must reach the period's end (or the range ends)
-            loaded_to = Period.day(chunk[-1]).closes_utc
-            ready = [(s, c) for s, c in rollups if n == len(chunks) - 1 or s.end <= loaded_to]
-            rollups = [r for r in rollups if r not in ready]
-            keep = None
-            if n + 1 < len(chunks):  # what the next chunk's days and the rollups to come need
-                nxt = chunks[n + 1][0]
-                keep = (min([nxt, *(s.first_day for s, _ in rollups)]),
-                        min([Period.day(nxt).opens_utc, *(s.start for s, _ in rollups)]))
-            if kpi_thread is None:
-                kpi_pass(written, scopes + ready, keep)
-            else:  # one pass at a time, in order: a period's trend reads the rows before it
-                if kpi_done is not None:
-                    kpi_done.result()
-                kpi_done = kpi_thread.submit(kpi_pass, written, scopes + ready, keep)
-            step(done + per_chunk)
-        if kpi_done is not None:
-            kpi_done.result()
-        if days:  # the months the next daily runs' quarter-to-date rollups will read
-            with engine.begin() as conn:
-                totals["cached_months"] = warm(conn, last)
-        failed = False
-    finally:
-        for pool in pools:
-            pool.close(kill=failed)  # on failure, the months queued to them are not wanted
-        if kpi_thread is not None:
-            kpi_thread.shutdown(wait=True, cancel_futures=True)
-    return {"trading_days": len(days), **totals, "source_workers": len(pools)}
+        step((n + 1) * per_chunk)
+    return {"trading_days": len(days), **totals}
 
 
 def plan_backfill(request: dict) -> dict:

@@ -10,8 +10,10 @@ A :class:`Scope` says which trading days (trades, orders) and which UTC window
 
 Counts and sums come from the rows of the scope, never from averaging finer grains;
 percentiles, medians, Sharpe and drawdown are recomputed from the rows or the daily
-series at every grain. The rows come as sorted arrays from :mod:`kaizen.kpis.series`
-(the warehouse, or what a range rebuild just loaded); no DAG file imports this module.
+series at every grain. Trading, orders and the per-minute series come from the facts
+(:mod:`kaizen.warehouse.facts`: per trading day, per 15-minute slot); incidents,
+alerts, deployments and action items from their landing tables. No DAG file imports
+this module.
 """
 
 from __future__ import annotations
@@ -23,7 +25,6 @@ from datetime import date, datetime, timedelta
 from kaizen import calendar as cal
 from kaizen import config
 from kaizen.kpis import catalog as catalog_mod
-from kaizen.kpis.series import Landed, span, ts_sql, us, us_array
 from kaizen.warehouse import facts
 
 COVERAGE_MIN = 0.99  # probe / histogram / error-counter minutes ÷ period minutes
@@ -182,34 +183,36 @@ def _minutes(td) -> float:
 
 
 # ---------------------------------------------------------------- the data, in memory
-# Measures read the landing tables ONCE for a span of scopes (one day, or every day
-# and period of a year-long rebuild) into sorted arrays, then each scope is a pair of
-# binary searches into them. Times are int64 microseconds since the epoch (UTC);
-# the big series come from kaizen.kpis.series.
+# Measures read the facts and the small landing tables ONCE for a span of scopes (one
+# day, or every day and period of a year-long rebuild), then each scope is a pair of
+# binary searches into them. A window's minutes are the sums over its 15-minute slots:
+# every window edge Kaizen uses is a slot edge (kaizen.warehouse.facts).
+class _Prefix:
+    """Prefix sums of integer columns along sorted keys: totals over a key range."""
+
+    def __init__(self, keys: list, columns: list[list[int]]):
+        import numpy as np
+
+        self.keys = np.asarray(keys, dtype="int64")
+        self.sums = np.vstack([np.zeros((1, len(columns)), dtype="int64"),
+                               np.cumsum(np.asarray(columns, dtype="int64").reshape(len(columns), -1).T, axis=0)])
+
+    def range(self, lo: int, hi: int) -> tuple[int, int]:
+        import numpy as np
+
+        return int(np.searchsorted(self.keys, lo)), int(np.searchsorted(self.keys, hi))
+
+    def total(self, lo: int, hi: int) -> list[int]:
+        i, j = self.range(lo, hi)
+        return [int(x) for x in self.sums[j] - self.sums[i]]
 
 
-def _exact_cumsum(values):
-    """Prefix sums (leading 0) when every partial sum is exact in float64 (integer
-    counts below 2**53), else None: then scopes sum their slice with math.fsum."""
-    import numpy as np
-
-    v = np.asarray(values, dtype=float)
-    if len(v) and not (np.all(np.isfinite(v)) and np.all(v == np.round(v)) and np.abs(v).sum() < 2**52):
-        return None
-    return np.concatenate(([0.0], np.cumsum(v)))
-
-
-@dataclass
-class _Summed:
-    """A float series with exact slice sums."""
-
-    values: object  # numpy float array
-    prefix: object  # exact prefix sums or None
-
-    def total(self, i: int, j: int) -> float:
-        if self.prefix is not None:
-            return float(self.prefix[j] - self.prefix[i])
-        return math.fsum(self.values[i:j].tolist())
+def _slots(start: datetime, end: datetime) -> tuple[int, int]:
+    """The 15-minute slots of the window [start, end), whose ends are slot edges."""
+    lo, hi = facts.slot_of(start), facts.slot_of(end)
+    if facts.slot_start(lo) != start or facts.slot_start(hi) != end:
+        raise ValueError(f"window {start}…{end} does not start and end on 15-minute edges")
+    return lo, hi
 
 
 @dataclass
@@ -219,20 +222,18 @@ class Data:
     trading: list  # fct_trading_day rows (dicts) from the history start to last_day, by day
     trading_days: list  # their days (bisect)
     session_pnl: dict  # date → session P&L (to the paisa), the whole history to last_day
-    order_day: object
-    order_filled: object  # bool
-    order_exec_ms: object  # float, NaN unless filled with a fill time
-    probe_ts: object  # minutes (min over instances), sorted
-    probe_up_prefix: object
-    down_ts: object  # minutes some instance was down, from 90 days before the first window's end (MTBF)
-    lat_ts: object
-    lat_bounds: list  # the union of le labels, numeric order
-    lat_counts: list  # one _Summed per bound
-    lat_present: object  # prefix sums of "the minute has this bucket", shape (n + 1, k)
-    err_ts: object
-    err_counts: _Summed
-    alert_ts: object
-    alert_prefix: dict  # priority → prefix counts; "" → all
+    orders: list  # fct_orders_day rows (dicts), by day
+    order_days: list  # their days (bisect)
+    exec_days: list  # day of each filled order's execution time, sorted
+    exec_ms: list  # execution ms, aligned with exec_days
+    probes: _Prefix  # fct_probe_slot: probed, up, down minutes by slot
+    errors: _Prefix  # fct_error_slot: minutes by slot
+    error_slots: list  # fct_error_slot (slot, errors, errors_rest), by slot
+    latency: list  # fct_latency_slot (slot, le, count, count_rest), by slot
+    latency_slots: list  # their slots (bisect)
+    latency_minutes: _Prefix  # minutes with a histogram, by slot
+    alert_ts: list  # alert creation times, sorted
+    alert_priority: list  # aligned with alert_ts
     incidents: list  # dicts with aware datetimes
     causing: set  # deployment ids named by any incident
     deployments: list  # production deployments finished in the span
@@ -244,6 +245,7 @@ class Data:
 TRADING_FACT_COLS = ("trading_day", "trades", "wins", "losses", "net_pnl_inr", "net_pnl_rest_inr",
                      "gross_profit_inr", "gross_profit_rest_inr", "gross_loss_inr", "gross_loss_rest_inr",
                      "largest_win_inr", "largest_loss_inr")
+ORDER_FACT_COLS = ("trading_day", "submitted", "filled", "executions", "execution_ms", "execution_rest_ms")
 
 
 def _pairs(rows, name: str):
@@ -255,22 +257,25 @@ def _as_date(v) -> date:
     return v if isinstance(v, date) else date.fromisoformat(str(v)[:10])
 
 
-def _slice(sorted_ts, start_us: int, end_us: int) -> tuple[int, int]:
-    import numpy as np
+def _between(keys: list, rows: list, lo, hi) -> list:
+    """The ``rows`` whose sorted ``keys`` are in [lo, hi]."""
+    import bisect
 
-    return (
-        int(np.searchsorted(sorted_ts, start_us, side="left")),
-        int(np.searchsorted(sorted_ts, end_us, side="left")),
-    )
+    return rows[bisect.bisect_left(keys, lo):bisect.bisect_right(keys, hi)]
 
 
-def load_data(conn, scopes, landed: Landed | None = None) -> Data:
-    """Read what ``scopes`` need, once: trades/orders of their trading days, the
-    per-minute series and events of their windows (from 90 days before the first
-    window's end, for MTBF), and the session P&L of the whole history. The big series
-    come from ``landed`` (what a range rebuild just loaded) where it covers them."""
-    import numpy as np
+def _day_facts(rows, cols) -> list[dict]:
+    out = [dict(zip(cols, r, strict=True)) for r in rows]
+    for r in out:
+        r["trading_day"] = _as_date(r["trading_day"])
+    return out
 
+
+def load_data(conn, scopes) -> Data:
+    """Read what ``scopes`` need, once: the day facts of their trading days (trading:
+    the whole history, for Sharpe and drawdown), the slot facts of their windows (down
+    minutes from 90 days before the first window's end, for MTBF), the executions of
+    their orders (percentiles) and the events of their windows."""
     from kaizen import warehouse
     from kaizen.sources.base import parse_ts
 
@@ -282,43 +287,37 @@ def load_data(conn, scopes, landed: Landed | None = None) -> Data:
     mtbf_start = min(start, min(s.end for s in scopes) - MTBF_WINDOW)  # probes and failures
     lo = min(mtbf_start, start - POSTMORTEM_DUE)  # incidents
     window = {"start": start, "end": end}
+    days = {"first": first_day, "last": last_day}
+    slot_lo, slot_hi = facts.slot_of(mtbf_start), facts.slot_of(end - timedelta(microseconds=1)) + 1
+    slots = {"lo": slot_lo, "hi": slot_hi}
 
     def rows(sql, params=None):
         return warehouse.fetch_rows(conn, sql, params)
 
-    dialect = conn.dialect.name
-
-    def ts(col):
-        return ts_sql(dialect, col)
-
-    # the big series: from what a range rebuild just loaded where it covers them
-    def series(kind, lo, hi):
-        return span(kind, conn, lo, hi, landed)
-
-    trading = [dict(zip(TRADING_FACT_COLS, r, strict=True)) for r in rows(
-        f"select {', '.join(TRADING_FACT_COLS)} from fct_trading_day where trading_day <= :last "
-        "order by trading_day", {"last": last_day})]
-    for r in trading:
-        r["trading_day"] = _as_date(r["trading_day"])
+    trading = _day_facts(rows(f"select {', '.join(TRADING_FACT_COLS)} from fct_trading_day "
+                              "where trading_day <= :last order by trading_day", days), TRADING_FACT_COLS)
     # P&L is booked in paisa: a session's P&L to the paisa is exact on every dialect
     session_pnl = {r["trading_day"]: round(facts.compose(_pairs([r], "net_pnl")), 2) for r in trading}
-    orders = series("orders", first_day.toordinal(), last_day.toordinal() + 1)
-    probes = series("probes", us(start), us(end))
-    down = series("down", us(mtbf_start), us(end))
-    lat = series("latency", us(start), us(end))
-    labels = lat["labels"]
-    lat_counts = [_Summed(lat["matrix"][:, k], _exact_cumsum(lat["matrix"][:, k])) for k in range(len(labels))]
-    lat_present = np.vstack([np.zeros((1, len(labels)), dtype="int64"), np.cumsum(lat["present"], axis=0)])
-    errs = series("errors", us(start), us(end))
-    alerts = rows(
-        f"select {ts('created_at')}, priority from raw_alerts where created_at >= :start and created_at < :end "
-        "order by created_at",
-        window,
-    )
-    alert_ts = us_array([r[0] for r in alerts])
-    alert_prefix = {"": np.arange(len(alerts) + 1)}
-    for p in ALERT_SPLITS:
-        alert_prefix[p] = np.concatenate(([0], np.cumsum([r[1] == p for r in alerts], dtype="int64")))
+    orders = _day_facts(rows(f"select {', '.join(ORDER_FACT_COLS)} from fct_orders_day "
+                             "where trading_day >= :first and trading_day <= :last order by trading_day", days),
+                        ORDER_FACT_COLS)
+    executions = warehouse.read_frame(
+        conn, "select trading_day, submitted_at, filled_at from raw_orders where trading_day >= :first "
+        "and trading_day <= :last and lower(status) = 'filled' and filled_at is not null", days,
+        ts_cols=["submitted_at", "filled_at"], date_cols=["trading_day"])
+    ms = ((facts._us_array(executions["filled_at"]) - facts._us_array(executions["submitted_at"])) / 1e6 * 1000.0
+          ).tolist()  # = facts.execution_ms
+    execs = sorted(zip(executions["trading_day"].map(_as_date).tolist(), ms, strict=True))
+    probe_rows = rows("select slot, probed_minutes, up_minutes, down_minutes from fct_probe_slot "
+                      "where slot >= :lo and slot < :hi order by slot", slots)
+    error_rows = rows("select slot, minutes, errors, errors_rest from fct_error_slot "
+                      "where slot >= :lo and slot < :hi order by slot", slots)
+    latency = rows("select slot, le, count, count_rest, slot_minutes from fct_latency_slot "
+                   "where slot >= :lo and slot < :hi order by slot, le_seconds", slots)
+    lat_minutes = {r[0]: r[4] for r in latency}
+    alerts = [(parse_ts(t), p) for t, p in rows(
+        "select created_at, priority from raw_alerts where created_at >= :start and created_at < :end "
+        "order by created_at", window)]
 
     inc_cols = ("incident_id", "priority", "triggered_at", "acknowledged_at", "resolved_at", "impact_start_at")
     incidents = [
@@ -375,20 +374,18 @@ def load_data(conn, scopes, landed: Landed | None = None) -> Data:
         trading=trading,
         trading_days=[r["trading_day"] for r in trading],
         session_pnl=session_pnl,
-        order_day=orders["key"],
-        order_filled=orders["filled"],
-        order_exec_ms=orders["exec_ms"],
-        probe_ts=probes["key"],
-        probe_up_prefix=np.concatenate(([0], np.cumsum(probes["up"], dtype="int64"))),
-        down_ts=down["key"],
-        lat_ts=lat["key"],
-        lat_bounds=labels,
-        lat_counts=lat_counts,
-        lat_present=lat_present,
-        err_ts=errs["key"],
-        err_counts=_Summed(errs["count"], _exact_cumsum(errs["count"])),
-        alert_ts=alert_ts,
-        alert_prefix=alert_prefix,
+        orders=orders,
+        order_days=[r["trading_day"] for r in orders],
+        exec_days=[d for d, _ in execs],
+        exec_ms=[m for _, m in execs],
+        probes=_Prefix([r[0] for r in probe_rows], [[r[k] for r in probe_rows] for k in (1, 2, 3)]),
+        errors=_Prefix([r[0] for r in error_rows], [[r[1] for r in error_rows]]),
+        error_slots=[(r[0], r[2], r[3]) for r in error_rows],
+        latency=[(r[0], r[1], r[2], r[3]) for r in latency],
+        latency_slots=[r[0] for r in latency],
+        latency_minutes=_Prefix(sorted(lat_minutes), [[lat_minutes[k] for k in sorted(lat_minutes)]]),
+        alert_ts=[t for t, _ in alerts],
+        alert_priority=[p for _, p in alerts],
         incidents=incidents,
         causing=causing,
         deployments=deployments,
@@ -405,8 +402,8 @@ def _data(src, scope: Scope) -> Data:
 
 def _probe_minutes(data: Data, start: datetime, end: datetime) -> tuple[int, int]:
     """(probed minutes, minutes up on every instance) in [start, end)."""
-    i, j = _slice(data.probe_ts, us(start), us(end))
-    return j - i, int(data.probe_up_prefix[j] - data.probe_up_prefix[i])
+    probed, up, _ = data.probes.total(*_slots(start, end))
+    return probed, up
 
 
 # ---------------------------------------------------------------- trading
@@ -421,10 +418,11 @@ def trading_measures(src, scope: Scope, capital: float, rf_annual: float) -> dic
     n_wins, n_losses = sum(r["wins"] for r in days), sum(r["losses"] for r in days)
     wins = [r["largest_win_inr"] for r in days if r["largest_win_inr"] is not None]
     losses = [r["largest_loss_inr"] for r in days if r["largest_loss_inr"] is not None]
-    oi, oj = _slice(data.order_day, first.toordinal(), last.toordinal() + 1)
+    orders = _between(data.order_days, data.orders, first, last)
+    submitted = sum(r["submitted"] for r in orders)
     # A day of a provisional calendar year without a single trade or order is most likely
     # a festival holiday the calendar does not know yet: "no events", not a stale source.
-    holiday = scope.grain == "day" and n == 0 and oi == oj and cal.is_provisional(first.year)
+    holiday = scope.grain == "day" and n == 0 and submitted == 0 and cal.is_provisional(first.year)
     stale = n == 0 and not holiday
     net = facts.compose(_pairs(days, "net_pnl"))
     gross_profit, gross_loss = facts.compose(_pairs(days, "gross_profit")), facts.compose(_pairs(days, "gross_loss"))
@@ -485,23 +483,21 @@ def trading_measures(src, scope: Scope, capital: float, rf_annual: float) -> dic
         stale=stale,
     )
 
-    i, j = oi, oj
-    submitted = j - i
     o_stale = submitted == 0 and not holiday
-    filled = int(data.order_filled[i:j].sum())
-    ms = data.order_exec_ms[i:j]
-    exec_ms = ms[ms == ms].tolist()  # NaN: not filled, or no fill time
+    filled = sum(r["filled"] for r in orders)
+    executions = sum(r["executions"] for r in orders)
     m["execution_success_pct"] = Measure(
         100.0 * filled / submitted if submitted else None, filled, submitted, submitted, stale=o_stale
     )
-    total_ms = _fsum(exec_ms)
+    total_ms = facts.compose((r["execution_ms"], r["execution_rest_ms"]) for r in orders)
     m["avg_execution_ms"] = Measure(
-        total_ms / len(exec_ms) if exec_ms else None,
-        total_ms if exec_ms else None,
-        len(exec_ms),
-        len(exec_ms),
+        total_ms / executions if executions else None,
+        total_ms if executions else None,
+        executions,
+        executions,
         stale=o_stale,
     )
+    exec_ms = _between(data.exec_days, data.exec_ms, first, last)
     m["p95_execution_ms"] = Measure(percentile(exec_ms, 95), sample_size=len(exec_ms), stale=o_stale)
     if holiday:
         for measure in m.values():
@@ -580,38 +576,40 @@ def reliability_measures(src, scope: Scope) -> dict[str, Measure]:
         stale=s_probed < COVERAGE_MIN * session_minutes,
     )
 
-    i, j = _slice(data.lat_ts, us(start), us(end))
-    buckets = [
-        (le, data.lat_counts[k].total(i, j))
-        for k, le in enumerate(data.lat_bounds)
-        if data.lat_present[j, k] > data.lat_present[i, k]
-    ]
+    lo, hi = _slots(start, end)
+    sums: dict[str, list[float]] = {}
+    for _, le, count, rest in _between(data.latency_slots, data.latency, lo, hi - 1):
+        sums.setdefault(le, []).extend((count, rest))
+    buckets = sorted(((le, math.fsum(v)) for le, v in sums.items()), key=lambda b: float(b[0]))
     if buckets:
         inf_count = sum(c for le, c in buckets if math.isinf(float(le)))
         q = histogram_quantile(0.95, buckets)
         m["sli_p95_latency_ms"] = Measure(
             _f(q * 1000.0) if math.isfinite(q) else None,
             sample_size=int(round(inf_count)),
-            stale=j - i < COVERAGE_MIN * window_minutes,
+            stale=data.latency_minutes.total(lo, hi)[0] < COVERAGE_MIN * window_minutes,
             no_events=inf_count == 0,
         )
     else:
         m["sli_p95_latency_ms"] = Measure(None, sample_size=0, stale=True)
 
-    i, j = _slice(data.err_ts, us(start), us(end))
-    e_minutes = j - i
+    [e_minutes] = data.errors.total(lo, hi)
+    i, j = data.errors.range(lo, hi)
+    errors = facts.compose((e, r) for _, e, r in data.error_slots[i:j])
     m["errors_count"] = Measure(
-        data.err_counts.total(i, j) if e_minutes else None,
+        errors if e_minutes else None,
         sample_size=e_minutes,
         stale=e_minutes < COVERAGE_MIN * window_minutes,
     )
 
     days = (end - start).total_seconds() / 86400.0
-    i, j = _slice(data.alert_ts, us(start), us(end))
+    import bisect
+
+    i, j = bisect.bisect_left(data.alert_ts, start), bisect.bisect_left(data.alert_ts, end)
     n_alerts = j - i
     m["alerts_per_day"] = Measure(n_alerts / days, n_alerts, days, n_alerts)
     for p in ALERT_SPLITS:
-        k = int(data.alert_prefix[p][j] - data.alert_prefix[p][i])
+        k = sum(1 for x in data.alert_priority[i:j] if x == p)
         m[f"alerts_per_day_{p.lower()}"] = Measure(k / days, k, days, k)
 
     # MTTR over incidents resolved in the window; MTTD and MTTA over those triggered in it
@@ -626,8 +624,7 @@ def reliability_measures(src, scope: Scope) -> dict[str, Measure]:
     m["mtta_p50_minutes"] = Measure(percentile(tta, 50), sample_size=len(tta), no_events=not tta)
 
     f_start = end - MTBF_WINDOW
-    i, j = _slice(data.down_ts, us(f_start), us(end))
-    f_down = j - i
+    f_down = data.probes.total(*_slots(f_start, end))[2]
     failures = sum(
         1
         for r in data.incidents

@@ -7,9 +7,7 @@ from __future__ import annotations
 import json
 import logging
 import math
-from collections.abc import Callable, Mapping, Sequence
-from contextlib import contextmanager
-from contextvars import ContextVar
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
 
@@ -64,24 +62,9 @@ class TableLoad:
 
 
 # The slices the bulk sources replace: trades and orders by trading day, the
-# per-minute Prometheus series by sample time (kaizen.kpis.series reads them alike).
+# per-minute Prometheus series by sample time; their facts are replaced with them.
 DAY_SLICE = facts.DAY_SLICE
-TS_SLICE = "ts >= :start and ts < :end"
-
-# Who wants to see the rows each load writes (a range rebuild computes its KPIs from
-# them rather than reading them back): called as (table, where_sql, where_params, rows).
-_observers: ContextVar[tuple[Callable, ...]] = ContextVar("kaizen_load_observers", default=())
-
-
-@contextmanager
-def observe_loads(observer: Callable):
-    """Within the block, ``observer(table, where_sql, where_params, rows)`` is called
-    for every table :func:`load` replaces a slice of, with the rows it inserted."""
-    token = _observers.set((*_observers.get(), observer))
-    try:
-        yield observer
-    finally:
-        _observers.reset(token)
+TS_SLICE = facts.TS_SLICE
 
 
 def payload_json(payload) -> str:
@@ -170,30 +153,27 @@ def load(
         for tl in loads:
             rows, rejects = tl.rows, list(tl.rejects)
             stamp = {"run_id": run_id, "loaded_at": now}
-            with warehouse.bulk_write(conn, tl.table, tl.where_sql, tl.where_params):
-                conn.execute(
-                    sa.text(f"delete from {tl.table} where {tl.where_sql}"),
-                    {k: warehouse.bind_value(v) for k, v in tl.where_params.items()},
-                )
-                try:
-                    # optimistic: a key loaded outside this slice is rare, so insert first
-                    # and look for clashes only when the primary key refuses the rows
-                    with conn.begin_nested():
-                        loaded = warehouse.insert_rows(conn, tl.table, rows, stamp)
-                except (sa.exc.IntegrityError, conn.dialect.dbapi.IntegrityError):
-                    if not tl.key:
-                        raise
-                    clash = _existing_keys(conn, tl.table, tl.key, _key_values(rows, tl.key))
-                    rows, clashing = _without(rows, tl.key, clash)
-                    for r in clashing:
-                        rejects.append(Reject(tl.source, str(r[tl.key]),
-                                              f"{tl.key} {r[tl.key]} is already loaded in {tl.table} "
-                                              "for another day; this copy was not loaded", r,
-                                              day=r.get("trading_day")))
+            conn.execute(
+                sa.text(f"delete from {tl.table} where {tl.where_sql}"),
+                {k: warehouse.bind_value(v) for k, v in tl.where_params.items()},
+            )
+            try:
+                # optimistic: a key loaded outside this slice is rare, so insert first
+                # and look for clashes only when the primary key refuses the rows
+                with conn.begin_nested():
                     loaded = warehouse.insert_rows(conn, tl.table, rows, stamp)
+            except (sa.exc.IntegrityError, conn.dialect.dbapi.IntegrityError):
+                if not tl.key:
+                    raise
+                clash = _existing_keys(conn, tl.table, tl.key, _key_values(rows, tl.key))
+                rows, clashing = _without(rows, tl.key, clash)
+                for r in clashing:
+                    rejects.append(Reject(tl.source, str(r[tl.key]),
+                                          f"{tl.key} {r[tl.key]} is already loaded in {tl.table} "
+                                          "for another day; this copy was not loaded", r,
+                                          day=r.get("trading_day")))
+                loaded = warehouse.insert_rows(conn, tl.table, rows, stamp)
             facts.write(conn, tl.table, tl.where_sql, tl.where_params, rows)  # with its slice, always
-            for observer in _observers.get():
-                observer(tl.table, tl.where_sql, tl.where_params, rows)
             q_rows = [
                 {
                     "source": rj.source,
@@ -222,6 +202,4 @@ def load(
             results.append(result)
             if q_rows:
                 log.warning("%s %s: %d record(s) quarantined", tl.source, label, len(q_rows))
-        if any(tl.table == "raw_trades" for tl in loads):
-            warehouse.sync_trade_sessions(conn)  # current for whoever reads it next
     return results

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from contextlib import contextmanager
 from datetime import date, datetime
 from functools import lru_cache
 
@@ -20,6 +19,7 @@ import sqlalchemy as sa
 
 from kaizen import config
 from kaizen.calendar import utc_text
+from kaizen.warehouse import facts
 
 # DDL files in dependency order; each is one table (STYLE: one file per target table).
 DDL_FILES = (
@@ -33,10 +33,7 @@ DDL_FILES = (
     "raw_alerts.sql",
     "raw_incident_log_entries.sql",
     "raw_action_items.sql",
-    "facts/fct_trading_day.sql",
-    "facts/fct_orders_day.sql",
-    "trade_sessions.sql",
-    "series_months.sql",
+    *facts.DDL_FILES,
     "quarantine.sql",
     "kpi_definitions.sql",
     "kpi_values.sql",
@@ -99,16 +96,18 @@ def is_sqlite(engine: sa.Engine) -> bool:
 
 def apply_ddl(engine: sa.Engine) -> None:
     """Create every table, index and view that does not exist yet (idempotent), after
-    migrating tables an older release created in another shape."""
+    migrating tables an older release created in another shape; fact tables new to an
+    existing warehouse are computed from its landing tables once."""
     with engine.begin() as conn:
         _migrate_latency_buckets(conn)
-        sessions_new = not sa.inspect(conn).has_table("trade_sessions")
+        _retire_caches(conn)
+        inspector = sa.inspect(conn)
+        facts_new = [f.table for f in facts.FACTS if not inspector.has_table(f.table)]
         for name in DDL_FILES:
             for stmt in _statements((config.SQL_DIR / name).read_text()):
                 conn.exec_driver_sql(stmt)
-        _apply_triggers(conn)
-        if sessions_new:  # a warehouse from before trade_sessions: sum its history once
-            conn.exec_driver_sql(_SUM_SESSIONS.format(where="1 = 1"))
+        if facts_new:
+            facts.rebuild(conn)
         if engine.dialect.name == "postgresql":
             from kaizen.warehouse.docs import comment_statements
 
@@ -116,84 +115,31 @@ def apply_ddl(engine: sa.Engine) -> None:
                 conn.exec_driver_sql(stmt.replace("%", "%%"))  # psycopg: % is a placeholder
 
 
-# the big landing tables whose months series_months caches: series, and its key column
-SERIES_TABLES = {
-    "raw_trades": ("trades", "trading_day"),
-    "raw_orders": ("orders", "trading_day"),
-    "raw_probe_minutes": ("probes", "ts"),
-    "raw_latency_buckets": ("latency", "ts"),
-    "raw_error_minutes": ("errors", "ts"),
-}
+# what releases before the facts layer kept beside the landing tables
+_RETIRED_TABLES = ("trade_sessions", "trade_sessions_stale", "series_months")
+_RETIRED_TRIGGERS = ("trade_sessions_%", "series_months_%")
 
 
-@contextmanager
-def bulk_write(conn: sa.Connection, table: str, where_sql: str, params: Mapping):
-    """Around the pipeline's replacement of one slice of ``table``. SQLite's triggers
-    (``sql/triggers.sqlite.sql``) run per row, which would cost a million-row load
-    seconds: inside this transaction they are lifted — no other connection ever sees
-    them missing — and their work is done once for the slice, before (the rows it
-    replaces) and after (the rows it wrote). PostgreSQL's triggers run per statement:
-    nothing to do."""
+def _retire_caches(conn: sa.Connection) -> None:
+    """Drop the caches the facts replaced (``trade_sessions``, ``series_months``) and
+    the triggers on the landing tables that kept them, which would fail once the
+    tables are gone."""
+    like = " or ".join(f"{{col}} like '{p}'" for p in _RETIRED_TRIGGERS)
     if conn.dialect.name == "postgresql":
-        yield
-        return
-    bound = {k: bind_value(v) for k, v in params.items()}
-    _derive_for_slice(conn, table, where_sql, bound)
-    triggers = conn.exec_driver_sql(
-        "select name, sql from sqlite_master where type = 'trigger' and tbl_name = ?", (table,)
-    ).all()
-    for name, _ in triggers:
-        conn.exec_driver_sql(f'drop trigger "{name}"')
-    yield
-    for _, sql in triggers:
-        conn.exec_driver_sql(sql)
-    _derive_for_slice(conn, table, where_sql, bound)
-
-
-def _derive_for_slice(conn: sa.Connection, table: str, where_sql: str, bound: dict) -> None:
-    """What the SQLite triggers do, for the rows of one slice at once."""
-    if table not in SERIES_TABLES:
-        return
-    kind, col = SERIES_TABLES[table]
-    if table == "raw_trades":
-        conn.execute(sa.text("insert or ignore into trade_sessions_stale (trading_day) "
-                             f"select distinct trading_day from raw_trades where {where_sql}"), bound)
-    shift = "" if col == "trading_day" else ", '+330 minutes'"  # a minute's IST month
-    lo, hi = conn.execute(sa.text(
-        f"select date(min({col}){shift}, 'start of month'), date(max({col}){shift}, 'start of month') "
-        f"from {table} where {where_sql}"), bound).one()
-    if lo is not None:
-        conn.execute(sa.text("delete from series_months where kind = :kind and month >= :lo and month <= :hi"),
-                     {"kind": kind, "lo": lo, "hi": hi})
-
-
-# the session P&L of the days of raw_trades matching {where} (PostgreSQL's trigger
-# function kaizen_trade_sessions_sum says the same in sql/triggers.pg.sql)
-_SUM_SESSIONS = (
-    "insert into trade_sessions (trading_day, trades, net_pnl_inr) "
-    "select trading_day, count(*), sum(net_pnl_inr) from raw_trades where {where} group by trading_day"
-)
-
-
-def sync_trade_sessions(conn: sa.Connection) -> None:
-    """Bring ``trade_sessions`` up to date before it is read. PostgreSQL's statement
-    triggers keep it so within each statement; SQLite's row triggers only mark the days
-    a statement touched stale (see ``sql/triggers.sqlite.sql``): sum those again."""
-    if conn.dialect.name == "postgresql":
-        return
-    stale = "trading_day in (select trading_day from trade_sessions_stale)"
-    conn.exec_driver_sql(f"delete from trade_sessions where {stale}")
-    conn.exec_driver_sql(_SUM_SESSIONS.format(where=stale))
-    conn.exec_driver_sql("delete from trade_sessions_stale")
-
-
-def _apply_triggers(conn: sa.Connection) -> None:
-    """The triggers that keep ``trade_sessions`` and ``series_months`` true to the
-    landing tables (``sql/triggers.<dialect>.sql``, statements separated by "/")."""
-    postgres = conn.dialect.name == "postgresql"
-    text = (config.SQL_DIR / f"triggers.{'pg' if postgres else 'sqlite'}.sql").read_text()
-    for stmt in re.split(r"^/$", text, flags=re.M):
-        conn.exec_driver_sql(stmt.strip().replace("%", "%%") if postgres else stmt.strip())  # psycopg: % is a placeholder
+        for name, table in conn.exec_driver_sql(
+            f"select tgname, tgrelid::regclass::text from pg_trigger where not tgisinternal "
+            f"and ({like.format(col='tgname')})".replace("%", "%%")
+        ).all():
+            conn.exec_driver_sql(f'drop trigger if exists "{name}" on {table}')
+        for fn in ("kaizen_trade_sessions_sync()", "kaizen_trade_sessions_sum(date[])", "kaizen_series_months_forget()"):
+            conn.exec_driver_sql(f"drop function if exists {fn}")
+    else:
+        for (name,) in conn.exec_driver_sql(
+            f"select name from sqlite_master where type = 'trigger' and ({like.format(col='name')})"
+        ).all():
+            conn.exec_driver_sql(f'drop trigger if exists "{name}"')
+    for table in _RETIRED_TABLES:
+        conn.exec_driver_sql(f"drop table if exists {table}")
 
 
 def _migrate_latency_buckets(conn: sa.Connection) -> None:

@@ -110,17 +110,145 @@ def orders_day_facts(rows) -> list[dict]:
     return out
 
 
+# ---------------------------------------------------------------- per 15-minute slot
+# IST is UTC+05:30, so every cut-off Kaizen uses (IST midnight, 09:15, 15:30, 16:00 and
+# the review meetings; special sessions are set in quarter hours) is an edge of a
+# 15-minute UTC slot: the minutes of any window are the sums over its slots.
+SLOT = timedelta(minutes=15)
+SLOT_US = 900_000_000
+
+
+def slot_of(ts: datetime) -> int:
+    """The 15-minute UTC slot of an aware instant: epoch seconds // 900."""
+    return _us(ts) // SLOT_US
+
+
+def slot_start(slot: int) -> datetime:
+    return _EPOCH + slot * SLOT
+
+
+def _us_array(values):
+    """Timestamps (a datetime column, aware datetimes or canonical UTC text) → int64 µs."""
+    import numpy as np
+    import pandas as pd
+
+    s = values if isinstance(values, pd.Series) else pd.Series(list(values), dtype=object)
+    if len(s) == 0:
+        return np.zeros(0, dtype="int64")
+    if not pd.api.types.is_datetime64_any_dtype(s.dtype):
+        s = pd.to_datetime(s, utc=True, format="ISO8601")
+    elif not isinstance(s.dtype, pd.DatetimeTZDtype):
+        s = s.dt.tz_localize("UTC")
+    return s.dt.tz_convert("UTC").dt.as_unit("us").to_numpy("int64")
+
+
+def _frame(rows, names: tuple[str, ...]):
+    import pandas as pd
+
+    if hasattr(rows, "columns"):
+        return rows[list(names)].reset_index(drop=True)
+    return pd.DataFrame([{n: r[n] for n in names} for r in rows], columns=list(names))
+
+
+def probe_slot_facts(rows) -> list[dict]:
+    """``fct_probe_slot`` rows of ``raw_probe_minutes`` rows: a minute is up when every
+    instance probed in it was up, down when some instance was not."""
+    f = _frame(rows, ("ts", "is_up"))
+    if f.empty:
+        return []
+    f["us"] = _us_array(f["ts"])
+    f["bad"] = f["is_up"] != 1
+    minute = f.groupby("us").agg(low=("is_up", "min"), down=("bad", "any"))
+    minute["up"] = minute["low"] == 1
+    minute["slot"] = minute.index.to_numpy() // SLOT_US
+    g = minute.groupby("slot").agg(probed=("up", "size"), up=("up", "sum"), down=("down", "sum"))
+    return [{"slot": int(k), "slot_start": slot_start(int(k)), "probed_minutes": int(p), "up_minutes": int(u),
+             "down_minutes": int(d)} for k, p, u, d in zip(g.index, g["probed"], g["up"], g["down"], strict=True)]
+
+
+def error_slot_facts(rows) -> list[dict]:
+    """``fct_error_slot`` rows of ``raw_error_minutes`` rows."""
+    f = _frame(rows, ("ts", "error_count"))
+    if f.empty:
+        return []
+    f["slot"] = _us_array(f["ts"]) // SLOT_US
+    out = []
+    for k, counts in f.groupby("slot")["error_count"]:
+        total, rest = exact_sum(counts.astype(float).tolist())
+        out.append({"slot": int(k), "slot_start": slot_start(int(k)), "minutes": len(counts),
+                    "errors": total, "errors_rest": rest})
+    return out
+
+
+def _count_matrix(texts: list[str], k: int, where: str):
+    """JSON arrays of ``k`` numbers each → an (n, k) float matrix."""
+    import numpy as np
+
+    inner = [t.strip()[1:-1] for t in texts]
+    try:
+        flat = np.array(",".join(inner).split(","), dtype=float) if k else np.zeros(0)
+    except ValueError:
+        flat = None
+    if flat is None or len(flat) != len(texts) * k:
+        raise ValueError(f"raw_latency_buckets {where}: a row's counts are not {k} numbers matching its bounds")
+    return flat.reshape(len(texts), k)
+
+
+def latency_slot_facts(rows) -> list[dict]:
+    """``fct_latency_slot`` rows of ``raw_latency_buckets`` rows (bounds and counts as
+    aligned JSON arrays; rows of one bucket layout are parsed together)."""
+    import json
+
+    import numpy as np
+    import pandas as pd
+
+    f = _frame(rows, ("ts", "bounds", "counts"))
+    if f.empty:
+        return []
+    slots = _us_array(f["ts"]) // SLOT_US
+    per: dict[tuple[int, str], list[float]] = {}
+    codes, layouts = pd.factorize(f["bounds"].astype(str))
+    counts = f["counts"].astype(str).to_numpy()
+    for code, bounds in enumerate(layouts.tolist()):
+        idx = np.flatnonzero(codes == code)
+        les = [str(le) for le in json.loads(bounds)]
+        matrix = _count_matrix(counts[idx].tolist(), len(les), f"layout {bounds}")
+        order = np.argsort(slots[idx], kind="stable")
+        keys, first = np.unique(slots[idx][order], return_index=True)
+        ends = [*first[1:].tolist(), len(order)]
+        for j, le in enumerate(les):
+            column = matrix[order, j].tolist()
+            for key, a, b in zip(keys.tolist(), first.tolist(), ends, strict=True):
+                per.setdefault((key, le), []).extend(column[a:b])
+    slot_minutes = dict(zip(*np.unique(slots, return_counts=True), strict=True))
+    out = []
+    for (key, le), values in sorted(per.items(), key=lambda kv: (kv[0][0], float(kv[0][1]))):
+        total, rest = exact_sum(values)
+        out.append({"slot": key, "le": le, "slot_start": slot_start(key), "le_seconds": float(le),
+                    "minutes": len(values), "slot_minutes": int(slot_minutes[key]), "count": total,
+                    "count_rest": rest})
+    return out
+
+
+TS_SLICE = "ts >= :start and ts < :end"
+SLOT_SLICE = "slot >= :lo and slot < :hi"
+
+
 @dataclass(frozen=True)
 class Fact:
     table: str  # the fact table
     source: str  # the landing table it aggregates
     columns: tuple[str, ...]  # landing columns it reads
     build: Callable  # landing rows → fact rows
+    by_slot: bool = False  # keyed by 15-minute slot (landing slices by ts), else by trading day
 
 
 FACTS = (
     Fact("fct_trading_day", "raw_trades", ("trading_day", "net_pnl_inr"), trading_day_facts),
     Fact("fct_orders_day", "raw_orders", ("trading_day", "status", "submitted_at", "filled_at"), orders_day_facts),
+    Fact("fct_probe_slot", "raw_probe_minutes", ("ts", "is_up"), probe_slot_facts, by_slot=True),
+    Fact("fct_error_slot", "raw_error_minutes", ("ts", "error_count"), error_slot_facts, by_slot=True),
+    Fact("fct_latency_slot", "raw_latency_buckets", ("ts", "bounds", "counts"), latency_slot_facts, by_slot=True),
 )
 BY_SOURCE = {f.source: f for f in FACTS}
 DDL_FILES = tuple(f"facts/{f.table}.sql" for f in FACTS)
@@ -129,36 +257,72 @@ DDL_FILES = tuple(f"facts/{f.table}.sql" for f in FACTS)
 # ---------------------------------------------------------------- writes
 def write(conn: sa.Connection, table: str, where_sql: str, params: Mapping, rows) -> int:
     """Replace the facts of a landing slice just written (``rows`` are its rows), in
-    the caller's transaction. Returns the fact rows written (0: no fact of ``table``)."""
+    the caller's transaction. Returns the fact rows written (0: no fact of ``table``).
+
+    A ts slice whose ends are not slot edges shares its edge slots with rows outside it:
+    those slots are built from the landing table as it now stands."""
     from kaizen import warehouse
 
     fact = BY_SOURCE.get(table)
     if fact is None:
         return 0
-    if where_sql != DAY_SLICE:
-        raise ValueError(f"facts of {table}: a slice {where_sql!r} is not whole trading days")
+    if not fact.by_slot:
+        if where_sql != DAY_SLICE:
+            raise ValueError(f"facts of {table}: a slice {where_sql!r} is not whole trading days")
+        out = fact.build(rows)
+        warehouse.replace_slice(conn, fact.table, DAY_SLICE, params, out)
+        return len(out)
+    if where_sql != TS_SLICE:
+        raise ValueError(f"facts of {table}: a slice {where_sql!r} is not a ts range")
+    start, end = params["start"], params["end"]
+    lo, hi = slot_of(start), -(-_us(end) // SLOT_US)
+    if slot_start(lo) != start or slot_start(hi) != end:
+        rows = warehouse.read_frame(
+            conn, f"select {', '.join(fact.columns)} from {table} where {TS_SLICE}",
+            {"start": slot_start(lo), "end": slot_start(hi)}, ts_cols=["ts"])
     out = fact.build(rows)
-    warehouse.replace_slice(conn, fact.table, DAY_SLICE, params, out)
+    warehouse.replace_slice(conn, fact.table, SLOT_SLICE, {"lo": lo, "hi": hi}, out)
     return len(out)
 
 
 def rebuild(conn: sa.Connection, first: date | None = None, last: date | None = None) -> dict[str, int]:
     """Recompute every fact of the trading days [first, last] (default: all the landing
-    tables hold) from the landing tables, in the caller's transaction."""
+    tables hold; the slot facts over those days' review windows) from the landing
+    tables, in the caller's transaction."""
     from kaizen import warehouse
+    from kaizen.period import windows_utc
 
     if first is None or last is None:
         spans = [conn.execute(sa.text(f"select min(trading_day), max(trading_day) from {f.source}")).one()
-                 for f in FACTS]
-        days = [_day(d) for span in spans for d in span if d is not None]
+                 for f in FACTS if not f.by_slot]
+        spans += [tuple(_parse_utc(t) for t in conn.execute(sa.text(f"select min(ts), max(ts) from {f.source}")).one())
+                  for f in FACTS if f.by_slot]
+        days = [_day(d) if not isinstance(d, datetime) else _window_day(d) for span in spans for d in span
+                if d is not None]
         if not days:
             return {f.table: 0 for f in FACTS}
         first, last = first or min(days), last or max(days)
-    params = {"first": first, "last": last}
+    start, end = windows_utc(first, last)
     out = {}
     for fact in FACTS:
+        where, params = (TS_SLICE, {"start": start, "end": end}) if fact.by_slot else (
+            DAY_SLICE, {"first": first, "last": last})
         frame = warehouse.read_frame(
-            conn, f"select {', '.join(fact.columns)} from {fact.source} where {DAY_SLICE}", params,
-            ts_cols=[c for c in fact.columns if c.endswith("_at")], date_cols=["trading_day"])
-        out[fact.table] = write(conn, fact.source, DAY_SLICE, params, frame)
+            conn, f"select {', '.join(fact.columns)} from {fact.source} where {where}", params,
+            ts_cols=[c for c in fact.columns if c.endswith("_at") or c == "ts"],
+            date_cols=[] if fact.by_slot else ["trading_day"])
+        out[fact.table] = write(conn, fact.source, where, params, frame)
     return out
+
+
+def _parse_utc(v) -> datetime | None:
+    if v is None or isinstance(v, datetime):
+        return v
+    return datetime.fromisoformat(str(v))
+
+
+def _window_day(ts: datetime) -> date:
+    """The trading day whose review window holds ``ts``."""
+    from kaizen.period import window_day
+
+    return window_day(ts)
