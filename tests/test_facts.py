@@ -262,3 +262,35 @@ def test_the_documented_slot_query_runs_and_agrees_by_hand(engine):
     with engine.connect() as c:
         (day,) = c.execute(sa.text(_doc_query(8))).all()
     assert str(day[0]) == "2026-11-26" and tuple(map(float, day[1:])) == pytest.approx((60, 6, 90.0))
+
+
+def test_an_older_warehouse_loses_its_caches_and_gains_its_facts(engine):
+    """A warehouse from before the facts layer: its trade_sessions / series_months caches
+    and the triggers that kept them go (a trigger left behind would fail every load),
+    and the new fact tables are computed from the landing tables once."""
+    from kaizen import warehouse
+
+    trading.extract_range(D, D, engine, "r1", lambda a, b: {"trades": [trade("T1"), trade("T2")], "orders": []})
+    postgres = engine.dialect.name == "postgresql"
+    with engine.begin() as c:
+        c.exec_driver_sql("drop table fct_trading_day")
+        c.exec_driver_sql("create table trade_sessions (trading_day date primary key, trades integer)")
+        c.exec_driver_sql("create table series_months (kind text, month date)")
+        if postgres:
+            c.exec_driver_sql("create or replace function kaizen_trade_sessions_sync() returns trigger language plpgsql "
+                              "as $$ begin insert into trade_sessions values (current_date, 1); return null; end $$")
+            c.exec_driver_sql("create trigger trade_sessions_after_insert after insert on raw_trades "
+                              "for each statement execute function kaizen_trade_sessions_sync()")
+        else:
+            c.exec_driver_sql("create trigger trade_sessions_after_insert after insert on raw_trades "
+                              "begin insert into trade_sessions values (new.trading_day, 1); end")
+    warehouse.apply_ddl(engine)
+    with engine.connect() as c:
+        tables = set(sa.inspect(c).get_table_names())
+        assert not tables & {"trade_sessions", "series_months"}
+        (n,) = c.execute(sa.text("select trades from fct_trading_day")).one()
+        assert n == 2
+    # loads work again (the old trigger would write to a table that is gone)
+    trading.extract_range(D, D, engine, "r2", lambda a, b: {"trades": [trade("T1")], "orders": []})
+    with engine.connect() as c:
+        assert c.execute(sa.text("select trades from fct_trading_day")).scalar_one() == 1
