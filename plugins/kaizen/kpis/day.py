@@ -10,7 +10,7 @@ Scopes (docs/contracts.md "Time rules"; the catalog's ``conventions``):
   at the window's end.
 
 Idempotency: a row whose content is unchanged is not rewritten (see
-:mod:`kaizen.kpis.periods`). The maths lives in :mod:`kaizen.kpis.measures`.
+:mod:`kaizen.kpis.periods`). The maths lives in :mod:`kaizen.kpis.maths`.
 """
 
 from __future__ import annotations
@@ -22,14 +22,7 @@ import sqlalchemy as sa
 from kaizen import calendar as cal
 from kaizen.kpis import catalog as catalog_mod
 from kaizen.kpis import status as st
-from kaizen.kpis.measures import (  # noqa: F401 - the day API re-exports the maths
-    Measure,
-    drawdown_at,
-    histogram_quantile,
-    measure_scope,
-    percentile,
-    sharpe,
-)
+from kaizen.kpis.measures import Measure, measure_scope  # noqa: F401
 from kaizen.kpis.periods import build_rows, day_scope, previous_periods, write_scope  # noqa: F401
 from kaizen.period import Period
 

@@ -25,6 +25,7 @@ from datetime import date, datetime, timedelta
 from kaizen import calendar as cal
 from kaizen import config
 from kaizen.kpis import catalog as catalog_mod
+from kaizen.kpis.maths import deepest_fall, drawdown_series, histogram_quantile, percentile, sharpe
 from kaizen.warehouse import facts
 
 COVERAGE_MIN = 0.99  # probe / histogram / error-counter minutes ÷ period minutes
@@ -68,104 +69,7 @@ class Scope:
         return (self.end - self.start).total_seconds() / 60.0
 
 
-# ---------------------------------------------------------------- pure maths
-def histogram_quantile(q: float, buckets) -> float:
-    """Prometheus ``histogram_quantile`` (classic buckets, promql/quantile.go
-    ``bucketQuantile``): ``buckets`` is an iterable of (upper bound, cumulative count);
-    bounds may be floats or Prometheus ``le`` strings ('0.25', '+Inf'). Returns NaN when
-    there is no +Inf bucket, fewer than 2 buckets or 0 observations; −Inf for q < 0,
-    +Inf for q > 1. Buckets with equal bounds are summed, float noise (≤ 1e-12
-    relative) is smoothed and non-monotonic counts are forced monotonic as Prometheus
-    does. A rank in the +Inf bucket returns the highest finite bound; the lowest bucket
-    interpolates from 0 unless its bound is ≤ 0 (then that bound is returned)."""
-    if isinstance(q, float) and math.isnan(q):
-        return math.nan
-    if q < 0:
-        return -math.inf
-    if q > 1:
-        return math.inf
-    bs = sorted(((float(le), float(c)) for le, c in buckets), key=lambda b: b[0])
-    if not bs or not math.isinf(bs[-1][0]) or bs[-1][0] < 0:
-        return math.nan
-    # coalesceBuckets
-    merged: list[list[float]] = []
-    for ub, c in bs:
-        if merged and merged[-1][0] == ub:
-            merged[-1][1] += c
-        else:
-            merged.append([ub, c])
-    # correctPrecisionErrors(tolerance 1e-12)
-    prev = merged[0][1]
-    for b in merged[1:]:
-        curr = b[1]
-        delta = abs(curr - prev)
-        if delta == 0:
-            continue
-        eps = delta / curr if curr != 0 else math.inf
-        if eps <= 1e-12:
-            b[1] = prev
-        else:
-            prev = curr
-    # ensureMonotonic
-    top = merged[0][1]
-    for b in merged[1:]:
-        if b[1] > top:
-            top = b[1]
-        elif b[1] < top:
-            b[1] = top
-    if len(merged) < 2:
-        return math.nan
-    observations = merged[-1][1]
-    if observations == 0:
-        return math.nan
-    rank = q * observations
-    # sort.Search over all but the +Inf bucket: first index with count >= rank
-    b = next((i for i in range(len(merged) - 1) if merged[i][1] >= rank), len(merged) - 1)
-    if b == len(merged) - 1:
-        return merged[-2][0]
-    if b == 0 and merged[0][0] <= 0:
-        return merged[0][0]
-    start, end, count = 0.0, merged[b][0], merged[b][1]
-    if b > 0:
-        start = merged[b - 1][0]
-        count -= merged[b - 1][1]
-        rank -= merged[b - 1][1]
-    if count == 0:  # only when rank = 0 lands in an empty lowest bucket: Go's 0/0 = NaN
-        return math.nan
-    return start + (end - start) * (rank / count)
-
-
-def percentile(values, q: float) -> float | None:
-    """numpy's default ('linear') percentile, ``q`` in 0–100; None for no values."""
-    import numpy as np
-
-    vals = [float(v) for v in values]
-    return float(np.percentile(vals, q)) if vals else None
-
-
-def sharpe(daily_returns, rf_annual: float = 0.0) -> tuple[float | None, float | None, float | None]:
-    """(annualised Sharpe, mean excess daily return, std ddof=1); None where undefined."""
-    import numpy as np
-
-    r = np.asarray([float(x) for x in daily_returns], dtype=float) - rf_annual / 252.0
-    if len(r) < 2:
-        return None, (float(r.mean()) if len(r) else None), None
-    mean, std = float(r.mean()), float(r.std(ddof=1))
-    if std == 0 or not math.isfinite(std):
-        return None, mean, std
-    return mean / std * math.sqrt(252.0), mean, std
-
-
-def drawdown_at(capital: float, daily_pnl: list[float]) -> tuple[float, float]:
-    """(peak, equity) at the end of the last session: equity = capital + cumulative
-    P&L, peak = running max of equity including the starting capital."""
-    equity = peak = capital
-    for p in daily_pnl:
-        equity += p
-        peak = max(peak, equity)
-    return peak, equity
-
-
+# ---------------------------------------------------------------- helpers
 def _f(v) -> float | None:
     if v is None:
         return None
@@ -468,17 +372,12 @@ def trading_measures(src, scope: Scope, capital: float, rf_annual: float) -> dic
     m["sharpe_ratio"] = Measure(value, mean, std, len(window), stale=stale)
 
     # Deepest end-of-day fall below the running peak (since history start) reached in scope.
-    equity = peak = capital
-    worst = None  # (fall, peak)
-    for d, p in zip(sessions, session_pnl, strict=True):
-        equity += p
-        peak = max(peak, equity)
-        if d >= first and (worst is None or (peak - equity) / peak > worst[0] / worst[1]):
-            worst = (peak - equity, peak)
+    points = drawdown_series(capital, session_pnl)
+    worst = deepest_fall(pt for d, pt in zip(sessions, points, strict=True) if d >= first)
     m["max_drawdown_pct"] = Measure(
-        100.0 * worst[0] / worst[1] if worst else None,
-        worst[0] if worst else None,
-        worst[1] if worst else None,
+        worst.fall_pct if worst else None,
+        worst.fall if worst else None,
+        worst.peak if worst else None,
         len(sessions),
         stale=stale,
     )

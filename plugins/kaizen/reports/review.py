@@ -26,6 +26,7 @@ import sqlalchemy as sa
 
 from kaizen import calendar as cal
 from kaizen import config
+from kaizen.kpis.maths import drawdown_series
 from kaizen.period import Period
 from kaizen.reports import model, render
 from kaizen.reports.model import (
@@ -621,18 +622,13 @@ def _series(conn, kind, ps, pe, last_day, start, end, incidents, figures) -> dic
         last_day,
     )
     # equity: capital base + cumulative session P&L since history start (a session without
-    # a value adds nothing); the capital base is the first peak
-    capital = config.capital_base_inr()
-    eq_days, equity, drawdown = [], [], []
-    level, peak = capital, capital
-    for d in sorted(rows.get("net_pnl_inr", {})):
-        if d > last_day:
-            continue
-        level += float(rows["net_pnl_inr"][d]["value"] or 0.0)
-        peak = max(peak, level)
-        eq_days.append(d)
-        equity.append(round(level, 2))
-        drawdown.append(round(100.0 * (level - peak) / peak, 6))
+    # a value adds nothing); the capital base is the first peak (the series of the
+    # max_drawdown_pct KPI)
+    pnl = rows.get("net_pnl_inr", {})
+    eq_days = [d for d in sorted(pnl) if d <= last_day]
+    points = drawdown_series(config.capital_base_inr(), [float(pnl[d]["value"] or 0.0) for d in eq_days])
+    equity = [round(pt.equity, 2) for pt in points]
+    drawdown = [round(pt.below_peak_pct, 6) for pt in points]
     days = [d for d in cal.trading_days(ps, pe) if d <= last_day]
 
     def val(kpi, d, col="value"):
