@@ -95,19 +95,31 @@ def execution_ms(submitted_us: int, filled_us: int) -> float:
 
 def orders_day_facts(rows) -> list[dict]:
     """``fct_orders_day`` rows of ``raw_orders`` rows."""
-    by_day: dict[date, list] = {}
-    for day, status, submitted, filled_at in _columns(rows, ("trading_day", "status", "submitted_at", "filled_at")):
-        by_day.setdefault(_day(day), []).append((str(status).lower() == "filled", submitted, filled_at))
+
+    f = _frame(rows, ("trading_day", "status", "submitted_at", "filled_at"))
+    if f.empty:
+        return []
+    codes, days = pd_factorize(f["trading_day"])
+    filled = f["status"].astype(str).str.lower().to_numpy() == "filled"
+    submitted_us, filled_us = _us_array(f["submitted_at"]), _us_array(f["filled_at"])
+    timed = filled & (filled_us != _NAT)
+    ms = (filled_us - submitted_us) / 1e6 * 1000.0  # = execution_ms, elementwise
     out = []
-    for day in sorted(by_day):
-        orders = by_day[day]
-        ms = [execution_ms(_us(s), _us(f)) for filled, s, f in orders if filled and _us(f) is not None]
-        total, rest = exact_sum(ms)
+    for k, day in sorted(enumerate(_day(d) for d in days), key=lambda kd: kd[1]):
+        mine = codes == k
+        values = ms[mine & timed].tolist()
+        total, rest = exact_sum(values)
         out.append({
-            "trading_day": day, "submitted": len(orders), "filled": sum(1 for o in orders if o[0]),
-            "executions": len(ms), "execution_ms": total, "execution_rest_ms": rest,
+            "trading_day": day, "submitted": int(mine.sum()), "filled": int((mine & filled).sum()),
+            "executions": len(values), "execution_ms": total, "execution_rest_ms": rest,
         })
     return out
+
+
+def pd_factorize(values):
+    import pandas as pd
+
+    return pd.factorize(pd.Series(values).astype(object))
 
 
 # ---------------------------------------------------------------- per 15-minute slot
@@ -116,6 +128,7 @@ def orders_day_facts(rows) -> list[dict]:
 # 15-minute UTC slot: the minutes of any window are the sums over its slots.
 SLOT = timedelta(minutes=15)
 SLOT_US = 900_000_000
+_NAT = -(2**63)  # a missing time, as int64 µs
 
 
 def slot_of(ts: datetime) -> int:
@@ -139,7 +152,7 @@ def _us_array(values):
         s = pd.to_datetime(s, utc=True, format="ISO8601")
     elif not isinstance(s.dtype, pd.DatetimeTZDtype):
         s = s.dt.tz_localize("UTC")
-    return s.dt.tz_convert("UTC").dt.as_unit("us").to_numpy("int64")
+    return s.dt.tz_convert("UTC").dt.as_unit("us").to_numpy("int64", na_value=_NAT)
 
 
 def _frame(rows, names: tuple[str, ...]):
@@ -166,17 +179,27 @@ def probe_slot_facts(rows) -> list[dict]:
              "down_minutes": int(d)} for k, p, u, d in zip(g.index, g["probed"], g["up"], g["down"], strict=True)]
 
 
+def _groups(keys, values) -> list[tuple[int, list[float]]]:
+    """(key, its values) for each distinct integer key, in key order."""
+    import numpy as np
+
+    order = np.argsort(keys, kind="stable")
+    keys, values = np.asarray(keys)[order], np.asarray(values, dtype=float)[order].tolist()
+    uniq, first = np.unique(keys, return_index=True)
+    ends = [*first[1:].tolist(), len(values)]
+    return [(k, values[a:b]) for k, a, b in zip(uniq.tolist(), first.tolist(), ends, strict=True)]
+
+
 def error_slot_facts(rows) -> list[dict]:
     """``fct_error_slot`` rows of ``raw_error_minutes`` rows."""
     f = _frame(rows, ("ts", "error_count"))
     if f.empty:
         return []
-    f["slot"] = _us_array(f["ts"]) // SLOT_US
     out = []
-    for k, counts in f.groupby("slot")["error_count"]:
-        total, rest = exact_sum(counts.astype(float).tolist())
-        out.append({"slot": int(k), "slot_start": slot_start(int(k)), "minutes": len(counts),
-                    "errors": total, "errors_rest": rest})
+    for k, counts in _groups(_us_array(f["ts"]) // SLOT_US, f["error_count"].to_numpy(dtype=float)):
+        total, rest = exact_sum(counts)
+        out.append({"slot": k, "slot_start": slot_start(k), "minutes": len(counts), "errors": total,
+                    "errors_rest": rest})
     return out
 
 
