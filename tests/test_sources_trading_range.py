@@ -1,16 +1,13 @@
-"""The trading source over a range of trading days: ONE fetch, columnar validation
-(kaizen.sources.trading.parse_trades / parse_orders) that gives exactly what the
-per-record path gives (``_parse_records_slow`` over the database-ordered records,
-the tests' oracle): the extracted counts, the rows, and the rejects with their reason,
-payload and day — on the demo database, on hand-made records covering every rule
-(as dicts, as a SQLite table sorted client-side, and as PostgreSQL timestamptz rows),
-and in the warehouse, where a range extract leaves the same tables as its days one at
-a time."""
+"""The trading source over a range of trading days: ONE fetch (the database orders the
+records), per-record validation (kaizen.sources.trading.parse_trades / parse_orders):
+the extracted counts, the rows and their dtypes, and the rejects with their reason,
+payload and day — on hand-made records covering every rule (as dicts, in a SQLite
+table and as PostgreSQL timestamptz rows), on the demo database, and in the warehouse,
+where a range extract leaves the same tables as its days one at a time."""
 
 from __future__ import annotations
 
 import math
-import random
 import sqlite3
 from datetime import UTC, date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
@@ -22,7 +19,7 @@ import sqlalchemy as sa
 
 from kaizen import calendar as cal
 from kaizen.sources import trading
-from kaizen.sources.base import parse_ts, payload_json
+from kaizen.sources.base import payload_json
 from source_wire import (
     ORDER_COLS,
     TRADE_COLS,
@@ -37,12 +34,7 @@ DEMO_END = date(2026, 11, 27)
 D = date(2026, 11, 26)  # Thu; 2026-11-24 is an NSE holiday
 IST530 = timezone(timedelta(hours=5, minutes=30))
 KOLKATA = ZoneInfo("Asia/Kolkata")
-
-TABLES = {
-    "trades": dict(parse=trading.parse_trades, key="trade_id", day_field="exit_time", check=trading._check_trade),
-    "orders": dict(parse=trading.parse_orders, key="order_id", day_field="submitted_at",
-                   check=trading._check_order),
-}
+PARSE = {"trades": trading.parse_trades, "orders": trading.parse_orders}
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +46,7 @@ def demo(tmp_path_factory):
     return out, date.fromisoformat(manifest["first_trading_day"])
 
 
-# ------------------------------------------------------------------ the oracle comparison
+# ------------------------------------------------------------------ helpers
 
 
 def _plain(v):
@@ -88,27 +80,10 @@ def rejects(rej) -> list[tuple]:
     return [(r.source, r.record_key, r.reason, payload_json(r.payload), r.day) for r in rej]
 
 
-def assert_same(name: str, first: date, last: date, records, oracle_records) -> tuple:
-    """The columnar parse of ``records`` equals the per-record path over
-    ``oracle_records`` (the same records, in the database's order)."""
-    t = TABLES[name]
-    n, frame, rej = t["parse"](first, last, records)
-    n_o, rows_o, rej_o = trading._parse_records_slow(
-        first, last, oracle_records, source=name, key=t["key"], day_field=t["day_field"], check=t["check"]
-    )
-    assert n == n_o
-    assert normalised(frame) == normalised(rows_o)
-    assert rejects(rej) == rejects(rej_o)
-    assert n == len(frame) + len(rej)
-    for r in rej:
-        assert first <= r.day <= last
-    return n, frame, rej
-
-
 def check_frame_dtypes(name: str, frame: pd.DataFrame) -> None:
     ts = ("entry_time", "exit_time") if name == "trades" else ("submitted_at", "filled_at")
     for c in ts:
-        assert str(frame[c].dtype) in ("datetime64[us, UTC]", "datetime64[ns, UTC]"), (c, frame[c].dtype)
+        assert str(frame[c].dtype) == "datetime64[us, UTC]", (c, frame[c].dtype)
     assert frame["quantity"].dtype == np.int64
     assert frame["trading_day"].dtype == object
     assert all(type(d) is date for d in frame["trading_day"])
@@ -120,6 +95,13 @@ def check_frame_dtypes(name: str, frame: pd.DataFrame) -> None:
     if name == "trades":
         for c in ("entry_price_inr", "exit_price_inr", "fees_inr", "net_pnl_inr"):
             assert frame[c].dtype == np.float64
+    assert list(frame.index) == list(range(len(frame)))
+
+
+def check_counts(first: date, last: date, n: int, frame: pd.DataFrame, rej) -> None:
+    assert n == len(frame) + len(rej)
+    for r in rej:
+        assert first <= r.day <= last
 
 
 # ------------------------------------------------------------------ hand-made records
@@ -155,7 +137,7 @@ def nasty_trades() -> list[dict]:
         t("N40", symbol=7), t("N41", strategy=""),
         # duplicates: the first valid copy in order wins (invalid copies before it do not count)
         t("D1", net=None), t("D1"), t("D1", fees=20.5, net=79.5),
-        t("D2", qty=3.0, net=10.0), t("D2"),  # a per-record-path row, then a columnar one
+        t("D2", qty=3.0, net=10.0), t("D2"),  # a float quantity that is whole, then a copy
         t(77, net=80.0), t("77"),  # str(77) == "77"
         t("D3", side="SELL", ep=110.0, xp=100.0), t("D3", entry="x"), t("D3", ep=110.0, xp=100.0, net=-120.0),
         # timestamp spellings
@@ -212,14 +194,175 @@ def nasty_orders() -> list[dict]:
 
 RANGES = [(D, D), (date(2026, 11, 24), date(2026, 11, 27)), (date(2026, 11, 25), D), (date(2026, 11, 20), D)]
 
+# What the hand-made records of 2026-11-20…27 give, in order: the keys loaded, and each
+# reject's key and the start of its reason.
+LOADED = {
+    "trades": ["N01", "N08", "N09", "N17", "N18", "N22", "N23d", "N27", "N31", "N33", "N34", "N35", "N36", "N40",
+               "D1", "D2", "77", "D3", "S01", "S02", "S03", "S04", "S05", "S06", "S07", "S11", "S12", "S15", "S16",
+               "F01", "F05"],
+    "orders": ["P01", "P05", "P09", "P10", "P16", "P21", "P22", "P23", "P24", "P25", "P26", "P27", "P30", "P31",
+               "P32", "P33", "Q1", "Q2", "77", "F01", "F02"],
+}
+DUP = "duplicate {} {}: the first valid copy was loaded, this copy quarantined"
+QUARANTINED = {
+    "trades": [
+        ("None", "missing trade_id"), ("N02", "missing symbol"), ("N03", "missing strategy"),
+        ("N04", "unknown side 'LONG' (expected BUY or SELL)"), ("N05", "unknown side 'buy'"),
+        ("N06", "unknown side None"), ("N07", "quantity 2.5 is not an integer"), ("N10", "non-positive quantity 0"),
+        ("N11", "non-positive quantity -5"), ("N12", "quantity True is not an integer"),
+        ("N13", "quantity None is not an integer"), ("N13b", "net P&L mismatch: reported 80.00"),
+        ("N14", "unparseable entry_time 'garbage'"), ("N15", "missing entry_time"),
+        ("N16", "unparseable entry_time 12345"),
+        ("N18b", "exit_time 2026-11-26T00:00:00+00:00 before entry_time 2026-11-26T04:00:00+00:00"),
+        ("N19", "exit_time 2026-11-26T05:00:00+00:00 before entry_time 2026-11-26T06:00:00+00:00"),
+        ("N20", "entry_time 2026-11-26 08:30:00 IST outside the NSE session (09:15–15:30 IST that day)"),
+        ("N21", "exit_time 2026-11-26 15:30:00 IST outside the NSE session"),
+        ("N23", "entry_time 2026-11-26 09:14:59 IST outside"), ("N23b", "entry_time 2026-11-26 09:14:59 IST outside"),
+        ("N23c", "exit_time 2026-11-26T05:00:00+00:00 before entry_time 2026-11-26T05:00:00.000001+00:00"),
+        ("N24", "entry_time 2026-11-24 09:30:00 IST outside the NSE session (no session that day: weekend or NSE"
+                " holiday)"),
+        ("N24b", "entry_time 2026-11-22 09:30:00 IST outside the NSE session (no session"),
+        ("N25", "net_pnl is NULL"), ("N26", "net_pnl 'abc' is not a number"), ("N28", "net_pnl nan is not a number"),
+        ("N29", "net_pnl inf is not a number"),
+        ("N30", "net P&L mismatch: reported 500.00, (exit − entry) × qty × direction − fees = 80.00 (off by more"
+                " than ₹1)"),
+        ("N32", "net P&L mismatch: reported 81.01"), ("N32b", "net P&L mismatch: reported 81.00"),
+        ("N37", "fees 'abc' is not a number"), ("N38", "entry_price None is not a number"),
+        ("N39", "exit_price True is not a number"), ("N39b", "fees False is not a number"),
+        ("N41", "missing strategy"),
+        ("D1", "net_pnl is NULL"), ("D1", DUP.format("trade_id", "D1")), ("D2", DUP.format("trade_id", "D2")),
+        ("77", DUP.format("trade_id", "77")), ("D3", "unparseable entry_time 'x'"), ("D3", DUP.format("trade_id", "D3")),
+        ("S08", "entry_time 2026-11-26 04:00:00 IST outside"), ("S09", "unparseable entry_time '2026-02-30T04:00:00Z'"),
+        ("S10", "exit_time 2026-11-25T23:30:00.500000+00:00 before entry_time"),
+        ("S13", "unparseable entry_time '2026-11-26T24:00:00Z'"), ("S14", "unparseable entry_time '２026"),
+        ("S17", "unparseable entry_time '2026-11-26T04:00:00+24:00'"),
+        ("F04", "exit_time 2026-11-27 00:30:00 IST outside"), ("F06", "exit_time 2026-11-27 05:00:00 IST outside"),
+    ],
+    "orders": [
+        ("None", "missing order_id"), ("P02", "missing symbol"), ("P03", "unknown side 'HOLD' (expected BUY or SELL)"),
+        ("P03b", "unknown side 'sell'"), ("P04", "quantity 2.5 is not an integer"), ("P06", "non-positive quantity 0"),
+        ("P07", "non-positive quantity -1"), ("P08", "quantity True is not an integer"),
+        ("P09b", "quantity None is not an integer"), ("P09c", "quantity inf is not an integer"),
+        ("P11", "unknown status 'PARTIAL' (expected FILLED, REJECTED, ERRORED, CANCELLED, OPEN)"),
+        ("P12", "unknown status None"), ("P13", "unknown status 5"), ("P13b", "unknown status ''"),
+        ("P14", "status FILLED but filled_at is NULL"), ("P15", "filled_at set but status is REJECTED"),
+        ("P17", "filled_at before submitted_at (negative execution latency -1000 ms)"),
+        ("P18", "unparseable timestamp (Invalid isoformat string: 'garbage')"),
+        ("P19", "unparseable timestamp (empty timestamp)"), ("P20", "unparseable timestamp (empty timestamp)"),
+        ("P22b", "filled_at before submitted_at (negative execution latency -60000 ms)"),
+        ("P30b", "filled_at before submitted_at (negative execution latency -0 ms)"),
+        ("Q1", "status FILLED but filled_at is NULL"), ("Q1", DUP.format("order_id", "Q1")),
+        ("Q2", DUP.format("order_id", "Q2")), ("77", DUP.format("order_id", "77")),
+    ],
+}
+
+
+@pytest.mark.parametrize("name", ["trades", "orders"])
+def test_hand_made_records_give_the_expected_rows_and_rejects(name):
+    """Every rule, in record order: the first valid copy of a key wins (invalid copies
+    before it do not count), later copies are quarantined as duplicates."""
+    first, last = date(2026, 11, 20), DEMO_END
+    records = nasty_trades() if name == "trades" else nasty_orders()
+    n, frame, rej = PARSE[name](first, last, records)
+    check_frame_dtypes(name, frame)
+    check_counts(first, last, n, frame, rej)
+    key = "trade_id" if name == "trades" else "order_id"
+    assert frame[key].tolist() == LOADED[name]
+    assert [r.record_key for r in rej] == [k for k, _ in QUARANTINED[name]]
+    for r, (k, reason) in zip(rej, QUARANTINED[name], strict=True):
+        assert r.source == name and r.reason.startswith(reason), (k, r.reason)
+        assert any(r.payload is rec for rec in records)  # the record itself, as received
+    days = {r.record_key: r.day for r in rej}  # the IST day of the record's exit / submission
+    if name == "trades":
+        assert (days["N24"], days["N24b"], days["F04"], days["F06"]) == (date(2026, 11, 24), date(2026, 11, 23),
+                                                                         DEMO_END, DEMO_END)
+        assert {d for k, d in days.items() if k not in ("N24", "N24b", "F04", "F06")} == {D}
+    else:
+        assert set(days.values()) == {D}
+
 
 @pytest.mark.parametrize("first,last", RANGES)
 @pytest.mark.parametrize("name", ["trades", "orders"])
-def test_hand_made_records_as_dicts_equal_the_per_record_path(name, first, last):
+def test_hand_made_records_by_range(name, first, last):
+    """A range keeps the records of its IST days only (a record whose day field is NULL
+    or unparseable is on no day), with the frame's dtypes."""
     records = nasty_trades() if name == "trades" else nasty_orders()
-    n, frame, rej = assert_same(name, first, last, records, records)
+    field = "exit_time" if name == "trades" else "submitted_at"
+    n, frame, rej = PARSE[name](first, last, records)
     check_frame_dtypes(name, frame)
+    check_counts(first, last, n, frame, rej)
+    assert n == sum(1 for r in records if (d := trading._day_of(r, field)) is not None and first <= d <= last)
     assert n > 0
+    assert all(first <= d <= last for d in frame["trading_day"])
+
+
+def test_rows_of_valid_records():
+    trades = [trade("A", entry=datetime(2026, 11, 26, 4, 0), exit=datetime(2026, 11, 26, 5, 0, 0, 123456)),  # naive = UTC
+              trade("B", entry=datetime(2026, 11, 26, 9, 30, tzinfo=IST530),
+                    exit=datetime(2026, 11, 26, 10, 30, tzinfo=KOLKATA)),
+              trade("C", qty=3.0, net=10.0, ab_arm=""), trade("D", ab_arm="test", entry="2026-11-26T09:30:00+05:30"),
+              trade("D", fees=20.5, net=79.5)]
+    n, frame, rej = trading.parse_trades(D, D, trades)
+    assert (n, len(frame)) == (5, 4) and [r.record_key for r in rej] == ["D"]
+    rows = normalised(frame)
+    assert rows[0] == {
+        "trade_id": "A", "trading_day": D, "symbol": "RELIANCE", "side": "BUY", "quantity": 10,
+        "entry_time": datetime(2026, 11, 26, 4, 0, tzinfo=UTC),
+        "exit_time": datetime(2026, 11, 26, 5, 0, 0, 123456, tzinfo=UTC),
+        "entry_price_inr": 100.0, "exit_price_inr": 110.0, "fees_inr": 20.0, "net_pnl_inr": 80.0,
+        "strategy": "orb", "ab_arm": None,
+    }
+    assert (rows[1]["entry_time"], rows[1]["exit_time"]) == (datetime(2026, 11, 26, 4, 0, tzinfo=UTC),
+                                                             datetime(2026, 11, 26, 5, 0, tzinfo=UTC))
+    assert (rows[2]["quantity"], rows[2]["ab_arm"]) == (3, None)
+    assert (rows[3]["ab_arm"], rows[3]["entry_time"], rows[3]["fees_inr"]) == (
+        "test", datetime(2026, 11, 26, 4, 0, tzinfo=UTC), 20.0)  # the first valid copy of D
+
+    orders = [order("O1", submitted="2026-11-25T19:00:00Z", filled="2026-11-25T19:00:00.250Z"),  # 00:30 IST on D
+              order("O2", status="cancelled", filled=None, trade_id=""), order("O3", qty=2.0, trade_id=5)]
+    n, frame, rej = trading.parse_orders(D, D, orders)
+    assert (n, rej) == (3, [])
+    rows = normalised(frame)
+    assert rows[0] == {
+        "order_id": "O1", "trading_day": D, "trade_id": "T1", "symbol": "RELIANCE", "side": "BUY", "quantity": 10,
+        "status": "filled", "submitted_at": datetime(2026, 11, 25, 19, 0, tzinfo=UTC),
+        "filled_at": datetime(2026, 11, 25, 19, 0, 0, 250000, tzinfo=UTC),
+    }
+    assert (rows[1]["status"], rows[1]["trade_id"], rows[1]["filled_at"]) == ("cancelled", None, None)
+    assert (rows[2]["quantity"], rows[2]["trade_id"]) == (2, "5")
+
+
+def test_frames_of_no_rows_and_of_huge_quantities():
+    for name in ("trades", "orders"):
+        n, frame, rej = PARSE[name](D, D, [])
+        assert (n, len(frame), rej) == (0, 0, [])
+        check_frame_dtypes(name, frame)
+    _, frame, _ = trading.parse_trades(D, D, [trade("BIG", qty=2**64, net=10.0 * 2**64 - 20.0), trade("S")])
+    assert frame["quantity"].tolist() == [2**64, 10] and frame["quantity"].dtype == object
+
+
+def test_session_bounds_and_day_filter_in_ist():
+    """Sessions are closed intervals of IST wall time; days are IST dates."""
+    t = trade
+    _, frame, rej = trading.parse_trades(D, DEMO_END, [
+        t("open", entry="2026-11-26T03:45:00Z"), t("early", entry="2026-11-26T03:44:59.999999Z"),
+        t("close", exit="2026-11-26T10:00:00Z"), t("late", exit="2026-11-26T10:00:00.000001Z"),
+        t("holiday", entry="2026-11-24T04:00:00Z", exit="2026-11-24T05:00:00Z"),  # not in the range
+        t("saturday", entry="2026-11-28T04:00:00Z", exit="2026-11-28T05:00:00Z"),  # nor this
+        t("ist-next-day", exit="2026-11-26T18:30:00Z"),  # 00:00 IST on the 27th
+    ])
+    assert frame["trade_id"].tolist() == ["open", "close"]
+    assert [(r.record_key, r.day) for r in rej] == [("early", D), ("late", D), ("ist-next-day", DEMO_END)]
+
+
+def test_old_ist_offsets_are_outside_the_calendar():
+    """Before 1946 Asia/Kolkata was not UTC+05:30; the calendar does not cover it."""
+    recs = [trade("old", entry="1944-01-03T04:00:00Z", exit="1944-01-03T05:00:00Z")]
+    first = last = date(1944, 1, 3)
+    n, rows, (rej,) = trading.parse_trades(first, last, recs)
+    assert (n, len(rows)) == (1, 0)
+    assert "outside the calendar" in rej.reason and "before the NSE calendar's coverage" in rej.reason
+    assert datetime.combine(first, time(12), KOLKATA).utcoffset() != timedelta(hours=5, minutes=30)
 
 
 def test_hand_made_records_cover_every_rule():
@@ -245,99 +388,58 @@ def write_db(path, trades, orders):
     return write_trading_db(path, text(trades), text(orders))
 
 
-@pytest.mark.parametrize("first,last", RANGES)
-def test_hand_made_records_in_sqlite_equal_the_per_record_path(tmp_path, first, last):
-    """Fetched without ORDER BY and sorted here (mixed layouts: value by value) —
-    the same records in the same order as the database's ORDER BY."""
+def stored(path, table: str) -> list[dict]:
+    """The rows of a SQLite table as stored (insertion order), as dicts."""
+    con = sqlite3.connect(path)
+    cur = con.execute(f"select * from {table} order by rowid")
+    out = [dict(zip([d[0] for d in cur.description], r, strict=True)) for r in cur.fetchall()]
+    con.close()
+    return out
+
+
+@pytest.mark.parametrize("first,last", [*RANGES, (date(2026, 11, 20), DEMO_END)])
+def test_hand_made_records_in_sqlite(tmp_path, first, last):
+    """Fetched from SQLite in the database's order: the rows and rejects of the records
+    as stored there (SQLite stores True as 1, NaN as NULL, datetimes as ISO text here);
+    the order decides only which copy of a repeated key wins (see the next test).
+    Every reject's payload is the stored row."""
     path = write_db(tmp_path / "trading.db", nasty_trades(), nasty_orders())
-    eng = sa.create_engine(f"sqlite:///{path}")
-    raw = trading.sql_transport(eng)(first, last)
-    oracle = trading._fetch_dicts(eng, first, last)
+    raw = trading.sql_transport(sa.create_engine(f"sqlite:///{path}"))(first, last)
     for name in ("trades", "orders"):
-        assert raw[name].order_by  # sorted client-side
-        assert raw[name].records() == oracle[name]
-        assert_same(name, first, last, raw[name], oracle[name])
-    eng.dispose()
+        records = stored(path, name)
+        assert all(type(r) is dict for r in raw[name])
+        n, frame, rej = PARSE[name](first, last, raw[name])
+        check_frame_dtypes(name, frame)
+        check_counts(first, last, n, frame, rej)
+        n_s, frame_s, rej_s = PARSE[name](first, last, records)
+        key = "trade_id" if name == "trades" else "order_id"
+        assert n == n_s
+        assert sorted(frame[key]) == sorted(frame_s[key])
+        ids = [str(r[key]) for r in records]
+        single = {k for k in ids if ids.count(k) == 1}
+        assert sorted(r for r in rejects(rej) if r[1] in single) == sorted(r for r in rejects(rej_s) if r[1] in single)
+        assert sorted(r.record_key for r in rej) == sorted(r.record_key for r in rej_s)
+        assert all(r.payload in records for r in rej)
 
 
-def test_client_side_order_equals_sqlite_order_by(tmp_path):
-    """One ISO layout (the stable time sort), many equal exit times, and the other
-    ORDER BY columns of every storage class (NULL, integer, real, text, blob)."""
-    rng = random.Random(7)
-    exits = ["2026-11-26T05:00:00.000Z", "2026-11-26T05:00:00.001Z", "2026-11-26T04:59:59.999Z"]
-    seen, trades = set(), []
-    while len(trades) < 400:
-        rec = trade(
-            rng.choice(["A", "B", "a", "10", "9", "Ä", "é"]),
-            qty=rng.choice([None, 1, 2, 2.5, -1, "x", "10", b"\x01"]),
-            entry=rng.choice(["2026-11-26T04:00:00Z", "2026-11-26T04:00:00.5Z", None, 3]),
-            exit=rng.choice(exits),
-            ep=rng.choice([100.0, 100, None, "100"]), xp=110.0, fees=rng.choice([20.0, 20]), net=80.0,
-        )
-        key = tuple(repr(rec[c]) for c in trading.TRADES_ORDER_BY)
-        if key not in seen:  # equal ORDER BY keys have no defined order
-            seen.add(key)
-            trades.append(rec)
-    # integers and reals compare exactly (2**53 + 1 > 2.0**53), the larger one first
-    trades += [trade("Q", qty=2**53 + 1, exit=exits[0], net=80.0), trade("Q", qty=2.0**53, exit=exits[0], net=80.0)]
-    path = write_trading_db(tmp_path / "trading.db", trades, [])
+def test_the_first_valid_copy_in_the_databases_order_wins(tmp_path):
+    """Copies of a key: the database's ORDER BY (exit time, id, entry time, …) decides
+    which one is loaded, not the order the rows were inserted in."""
+    trades = [trade("K", entry="2026-11-26T04:30:00Z", fees=10.0, net=90.0),
+              trade("K", entry="2026-11-26T04:00:00Z"),
+              trade("K", exit="2026-11-26T04:59:59Z", entry="2026-11-26T04:10:00Z", fees=30.0, net=70.0)]
+    orders = [order("Q", status="REJECTED", filled=None), order("Q", status="FILLED")]
+    path = write_trading_db(tmp_path / "trading.db", trades, orders)
     eng = sa.create_engine(f"sqlite:///{path}")
     raw = trading.sql_transport(eng)(D, D)
-    oracle = trading._fetch_dicts(eng, D, D)
-    assert raw["trades"].records() == oracle["trades"]
-    assert_same("trades", D, D, raw["trades"], oracle["trades"])
+    assert [r["entry_time"] for r in raw["trades"]] == ["2026-11-26T04:10:00Z", "2026-11-26T04:00:00Z",
+                                                         "2026-11-26T04:30:00Z"]
+    assert [r["status"] for r in raw["orders"]] == ["FILLED", "REJECTED"]
+    (t_load, o_load) = trading.prepare_range(D, D, trading.sql_transport(eng))
+    assert t_load.rows["fees_inr"].tolist() == [30.0]
+    assert [r.payload["fees"] for r in t_load.rejects] == [20.0, 10.0]
+    assert o_load.rows["status"].tolist() == ["filled"]
     eng.dispose()
-
-
-def test_timestamps_parse_exactly_as_parse_ts():
-    """The columnar timestamp parser against parse_ts on random ISO-like text (valid,
-    invalid, odd spellings) and datetime objects: same instant, NULL or unparseable."""
-    rng = random.Random(3)
-
-    def one():
-        y = rng.choice([2, 1999, 2024, 2026, 9998, 2000, 2100])
-        s = (f"{y:04d}-{rng.randint(0, 13):02d}-{rng.randint(0, 32):02d}{rng.choice('TT x')}"
-             f"{rng.randint(0, 25):02d}:{rng.randint(0, 61):02d}:{rng.randint(0, 61):02d}")
-        if rng.random() < 0.6:
-            s += rng.choice(".....,") + "".join(rng.choice("0123456789") for _ in range(rng.randint(0, 8)))
-        r = rng.random()
-        if r < 0.3:
-            s += rng.choice("Zz")
-        elif r < 0.6:
-            s += f"{rng.choice('+-')}{rng.randint(0, 25):02d}{rng.choice([':', ''])}{rng.randint(0, 61):02d}"
-        if rng.random() < 0.05:
-            s = s[: rng.randint(0, len(s))]
-        return s
-
-    values = [one() for _ in range(30_000)] + [
-        None, "", "  ", 5, 2.5, b"2026-11-26T04:00:00Z", date(2026, 11, 26), pd.Timestamp("2026-11-26T04:00Z"),
-        datetime(2026, 11, 26, 4, 0, 0, 7), datetime(2026, 11, 26, 4, tzinfo=IST530),
-        datetime(2026, 3, 29, 1, 30, tzinfo=ZoneInfo("Europe/London")),
-        datetime(2026, 10, 25, 1, 30, fold=1, tzinfo=ZoneInfo("Europe/London")),
-        datetime(2026, 11, 26, tzinfo=ZoneInfo("UTC")), datetime(2026, 11, 26, tzinfo=UTC),
-    ]
-    col = np.empty(len(values), dtype=object)
-    col[:] = values
-    got = trading._times(col)
-    for i, v in enumerate(values):
-        try:
-            ts = parse_ts(v)
-            want = (1, 0) if ts is None else (0, (ts - trading._EPOCH) // trading._US)
-        except ValueError:
-            want = (2, 0)
-        assert (int(got.status[i]), int(got.us[i]) if got.status[i] == 0 else 0) == want, repr(v)
-    # a layout id only where text order is time order: one layout, same suffix text
-    for i, v in enumerate(values):
-        if got.shape[i] >= 0:
-            assert isinstance(v, str) and not v.endswith(("+", "-")) and v[-6] not in "+-"
-
-
-def test_session_bounds_and_day_filter_in_ist():
-    us = np.array([(parse_ts(s) - trading._EPOCH) // trading._US for s in (
-        "2026-11-26T03:45:00Z", "2026-11-26T03:44:59.999999Z", "2026-11-26T10:00:00Z",
-        "2026-11-26T10:00:00.000001Z", "2026-11-24T05:00:00Z", "2026-11-28T05:00:00Z")])
-    assert trading._in_session_us(us).tolist() == [True, False, True, False, False, False]
-    assert trading._dates(trading._ist_days(us)).tolist()[0] == D
 
 
 # ------------------------------------------------------------------ the demo data
@@ -348,31 +450,32 @@ def demo_engine(demo):
 
 
 @pytest.mark.parametrize("span", ["month", "last3", "day"])
-def test_demo_range_equals_the_per_record_path(demo, span):
+def test_demo_range(demo, span):
     """The demo DB (deliberate bad records on the last day: a duplicated trade, a NULL
     P&L, an exit before its entry, a fill before its submission)."""
-    eng = demo_engine(demo)
     first = {"month": demo[1], "last3": date(2026, 11, 25), "day": DEMO_END}[span]
-    raw = trading.demo_transport(demo[0])(first, DEMO_END)
-    oracle = trading._fetch_dicts(eng, first, DEMO_END)
+    loads = {tl.source: tl for tl in trading.prepare_range(first, DEMO_END, trading.demo_transport(demo[0]))}
     for name in ("trades", "orders"):
-        n, frame, rej = assert_same(name, first, DEMO_END, raw[name], oracle[name])
-        check_frame_dtypes(name, frame)
-        assert n > 0 and len(rej) >= 1
-        # the dict path (list of records in order) gives the same too
-        assert_same(name, first, DEMO_END, oracle[name], oracle[name])
-    eng.dispose()
+        tl = loads[name]
+        check_frame_dtypes(name, tl.rows)
+        check_counts(first, DEMO_END, tl.extracted, tl.rows, tl.rejects)
+        assert len(tl.rows) > 0 and {r.day for r in tl.rejects} == {DEMO_END}
+        assert tl.rows[tl.key].is_unique
+    reasons = sorted(r.reason.split(" ")[0] for r in loads["trades"].rejects + loads["orders"].rejects)
+    assert reasons == ["duplicate", "exit_time", "filled_at", "net_pnl"]
 
 
-def test_demo_on_postgres_timestamptz_equals_the_per_record_path(demo, request):
-    """PostgreSQL returns aware datetime objects (the connection's zone), sorted by the
-    database."""
+def test_postgres_timestamptz_gives_what_iso_text_gives(demo, request, tmp_path):
+    """PostgreSQL returns aware datetime objects (in the session's zone), SQLite ISO
+    text: the same records give the same rows and rejects."""
     pg_url = request.getfixturevalue("pg_url")
     src = sa.create_engine(pg_url)
     first = date(2026, 11, 20)
-    records = trading._fetch_dicts(demo_engine(demo), first, DEMO_END)
+    records = trading.sql_transport(demo_engine(demo))(first, DEMO_END)
     records["trades"] += nasty_pg_trades()
     records["orders"] += nasty_pg_orders()
+    lite = trading.demo_transport(write_db(tmp_path / "trading.db", records["trades"], records["orders"]).parent)
+    want = {tl.source: tl for tl in trading.prepare_range(first, DEMO_END, lite)}
     with src.begin() as c:
         create_pg_trading_tables(c)
         c.execute(sa.text(f"insert into trades values ({', '.join(':' + k for k in TRADE_COLS)})"),
@@ -383,12 +486,19 @@ def test_demo_on_postgres_timestamptz_equals_the_per_record_path(demo, request):
         for tz in ("UTC", "Asia/Kolkata"):
             eng = sa.create_engine(pg_url, connect_args={"options": f"-c timezone={tz}"})
             raw = trading.sql_transport(eng)(first, DEMO_END)
-            oracle = trading._fetch_dicts(eng, first, DEMO_END)
+            assert isinstance(raw["trades"][0]["exit_time"], datetime)
+            assert isinstance(raw["orders"][0]["submitted_at"], datetime)
+            got = {tl.source: tl for tl in trading.prepare_range(first, DEMO_END, trading.sql_transport(eng))}
             for name in ("trades", "orders"):
-                assert not raw[name].order_by  # sorted by the database
-                assert isinstance(raw[name].rows[0][TRADE_COLS.index("exit_time") if name == "trades" else 6],
-                                  datetime)
-                assert_same(name, first, DEMO_END, raw[name], oracle[name])
+                g, w = got[name], want[name]
+                check_frame_dtypes(name, g.rows)
+                assert g.extracted == w.extracted
+                key = g.key
+                assert normalised(g.rows.sort_values(key)) == normalised(w.rows.sort_values(key))
+                # NULLs sort last in PostgreSQL, first in SQLite: the same rejects, maybe in another order
+                assert sorted((r.record_key, r.reason, r.day) for r in g.rejects) == sorted(
+                    (r.record_key, r.reason, r.day) for r in w.rejects)
+                assert len(g.rejects) >= 3
             eng.dispose()
     finally:
         with src.begin() as c:
@@ -474,32 +584,22 @@ def test_a_transport_of_the_old_one_day_shape_still_works(engine, demo):
 
 
 def test_range_extract_of_hand_made_records(engine, tmp_path):
-    """Hand-made records over four days: rows and quarantine (reason, payload, day) are
-    those of the per-record path."""
+    """Hand-made records over four days: the warehouse holds the rows and quarantine
+    (reason, payload, day) that prepare_range gave."""
     path = write_db(tmp_path / "trading.db", nasty_trades(), nasty_orders())
     first, last = date(2026, 11, 20), DEMO_END
-    res = {r.source: r for r in trading.extract_range(first, last, engine, "r", trading.demo_transport(path.parent))}
-    oracle = trading._fetch_dicts(sa.create_engine(f"sqlite:///{path}"), first, last)
-    for name in ("trades", "orders"):
-        t = TABLES[name]
-        n, rows, rej = trading._parse_records_slow(first, last, oracle[name], source=name, key=t["key"],
-                                                   day_field=t["day_field"], check=t["check"])
-        assert (res[name].extracted, res[name].loaded, res[name].quarantined) == (n, len(rows), len(rej))
+    transport = trading.demo_transport(path.parent)
+    res = {r.source: r for r in trading.extract_range(first, last, engine, "r", transport)}
+    for tl in trading.prepare_range(first, last, transport):
+        assert (res[tl.source].extracted, res[tl.source].loaded, res[tl.source].quarantined) == (
+            tl.extracted, len(tl.rows), len(tl.rejects))
         with engine.connect() as c:
             q = c.execute(sa.text("select record_key, reason, payload, extract_day from quarantine"
-                                  " where source = :s"), {"s": name}).all()
+                                  " where source = :s"), {"s": tl.source}).all()
+            keys = [r[0] for r in c.execute(sa.text(f"select {tl.key} from {tl.table}"))]
         assert sorted((k, r, p, str(d)) for k, r, p, d in q) == sorted(
-            (rj.record_key, rj.reason, payload_json(rj.payload), str(rj.day)) for rj in rej)
-
-
-def test_old_ist_offsets_take_the_per_record_path():
-    """Before 1946 Asia/Kolkata was not UTC+05:30: the columnar path is not used."""
-    recs = [trade("old", entry="1944-01-03T04:00:00Z", exit="1944-01-03T05:00:00Z")]
-    first = last = date(1944, 1, 3)
-    n, rows, (rej,) = trading.parse_trades(first, last, recs)
-    assert (n, len(rows)) == (1, 0)
-    assert "outside the calendar" in rej.reason and "before the NSE calendar's coverage" in rej.reason
-    assert datetime.combine(first, time(12), KOLKATA).utcoffset() != timedelta(hours=5, minutes=30)
+            (rj.record_key, rj.reason, payload_json(rj.payload), str(rj.day)) for rj in tl.rejects)
+        assert sorted(keys) == sorted(tl.rows[tl.key])
 
 
 def test_payload_of_a_fetched_record_is_the_raw_row(tmp_path):
