@@ -209,8 +209,8 @@ def load_data(conn, scopes) -> Data:
         conn, "select trading_day, submitted_at, filled_at from raw_orders where trading_day >= :first "
         "and trading_day <= :last and lower(status) = 'filled' and filled_at is not null", days,
         ts_cols=["submitted_at", "filled_at"], date_cols=["trading_day"])
-    ms = ((facts._us_array(executions["filled_at"]) - facts._us_array(executions["submitted_at"])) / 1e6 * 1000.0
-          ).tolist()  # = facts.execution_ms
+    ms = facts.execution_ms(facts._us_array(executions["submitted_at"]), facts._us_array(executions["filled_at"])
+                            ).tolist()
     execs = sorted(zip(executions["trading_day"].map(_as_date).tolist(), ms, strict=True))
     probe_rows = rows("select slot, probed_minutes, up_minutes, down_minutes from fct_probe_slot "
                       "where slot >= :lo and slot < :hi order by slot", slots)

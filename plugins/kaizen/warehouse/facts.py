@@ -88,22 +88,24 @@ def trading_day_facts(rows) -> list[dict]:
     return out
 
 
-def execution_ms(submitted_us: int, filled_us: int) -> float:
-    """Fill − submit in milliseconds, as every execution-time KPI computes it."""
+def execution_ms(submitted_us, filled_us):
+    """Fill − submit in milliseconds (µs since the epoch in; numbers or numpy arrays),
+    as every execution-time KPI computes it."""
     return (filled_us - submitted_us) / 1e6 * 1000.0
 
 
 def orders_day_facts(rows) -> list[dict]:
     """``fct_orders_day`` rows of ``raw_orders`` rows."""
+    import pandas as pd
 
     f = _frame(rows, ("trading_day", "status", "submitted_at", "filled_at"))
     if f.empty:
         return []
-    codes, days = pd_factorize(f["trading_day"])
+    codes, days = pd.factorize(f["trading_day"].astype(object))
     filled = f["status"].astype(str).str.lower().to_numpy() == "filled"
     submitted_us, filled_us = _us_array(f["submitted_at"]), _us_array(f["filled_at"])
     timed = filled & (filled_us != _NAT)
-    ms = (filled_us - submitted_us) / 1e6 * 1000.0  # = execution_ms, elementwise
+    ms = execution_ms(submitted_us, filled_us)
     out = []
     for k, day in sorted(enumerate(_day(d) for d in days), key=lambda kd: kd[1]):
         mine = codes == k
@@ -115,11 +117,6 @@ def orders_day_facts(rows) -> list[dict]:
         })
     return out
 
-
-def pd_factorize(values):
-    import pandas as pd
-
-    return pd.factorize(pd.Series(values).astype(object))
 
 
 # ---------------------------------------------------------------- per 15-minute slot
