@@ -472,8 +472,8 @@ def test_postgres_timestamptz_gives_what_iso_text_gives(demo, request, tmp_path)
     src = sa.create_engine(pg_url)
     first = date(2026, 11, 20)
     records = trading.sql_transport(demo_engine(demo))(first, DEMO_END)
-    records["trades"] += nasty_pg_trades()
-    records["orders"] += nasty_pg_orders()
+    records["trades"] = [*records["trades"], *nasty_pg_trades()]
+    records["orders"] = [*records["orders"], *nasty_pg_orders()]
     lite = trading.demo_transport(write_db(tmp_path / "trading.db", records["trades"], records["orders"]).parent)
     want = {tl.source: tl for tl in trading.prepare_range(first, DEMO_END, lite)}
     with src.begin() as c:

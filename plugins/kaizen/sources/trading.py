@@ -15,7 +15,7 @@ are returned as a pandas DataFrame (the bulk shape of :func:`kaizen.sources.base
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import date, datetime, timedelta
 from functools import partial
 from pathlib import Path
@@ -25,7 +25,8 @@ import pandas as pd
 import sqlalchemy as sa
 
 from kaizen import calendar as cal
-from kaizen import config
+from kaizen import config, warehouse
+from kaizen.sources import trading_accel as accel
 from kaizen.sources.base import (
     DAY_SLICE,
     ExtractResult,
@@ -75,10 +76,29 @@ def _bounds(first: date, last: date) -> dict:
     return {"lo": (first - timedelta(days=1)).isoformat(), "hi": (last + timedelta(days=2)).isoformat()}
 
 
-def _select(conn: sa.Connection, sql: str, params: dict) -> list[dict]:
-    result = conn.execute(sa.text(sql), params)
-    columns = tuple(result.keys())
-    return [dict(zip(columns, row, strict=True)) for row in result]
+class Records(Sequence):
+    """The records of one query as the driver returned them: a sequence of dicts to
+    whoever iterates it, and whole columns at once to the parse."""
+
+    def __init__(self, names: list[str], rows: list[tuple]):
+        self.names, self.rows = names, rows
+        self._columns: dict[str, tuple] | None = None
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, i):
+        return dict(zip(self.names, self.rows[i], strict=True))
+
+    def column(self, name: str) -> tuple:
+        if self._columns is None:
+            cols = list(zip(*self.rows, strict=True)) or [()] * len(self.names)
+            self._columns = dict(zip(self.names, cols, strict=True))
+        return self._columns.get(name) or (None,) * len(self.rows)
+
+
+def _select(conn: sa.Connection, sql: str, params: dict) -> Records:
+    return Records(*warehouse.fetch_table(conn, sql, params))
 
 
 def _fetch(engine: sa.Engine, first: date, last: date) -> dict:
@@ -98,7 +118,7 @@ def sql_transport(url_or_engine) -> Transport:
             orig = getattr(exc, "orig", None) or exc
             raise SourceError(
                 f"trading DB unreachable ({type(orig).__name__}): check host, port and "
-                f"credentials in connection {config.TRADING_DB_CONN_ID!r}."
+                f"credentials in connection {config.TRADING_DB_CONN_ID!r}.", transient=True
             ) from None
         finally:
             if engine is not url_or_engine:
@@ -319,43 +339,80 @@ def _frame(rows: list[dict], spec) -> pd.DataFrame:
 
 # ---------------------------------------------------------------- parse
 
-def parse_records(first: date, last: date, records, *, source: str, key: str, day_field: str,
-                  check, spec) -> tuple[int, pd.DataFrame, list[Reject]]:
-    """Keep the records of IST days [first, last] (in the given order); validate each
-    with ``check(record, its day field parsed, that field's IST date)``; the first valid
-    copy of a key wins. Returns (extracted count, rows as a DataFrame, rejects)."""
-    extracted = 0
-    rows: list[dict] = []
-    rejects: list[Reject] = []
-    seen: set[str] = set()
-    for rec in records:
-        ts = _parsed(rec, day_field)
-        if ts is None:
-            continue
-        day = cal.ist_date(ts)
-        if not first <= day <= last:
-            continue
-        extracted += 1
-        row, reason = check(rec, ts, day)
-        if row is None:
-            rejects.append(Reject(source, str(rec.get(key)), reason, rec, day=day))
-        elif row[key] in seen:
-            rkey = str(rec.get(key))
-            rejects.append(Reject(source, rkey, _duplicate_reason(key, rkey), rec, day=day))
+def _object_column(records, name: str) -> np.ndarray:
+    values = records.column(name) if isinstance(records, Records) else [r.get(name) for r in records]
+    return np.fromiter(values, dtype=object, count=len(records))
+
+
+def _frame_of(columns: dict, spec) -> pd.DataFrame:
+    """The accelerator's row columns as a DataFrame with the dtypes of ``spec``."""
+    out = {}
+    for name, kind in spec:
+        v = columns[name]
+        if kind == "ts":
+            out[name] = pd.Series(v.astype("datetime64[us]"), dtype="datetime64[us, UTC]")
+        elif kind == "day":
+            out[name] = pd.Series(accel.as_dates(v), dtype=object)
         else:
-            seen.add(row[key])
-            rows.append(row)
-    return extracted, _frame(rows, spec), rejects
+            out[name] = _column(v, kind)
+    return pd.DataFrame(out)
+
+
+def parse_records(first: date, last: date, records, *, source: str, key: str, day_field: str,
+                  fields, check, screen, spec) -> tuple[int, pd.DataFrame, list[Reject]]:
+    """Keep the records of IST days [first, last] (in the given order); validate each
+    with ``check(record, its day field parsed, that field's IST date)`` — the plain
+    ones in bulk by ``screen`` (:mod:`kaizen.sources.trading_accel`); the first valid
+    copy of a key wins. Returns (extracted count, rows as a DataFrame, rejects)."""
+    if not isinstance(records, Sequence):
+        records = list(records)
+    us, state = accel.stamps(_object_column(records, day_field), parse_ts)
+    days = accel.ist_days(us)
+    lo, hi = (first - accel.EPOCH_DAY).days, (last - accel.EPOCH_DAY).days
+    kept = np.flatnonzero((state == accel.OK) & (lo <= days) & (days <= hi))
+    cols = {f: _object_column(records, f)[kept] for f in fields}
+    plain, values = screen(cols, us[kept], days[kept])
+    slow_rows, slow_at, rejects = [], [], []
+    for j in np.flatnonzero(~plain).tolist():
+        rec = records[int(kept[j])]
+        ts = parse_ts(rec.get(day_field))
+        row, reason = check(rec, ts, cal.ist_date(ts))
+        if row is None:
+            rejects.append((j, Reject(source, str(rec.get(key)), reason, rec, day=cal.ist_date(ts))))
+        else:
+            slow_rows.append(row)
+            slow_at.append(j)
+    frame = _frame_of({k: v[plain] for k, v in values.items()}, spec)
+    at = np.flatnonzero(plain)
+    if slow_rows:
+        at = np.concatenate([at, slow_at])
+        frame = pd.concat([frame, _frame(slow_rows, spec)], ignore_index=True)
+        order = np.argsort(at, kind="stable")
+        frame, at = frame.iloc[order].reset_index(drop=True), at[order]
+    dup = frame[key].duplicated(keep="first").to_numpy()
+    for j in at[dup].tolist():
+        rec = records[int(kept[j])]
+        rkey = str(rec.get(key))
+        rejects.append((j, Reject(source, rkey, _duplicate_reason(key, rkey), rec, day=cal.ist_date(
+            parse_ts(rec.get(day_field))))))
+    if dup.any():
+        frame = frame[~dup].reset_index(drop=True)
+    rejects.sort(key=lambda r: r[0])
+    return len(kept), frame, [r for _, r in rejects]
 
 
 def parse_trades(first: date, last: date, records) -> tuple[int, pd.DataFrame, list[Reject]]:
+    calendar = cal.calendar()
     return parse_records(first, last, records, source="trades", key="trade_id", day_field="exit_time",
-                         check=partial(_check_trade, calendar=cal.calendar()), spec=TRADE_FRAME)
+                         fields=TRADE_COLUMNS, check=partial(_check_trade, calendar=calendar),
+                         screen=partial(accel.screen_trades, parse_ts=parse_ts), spec=TRADE_FRAME)
 
 
 def parse_orders(first: date, last: date, records) -> tuple[int, pd.DataFrame, list[Reject]]:
     return parse_records(first, last, records, source="orders", key="order_id", day_field="submitted_at",
-                         check=_check_order, spec=ORDER_FRAME)
+                         fields=ORDER_COLUMNS, check=_check_order,
+                         screen=partial(accel.screen_orders, parse_ts=parse_ts, statuses=ORDER_STATUSES),
+                         spec=ORDER_FRAME)
 
 
 def prepare_range(first: date, last: date, transport: Transport | None = None) -> list[TableLoad]:

@@ -1,0 +1,110 @@
+"""The trading parse accelerator (kaizen.sources.trading_accel) against its oracle, the
+per-record checkers of kaizen.sources.trading: the same extracted count, the same rows
+(values and dtypes) and the same rejects (reason, payload, day, order) on the
+hand-made records that meet every rule, and on random mutations of valid records."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, date, datetime, timedelta, timezone
+from functools import partial
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from kaizen import calendar as cal
+from kaizen.sources import trading
+from kaizen.sources import trading_accel as accel
+from kaizen.sources.base import parse_ts, payload_json
+from source_wire import order, trade
+from test_sources_trading_range import DEMO_END, nasty_orders, nasty_trades
+
+FIRST = date(2026, 11, 20)
+
+
+def _parse(name: str, records, *, oracle: bool, first=FIRST, last=DEMO_END):
+    """parse_trades/parse_orders; with ``oracle`` every record goes through the checker."""
+    screen = (partial(accel.screen_trades, parse_ts=parse_ts) if name == "trades" else
+              partial(accel.screen_orders, parse_ts=parse_ts, statuses=trading.ORDER_STATUSES))
+    plain = []
+
+    def counted(*a):
+        ok, values = screen(*a)
+        plain.append(int(ok.sum()))
+        return (np.zeros_like(ok) if oracle else ok), values
+
+    kw = dict(source="trades", key="trade_id", day_field="exit_time", fields=trading.TRADE_COLUMNS,
+              check=partial(trading._check_trade, calendar=cal.calendar()), spec=trading.TRADE_FRAME)
+    if name == "orders":
+        kw = dict(source="orders", key="order_id", day_field="submitted_at", fields=trading.ORDER_COLUMNS,
+                  check=trading._check_order, spec=trading.ORDER_FRAME)
+    out = trading.parse_records(first, last, records, screen=counted, **kw)
+    return out, sum(plain)
+
+
+def assert_same(name: str, records, **kw) -> int:
+    """The accelerated and the oracle parse agree; returns how many records the
+    accelerator took in bulk."""
+    (n, frame, rej), plain = _parse(name, records, oracle=False, **kw)
+    (n_o, frame_o, rej_o), _ = _parse(name, records, oracle=True, **kw)
+    assert n == n_o
+    pd.testing.assert_frame_equal(frame, frame_o)
+    assert [(r.source, r.record_key, r.reason, payload_json(r.payload), r.day) for r in rej] == [
+        (r.source, r.record_key, r.reason, payload_json(r.payload), r.day) for r in rej_o]
+    return plain
+
+
+def test_hand_made_records_agree_with_the_checkers():
+    assert assert_same("trades", nasty_trades()) > 5
+    assert assert_same("orders", nasty_orders()) > 3
+
+
+IST = timezone(timedelta(hours=5, minutes=30))
+STAMPS = ["2026-11-26T04:00:00Z", "2026-11-26T04:00:00z", " 2026-11-26T04:00:00Z", "2026-11-26T04:00:00Z ",
+          "2026-11-26 09:30:00+05:30", "2026-11-26T04:00:00", "2026-11-26T04:00", "2026-11-26",
+          "20261126T040000Z", "2026-W48-4T04:00:00Z", "2026-11-26T04:00:00.1234567Z", "2026-11-26T04:00:00+0530",
+          "", "garbage", None, 12345, True, datetime(2026, 11, 26, 4, 0), datetime(2026, 11, 26, 9, 30, tzinfo=IST),
+          "1944-01-03T04:00:00Z", "2026-11-26T10:00:00.000001Z", "2026-11-26T03:45:00Z", "2026-11-28T05:00:00Z"]
+ODD = ["", None, 0, 2.5, 3.0, "3", True, False, float("nan"), float("inf"), -1, 2**60, 2**64, "x", "BUY", "sell"]
+
+
+def _mutations(rng: random.Random, make, fields: list[str], n: int) -> list[dict]:
+    out = []
+    for i in range(n):
+        rec = make(f"R{i % (n // 3)}")  # repeated keys: the first valid copy wins
+        for _ in range(rng.choice((0, 0, 1, 2))):
+            f = rng.choice(fields)
+            pool = STAMPS if f.endswith(("_time", "_at")) else ODD
+            rec[f] = rng.choice(pool)
+        if rng.random() < 0.3:  # a valid record elsewhere in the range
+            shift = timedelta(days=rng.choice((-6, -2, 0, 1)), minutes=rng.randrange(-300, 300))
+            for f in [f for f in fields if f.endswith(("_time", "_at"))]:
+                v = parse_ts(rec[f]) if isinstance(rec[f], str) and rec[f][:4] == "2026" else None
+                if v is not None:
+                    rec[f] = (v + shift).isoformat().replace("+00:00", "Z")
+        out.append(rec)
+    return out
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_random_mutations_agree_with_the_checkers(seed):
+    rng = random.Random(seed)
+    trades = _mutations(rng, trade, list(trading.TRADE_COLUMNS), 600)
+    orders = _mutations(rng, order, list(trading.ORDER_COLUMNS), 600)
+    assert assert_same("trades", trades) > 50
+    assert assert_same("orders", orders) > 50
+
+
+def test_stamps_read_what_parse_ts_reads():
+    us, state = accel.stamps(STAMPS, parse_ts)
+    for v, u, s in zip(STAMPS, us.tolist(), state.tolist(), strict=True):
+        try:
+            want = parse_ts(v)
+        except ValueError:
+            assert s == accel.BAD, v
+            continue
+        if want is None:
+            assert s == accel.NULL, v
+        else:
+            assert s == accel.OK and datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=u) == want, v
