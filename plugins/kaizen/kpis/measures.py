@@ -161,6 +161,36 @@ def _as_date(v) -> date:
     return v if isinstance(v, date) else date.fromisoformat(str(v)[:10])
 
 
+def _executions(conn, first: date, last: date, cache: dict) -> tuple[list[date], list[float]]:
+    """(day, execution ms) of the filled orders of [first, last], sorted by day and ms.
+    ``cache`` (day → its sorted ms) is kept by a caller that reads consecutive ranges
+    of loaded days (the range rebuild): the days it holds are not read again."""
+    import numpy as np
+    import pandas as pd
+
+    from kaizen import warehouse
+
+    lo = first
+    if cache and min(cache) <= first:
+        lo = max(first, max(cache) + timedelta(days=1))
+    else:
+        cache.clear()
+    if lo <= last:
+        # fill − submit in whole µs, computed by the database (no timestamp crosses to Python)
+        rows = warehouse.fetch_rows(
+            conn, f"select trading_day, {facts.execution_us_sql(conn.dialect.name)} from raw_orders "
+            "where trading_day >= :first and trading_day <= :last and lower(status) = 'filled' "
+            "and filled_at is not null", {"first": lo, "last": last})
+        if rows:
+            day_values, us = zip(*rows, strict=True)
+            codes, uniques = pd.factorize(pd.Series(day_values, dtype=object).map(str))
+            ms = facts.execution_ms(0, np.asarray(us, dtype=np.int64))
+            for k, day in enumerate(uniques):
+                cache[_as_date(day)] = np.sort(ms[codes == k]).tolist()
+    days = sorted(d for d in cache if first <= d <= last)
+    return [d for d in days for _ in cache[d]], [m for d in days for m in cache[d]]
+
+
 def _between(keys: list, rows: list, lo, hi) -> list:
     """The ``rows`` whose sorted ``keys`` are in [lo, hi]."""
     import bisect
@@ -175,11 +205,12 @@ def _day_facts(rows, cols) -> list[dict]:
     return out
 
 
-def load_data(conn, scopes) -> Data:
+def load_data(conn, scopes, executions: dict | None = None) -> Data:
     """Read what ``scopes`` need, once: the day facts of their trading days (trading:
     the whole history, for Sharpe and drawdown), the slot facts of their windows (down
     minutes from 90 days before the first window's end, for MTBF), the executions of
-    their orders (percentiles) and the events of their windows."""
+    their orders (percentiles; ``executions``: see :func:`_executions`) and the events
+    of their windows."""
     from kaizen import warehouse
     from kaizen.sources.base import parse_ts
 
@@ -205,13 +236,7 @@ def load_data(conn, scopes) -> Data:
     orders = _day_facts(rows(f"select {', '.join(ORDER_FACT_COLS)} from fct_orders_day "
                              "where trading_day >= :first and trading_day <= :last order by trading_day", days),
                         ORDER_FACT_COLS)
-    executions = warehouse.read_frame(
-        conn, "select trading_day, submitted_at, filled_at from raw_orders where trading_day >= :first "
-        "and trading_day <= :last and lower(status) = 'filled' and filled_at is not null", days,
-        ts_cols=["submitted_at", "filled_at"], date_cols=["trading_day"])
-    ms = facts.execution_ms(facts._us_array(executions["submitted_at"]), facts._us_array(executions["filled_at"])
-                            ).tolist()
-    execs = sorted(zip(executions["trading_day"].map(_as_date).tolist(), ms, strict=True))
+    execs = _executions(conn, first_day, last_day, {} if executions is None else executions)
     probe_rows = rows("select slot, probed_minutes, up_minutes, down_minutes from fct_probe_slot "
                       "where slot >= :lo and slot < :hi order by slot", slots)
     error_rows = rows("select slot, minutes, errors, errors_rest from fct_error_slot "
@@ -280,8 +305,8 @@ def load_data(conn, scopes) -> Data:
         session_pnl=session_pnl,
         orders=orders,
         order_days=[r["trading_day"] for r in orders],
-        exec_days=[d for d, _ in execs],
-        exec_ms=[m for _, m in execs],
+        exec_days=execs[0],
+        exec_ms=execs[1],
         probes=_Prefix([r[0] for r in probe_rows], [[r[k] for r in probe_rows] for k in (1, 2, 3)]),
         errors=_Prefix([r[0] for r in error_rows], [[r[1] for r in error_rows]]),
         error_slots=[(r[0], r[2], r[3]) for r in error_rows],

@@ -205,14 +205,7 @@ def replace_slice(
     """Delete the slice ``where_sql`` of ``table`` and insert ``rows`` (caller's
     transaction). Re-running with the same rows leaves the table identical."""
     conn.execute(sa.text(f"delete from {table} where {where_sql}"), _bind_rows([where_params])[0])
-    if rows:
-        cols = list(rows[0].keys())
-        mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-        stmt = f"insert into {table} ({', '.join(cols)}) values ({', '.join([mark] * len(cols))})"
-        # straight to the driver's executemany: SQLAlchemy's per-row parameter handling
-        # costs more than the insert itself for a day of per-minute rows
-        conn.exec_driver_sql(stmt, [tuple(bind_value(r[c]) for c in cols) for r in rows])
-    return len(rows)
+    return insert_rows(conn, table, rows)
 
 
 def _plain(v):
@@ -416,7 +409,9 @@ def fetch_rows(conn: sa.Connection, sql: str, params: Mapping | None = None) -> 
     cursor = conn.connection.driver_connection.cursor()
     try:
         cursor.execute(sql, bound)
-        return cursor.fetchall()
+        return [d[0] for d in cursor.description], cursor.fetchall()
+    except dbapi_error as exc:  # raised as SQLAlchemy raises it (OperationalError, ...)
+        raise sa.exc.DBAPIError.instance(sql, bound, exc, dbapi_error) from exc
     finally:
         cursor.close()
 
@@ -442,11 +437,10 @@ def read_frame(engine_or_conn, sql: str, params: Mapping | None = None, *, ts_co
     ``datetime64`` and dates as ``datetime.date`` on both dialects."""
     import pandas as pd
 
-    bound = {k: bind_value(v) for k, v in (params or {}).items()}
     def fetch(conn):
-        result = conn.execute(sa.text(sql), bound)
-        # plain tuples: pandas probes Row objects attribute by attribute (10× slower)
-        return pd.DataFrame(result.tuples().all(), columns=list(result.keys()))
+        # plain driver tuples: pandas probes SQLAlchemy Row objects attribute by attribute
+        cols, rows = fetch_table(conn, sql, params)
+        return pd.DataFrame(rows, columns=cols)
 
     if isinstance(engine_or_conn, sa.Engine):
         with engine_or_conn.connect() as conn:
@@ -460,3 +454,9 @@ def read_frame(engine_or_conn, sql: str, params: Mapping | None = None, *, ts_co
         if c in df:
             df[c] = [v if v is None or isinstance(v, date) else date.fromisoformat(str(v)[:10]) for v in df[c]]
     return df
+    return fetch_table(conn, sql, params)[1]
+
+
+def fetch_table(conn: sa.Connection, sql: str, params: Mapping | None) -> tuple[list[str], list[tuple]]:
+    """(column names, plain tuples) of ``sql`` run on the driver's own cursor."""
+    dbapi_error = conn.dialect.loaded_dbapi.Error

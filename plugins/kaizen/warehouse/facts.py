@@ -94,6 +94,16 @@ def execution_ms(submitted_us, filled_us):
     return (filled_us - submitted_us) / 1e6 * 1000.0
 
 
+def execution_us_sql(dialect: str) -> str:
+    """SQL for ``filled_at − submitted_at`` of ``raw_orders`` in whole µs: exact on
+    both dialects (SQLite holds the canonical UTC text of :func:`kaizen.calendar.utc_text`)."""
+    if dialect == "postgresql":
+        return "cast(extract(epoch from filled_at - submitted_at) * 1000000 as bigint)"
+    return ("(cast(strftime('%s', substr(filled_at, 1, 19)) as integer) "
+            "- cast(strftime('%s', substr(submitted_at, 1, 19)) as integer)) * 1000000 "
+            "+ cast(substr(filled_at, 21, 6) as integer) - cast(substr(submitted_at, 21, 6) as integer)")
+
+
 def orders_day_facts(rows) -> list[dict]:
     """``fct_orders_day`` rows of ``raw_orders`` rows."""
     import pandas as pd
