@@ -24,9 +24,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pendulum
-from airflow.sdk import AsyncCallback, DeadlineAlert, DeadlineReference, Param, dag, task
+from airflow.sdk import AsyncCallback, DeadlineAlert, DeadlineReference, Param, dag
 
-from kaizen.dag_defaults import DEFAULT_ARGS, SLACK_POOL, deliver_param
+from kaizen.dag_defaults import DEFAULT_ARGS, SLACK_POOL, deliver_param, task
 from kaizen.pipeline import SOURCES
 from kaizen.timetables import NSETradingDayTimetable
 

@@ -9,8 +9,9 @@ delivery ledger makes that a no-op for reviews whose content did not change).
 
 **Form.** `start`, `end` (YYYY-MM-DD, IST trading dates, not in the future, at most
 `KAIZEN_BACKFILL_MAX_DAYS` days, end not before start), `grains`, `deliver_to`
-(`none` / `outbox` / `sheets` / `slack`), `dry_run` (validate and show the plan,
-write nothing). A wrong form is refused by the API with HTTP 400 naming the field
+(`none` / `outbox` / `sheets` / `slack`), `reextract` (off: recompute the KPIs from
+what the warehouse holds, fetch nothing — after a catalog change, or for days past a
+source's retention), `dry_run` (validate and show the plan, write nothing). A wrong form is refused by the API with HTTP 400 naming the field
 before a run exists; the first task checks it again before any write.
 
 **Writes.** `raw_*`, `quarantine`, `kpi_values` for the range; with delivery,
@@ -21,9 +22,9 @@ was right and never posts twice.
 from __future__ import annotations
 
 import pendulum
-from airflow.sdk import Param, dag, task
+from airflow.sdk import Param, dag
 
-from kaizen.dag_defaults import DEFAULT_ARGS, SLACK_POOL
+from kaizen.dag_defaults import DEFAULT_ARGS, SLACK_POOL, task
 
 
 @dag(
@@ -53,6 +54,11 @@ from kaizen.dag_defaults import DEFAULT_ARGS, SLACK_POOL
             enum=["none", "outbox", "sheets", "slack"],
             description="Re-deliver the range's reports: none, the outbox, Google Sheets or Slack.",
         ),
+        "reextract": Param(
+            True,
+            type="boolean",
+            description="Re-extract the sources first. Off: recompute only, from what the warehouse holds.",
+        ),
         "dry_run": Param(False, type="boolean", description="Validate and plan only; write nothing."),
     },
 )
@@ -62,18 +68,13 @@ def kaizen_backfill():
         """Refuse a wrong form before any write; the message names the field."""
         from datetime import datetime
 
-        from airflow.sdk.exceptions import AirflowFailException
-
         from kaizen import calendar as cal
-        from kaizen.backfill import BackfillParamError, validate
+        from kaizen.backfill import validate
 
-        # "the future" is judged against when the run was asked for, not when it runs
+        # "the future" is judged against when the run was asked for, not when it runs;
+        # a wrong form is a permanent error: the task fails without retrying
         asked = getattr(dag_run, "run_after", None) or datetime.now(cal.UTC)
-        try:
-            req = validate(dict(params or {}), today=asked.astimezone(cal.IST).date())
-        except BackfillParamError as exc:
-            raise AirflowFailException(f"invalid backfill form: {exc}") from None
-        return req.as_dict()
+        return validate(dict(params or {}), today=asked.astimezone(cal.IST).date()).as_dict()
 
     @task
     def rebuild_range(request: dict, run_id=None) -> dict:

@@ -97,6 +97,7 @@ def test_rerunning_days_and_the_range_changes_nothing(dialect, range_demo, tmp_p
 def test_an_old_per_bucket_latency_table_is_regrouped_per_minute(engine):
     """Warehouses from before the per-minute shape are migrated by apply_ddl."""
     with engine.begin() as c:
+        c.exec_driver_sql("drop table kaizen_schema")  # a warehouse of an older release
         c.exec_driver_sql("drop table raw_latency_buckets")
         c.exec_driver_sql(
             "create table raw_latency_buckets (ts timestamptz not null, le text not null, "

@@ -229,3 +229,25 @@ def test_without_catchup_a_missed_weekly_review_runs_once(monkeypatch):
         restriction=TimeRestriction(earliest=_ist(2026, 1, 1), latest=None, catchup=True),
     )
     assert with_catchup.run_after == _ist(2026, 11, 16, 10)
+
+
+@pytest.mark.parametrize("tt", [NSETradingDayTimetable(), WeeklyReviewTimetable(), MonthlyReviewTimetable(),
+                                QuarterlyReviewTimetable()], ids=lambda tt: type(tt).__name__)
+@pytest.mark.parametrize("now", [_ist(2027, 2, 10, 12), _ist(2026, 12, 28, 15), _ist(2027, 4, 1, 9)])
+def test_without_catchup_a_pause_of_four_weeks_gives_only_the_latest_run(monkeypatch, tt, now):
+    """Last automated run 4 weeks before ``now``: with catchup=False the next run is the
+    latest one due (what catch-up would have run last), as CronTriggerTimetable does —
+    or, when nothing was missed, simply the next one."""
+    monkeypatch.setattr("kaizen.timetables.pendulum.now", lambda tz="UTC": now.in_timezone(tz))
+    catch_up = TimeRestriction(earliest=_ist(2026, 1, 1), latest=None, catchup=True)
+    runs = [tt.next_dagrun_info(last_automated_data_interval=None, restriction=catch_up)]
+    while runs[-1].run_after <= now:
+        runs.append(tt.next_dagrun_info(last_automated_data_interval=runs[-1].data_interval, restriction=catch_up))
+    last = [r for r in runs if r.run_after <= now.subtract(weeks=4)][-1]
+    missed = [r for r in runs if last.run_after < r.run_after <= now]
+    expected = missed[-1] if missed else runs[runs.index(last) + 1]
+    nxt = tt.next_dagrun_info(last_automated_data_interval=last.data_interval,
+                              restriction=TimeRestriction(earliest=_ist(2026, 1, 1), latest=None, catchup=False))
+    assert (nxt.run_after, nxt.data_interval) == (expected.run_after, expected.data_interval)
+    if isinstance(tt, NSETradingDayTimetable | WeeklyReviewTimetable):
+        assert len(missed) > 1  # there were several to skip

@@ -8,6 +8,7 @@ import os
 from dataclasses import asdict, dataclass
 from datetime import date
 
+from kaizen.errors import PermanentError
 from kaizen.period import GRAINS
 
 DELIVER_TO = ("none", "outbox", "sheets", "slack")
@@ -15,7 +16,7 @@ ENV_MAX_DAYS = "KAIZEN_BACKFILL_MAX_DAYS"
 DEFAULT_MAX_DAYS = 400
 
 
-class BackfillParamError(ValueError):
+class BackfillParamError(PermanentError, ValueError):
     """The form is wrong; ``str(exc)`` names every wrong field."""
 
     def __init__(self, errors: list[str]):
@@ -30,6 +31,7 @@ class BackfillRequest:
     grains: tuple[str, ...]
     deliver_to: str
     dry_run: bool
+    reextract: bool = True  # False: recompute the KPIs from what is stored, fetch nothing
 
     def as_dict(self) -> dict:
         d = asdict(self)
@@ -85,7 +87,10 @@ def validate(conf: dict, *, today: date, limit_days: int | None = None) -> Backf
     dry_run = conf.get("dry_run", False)
     if not isinstance(dry_run, bool):
         errors.append(f"dry_run: {dry_run!r} is not true or false")
+    reextract = conf.get("reextract", True)
+    if not isinstance(reextract, bool):
+        errors.append(f"reextract: {reextract!r} is not true or false")
     if errors:
         raise BackfillParamError(errors)
     ordered = tuple(g for g in GRAINS if g in grains)
-    return BackfillRequest(start, end, ordered, deliver_to, dry_run)
+    return BackfillRequest(start, end, ordered, deliver_to, dry_run, reextract)

@@ -31,6 +31,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from kaizen.errors import PermanentError
+
 IST = ZoneInfo("Asia/Kolkata")
 UTC = UTC
 SESSION_OPEN = time(9, 15)
@@ -54,11 +56,11 @@ FIXED_HOLIDAYS = (
 RELOAD_CHECK_SECONDS = 1.0  # how often the files' modification times are looked at
 
 
-class CalendarNotCovered(LookupError):
+class CalendarNotCovered(PermanentError, LookupError):
     """The date is before the calendar's first year: the holidays then are unknown."""
 
 
-class CalendarFileError(ValueError):
+class CalendarFileError(PermanentError, ValueError):
     """The holiday list or the overrides file is malformed; the message names the file,
     the entry and the field."""
 

@@ -50,6 +50,30 @@ def out_dir() -> Path:
     return Path(os.environ.get(ENV_OUT_DIR) or REPO_ROOT / "out")
 
 
+# How many days back a source still answers (Prometheus keeps 15 days by default);
+# a re-extract of an older window that returns fewer rows than are stored keeps the
+# stored ones (kaizen.sources.base.load). KAIZEN_RETENTION_<SOURCE>_DAYS overrides.
+RETENTION_DAYS = {"prometheus": 15}
+
+
+def retention(source: str):
+    """The retention of ``source`` as a timedelta, or None (it keeps everything)."""
+    from datetime import timedelta
+
+    name = f"KAIZEN_RETENTION_{source.upper()}_DAYS"
+    text = os.environ.get(name, "").strip()
+    if not text:
+        days = RETENTION_DAYS.get(source)
+        return None if days is None else timedelta(days=days)
+    try:
+        days = int(text)
+    except ValueError:
+        raise ValueError(f"{name}: {text!r} is not a whole number of days") from None
+    if days < 0:
+        raise ValueError(f"{name}: {days} is negative; use a number of days, or 0 for no retention limit")
+    return timedelta(days=days) if days else None
+
+
 def sources_mode() -> str:
     """``demo`` or ``live``. Never guessed: a missing live connection is an error."""
     mode = os.environ.get(ENV_SOURCES, "live").strip().lower()

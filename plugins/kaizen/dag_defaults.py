@@ -7,8 +7,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 from airflow.sdk import Param
+from airflow.sdk import task as airflow_task
 
 from kaizen.alerts import notify_task_failure
+from kaizen.errors import at_task_boundary
 
 DEFAULT_ARGS = {
     "owner": "kaizen",
@@ -19,6 +21,17 @@ DEFAULT_ARGS = {
     "execution_timeout": timedelta(minutes=30),
     "on_failure_callback": notify_task_failure,
 }
+
+def task(python_callable=None, **kwargs):
+    """Airflow's ``@task`` (bare or with arguments) with Kaizen's error mapping at the
+    task boundary: a permanent :class:`~kaizen.errors.KaizenError` fails the task at
+    once (no retries), a transient one is retried (:func:`kaizen.errors.at_task_boundary`)."""
+
+    def decorate(fn):
+        return airflow_task(**kwargs)(at_task_boundary(fn))
+
+    return decorate(python_callable) if python_callable is not None else decorate
+
 
 # Slack: ~1 message per second per channel; Sheets: 60 writes per minute per user.
 # One slot each serialises the senders across all runs, backfills included. The pools

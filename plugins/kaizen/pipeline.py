@@ -4,15 +4,16 @@
 from __future__ import annotations
 
 import logging
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from kaizen import calendar as cal
+from kaizen.errors import PermanentError
 from kaizen.period import GRAINS, ROLLUP_GRAINS, Period
 
 log = logging.getLogger(__name__)
 
 
-class ParamError(ValueError):
+class ParamError(PermanentError, ValueError):
     """A run parameter is wrong; the message names the field."""
 
 
@@ -100,7 +101,6 @@ def compute_day_kpis(day: date, run_id: str) -> dict:
 
 def draft_postmortems(day: date, lookback_days: int = 7) -> list[dict]:
     """Drafts for P0/P1 incidents resolved in the week up to ``day`` (idempotent)."""
-    from datetime import timedelta
 
     from kaizen import config, warehouse
     from kaizen.reports import postmortem
@@ -112,12 +112,14 @@ def draft_postmortems(day: date, lookback_days: int = 7) -> list[dict]:
 
 def compute_rollups_to_date(day: date, run_id: str) -> dict:
     """Recompute the week, month and quarter containing trading day ``day`` to its
-    16:00 IST cut-off (``is_complete`` once a period has ended)."""
+    16:00 IST cut-off, or further when later days are loaded already (a re-run or a
+    backfill of an old day): each period to its own end at most, never cut at ``day``
+    (``is_complete`` once a period has ended)."""
     from kaizen import warehouse
     from kaizen.kpis import periods
 
     rows = periods.compute_rollups(
-        warehouse.get_engine(), ROLLUP_GRAINS, day, day, run_id, as_of=Period.day(day).closes_utc
+        warehouse.get_engine(), ROLLUP_GRAINS, day, day, run_id, as_of=Period.day(day).closes_utc, to_landed=True
     )
     return {"rows": len(rows), "periods": sorted({f"{r['grain']}:{r['period_start']}" for r in rows})}
 
@@ -146,19 +148,21 @@ def console_progress(label: str, total: int):
 
 
 def rebuild(
-    first: date, last: date, run_id: str, grains=("day", "week", "month", "quarter"), *, progress=None
+    first: date, last: date, run_id: str, grains=("day", "week", "month", "quarter"), *, progress=None,
+    reextract: bool = True,
 ) -> dict:
     """Extract the trading days in [first, last] and compute the requested grains, one
     calendar month of the range at a time (memory stays bounded however long the
     range): each source is fetched and loaded once per month (one load transaction per
     source and month, its facts with it), then the day KPIs of its trading days and the
     rollups whose whole window is now loaded are computed from the facts. Rollups are
-    computed to ``last``'s cut-off. Idempotent: re-running changes nothing that was right."""
-    from datetime import UTC
+    computed to their own end, or as far as the data has landed (never cut at ``last``
+    when later days are loaded). ``reextract=False`` fetches nothing and recomputes the
+    KPIs from what the warehouse holds. Idempotent: re-running changes nothing that was right."""
+    from concurrent.futures import ThreadPoolExecutor
 
     from kaizen import sources, warehouse
     from kaizen.kpis import catalog, periods
-    from kaizen.kpis.measures import load_data
     from kaizen.sources.base import load
 
     bad = [g for g in grains if g not in GRAINS]
@@ -176,30 +180,70 @@ def rebuild(
     step = progress or console_progress(f"rebuild {first}…{last}", per_chunk * len(chunks))
     rollups = []
     if days and any(g != "day" for g in grains):
+        # each period to its own end when later data is loaded already: a backfill
+        # never cuts the periods it touches at its last day
+        with engine.connect() as conn:
+            landed = periods.landed_to(conn)
         as_of = Period.day(days[-1]).closes_utc
-        rollups = periods.rollup_scopes([g for g in grains if g != "day"], first, last, as_of=as_of)
+        rollups = periods.rollup_scopes([g for g in grains if g != "day"], first, last, as_of=as_of, landed=landed)
     totals = {"extracted": 0, "loaded": 0, "quarantined": 0, "kpi_rows": 0}
-    for n, chunk in enumerate(chunks):
-        for i, name in enumerate(sources.SOURCES, 1):
-            for r in load(engine, (chunk[0], chunk[-1]), run_id, sources.prepare_range(name, chunk[0], chunk[-1])):
-                totals["extracted"] += r.extracted
-                totals["loaded"] += r.loaded
-                totals["quarantined"] += r.quarantined
-            step(n * per_chunk + i)
-        scopes = [(periods.day_scope(d), True) for d in chunk] if "day" in grains else []
-        # a rollup is computed once the landing tables hold its whole window: the
-        # chunk's last review window must reach the period's end (or the range ends)
-        loaded_to = Period.day(chunk[-1]).closes_utc
-        ready = [(s, c) for s, c in rollups if n == len(chunks) - 1 or s.end <= loaded_to]
-        rollups = [r for r in rollups if r not in ready]
-        if scopes or ready:
-            with engine.begin() as conn:
-                data = load_data(conn, [s for s, _ in scopes + ready])
-                totals["kpi_rows"] += len(
-                    periods.write_scopes(conn, scopes + ready, run_id, cat=cat, stamp=datetime.now(UTC), data=data)
-                )
-        step((n + 1) * per_chunk)
-    return {"trading_days": len(days), **totals}
+    warnings: list[str] = []  # stored rows kept past a source's retention
+    executions: dict = {}  # day → execution ms of the loaded days pending rollups still need
+
+    def prepare(chunk: list[date]) -> list:
+        if not reextract:
+            return []
+        return [sources.prepare_range(name, chunk[0], chunk[-1]) for name in sources.SOURCES]
+
+    # the next month is fetched and validated in a thread while this one is written:
+    # the database does its share of both without the GIL
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kaizen-prefetch")
+    ahead = pool.submit(prepare, chunks[0]) if chunks else None
+    try:
+        for n, chunk in enumerate(chunks):
+            prepared = ahead.result()
+            ahead = pool.submit(prepare, chunks[n + 1]) if n + 1 < len(chunks) else None
+            for i, loads in enumerate(prepared, 1):
+                for r in load(engine, (chunk[0], chunk[-1]), run_id, loads):
+                    totals["extracted"] += r.extracted
+                    totals["loaded"] += r.loaded
+                    totals["quarantined"] += r.quarantined
+                    if r.warning:
+                        warnings.append(r.warning)
+                step(n * per_chunk + i)
+            _compute_chunk(engine, cat, run_id, grains, chunk, n == len(chunks) - 1, rollups, totals, executions)
+            step((n + 1) * per_chunk)
+    finally:
+        pool.shutdown(cancel_futures=True)
+    return {"trading_days": len(days), **totals, **({"warnings": warnings} if warnings else {})}
+
+
+def _compute_chunk(engine, cat, run_id: str, grains, chunk: list[date], final: bool, rollups: list,
+                   totals: dict, executions: dict) -> None:
+    """The day KPIs of a loaded month and the rollups of ``rollups`` (taken from the
+    list) whose whole window is now loaded; ``executions`` keeps the execution times
+    of the days the rollups still pending will need."""
+    from datetime import UTC
+
+    from kaizen import warehouse
+    from kaizen.kpis import periods
+    from kaizen.kpis.measures import load_data
+
+    scopes = [(periods.day_scope(d), True) for d in chunk] if "day" in grains else []
+    # a rollup is computed once the landing tables hold its whole window: the
+    # chunk's last review window must reach the period's end (or the range ends)
+    loaded_to = Period.day(chunk[-1]).closes_utc
+    ready = [(s, c) for s, c in rollups if final or s.end <= loaded_to]
+    rollups[:] = [r for r in rollups if r not in ready]
+    if scopes or ready:
+        with warehouse.writing(engine) as conn:
+            data = load_data(conn, [s for s, _ in scopes + ready], executions)
+            totals["kpi_rows"] += len(
+                periods.write_scopes(conn, scopes + ready, run_id, cat=cat, stamp=datetime.now(UTC), data=data)
+            )
+    keep_from = min((s.first_day for s, _ in rollups), default=chunk[-1] + timedelta(days=1))
+    for d in [d for d in executions if d < keep_from]:
+        del executions[d]
 
 
 def plan_backfill(request: dict) -> dict:
@@ -207,8 +251,8 @@ def plan_backfill(request: dict) -> dict:
 
     first, last = date.fromisoformat(request["start"]), date.fromisoformat(request["end"])
     days = cal.trading_days(first, last)
-    plan = {"dry_run": True, "trading_days": len(days), "first": str(days[0]) if days else None,
-            "last": str(days[-1]) if days else None, "periods": {}}
+    plan = {"dry_run": True, "reextract": request.get("reextract", True), "trading_days": len(days),
+            "first": str(days[0]) if days else None, "last": str(days[-1]) if days else None, "periods": {}}
     for grain in request["grains"]:
         plan["periods"][grain] = len(days) if grain == "day" else len(Period.between(grain, first, last))
     return plan
@@ -216,7 +260,8 @@ def plan_backfill(request: dict) -> dict:
 
 def rebuild_backfill(request: dict, run_id: str) -> dict:
     return rebuild(
-        date.fromisoformat(request["start"]), date.fromisoformat(request["end"]), run_id, tuple(request["grains"])
+        date.fromisoformat(request["start"]), date.fromisoformat(request["end"]), run_id, tuple(request["grains"]),
+        reextract=request.get("reextract", True),
     )
 
 

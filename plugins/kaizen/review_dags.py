@@ -5,9 +5,9 @@ this module is read at parse time."""
 from __future__ import annotations
 
 import pendulum
-from airflow.sdk import Param, dag, task
+from airflow.sdk import Param, dag
 
-from kaizen.dag_defaults import DEFAULT_ARGS, SLACK_POOL, deliver_param
+from kaizen.dag_defaults import DEFAULT_ARGS, SLACK_POOL, deliver_param, task
 
 
 def review_dag(kind: str, timetable, doc_md: str):

@@ -29,6 +29,7 @@ import sqlalchemy as sa
 
 from kaizen import warehouse
 from kaizen.calendar import UTC
+from kaizen.errors import PermanentError
 
 TABLE = "report_deliveries"
 KEY = ("report", "period_key", "sink", "target")
@@ -142,7 +143,7 @@ def ensure_columns(engine: sa.Engine) -> list[str]:
 WHERE = ("channel_id", "message_ts", "sheet_range", "thread_state", "summary")
 
 
-class LedgerWriteError(RuntimeError):
+class LedgerWriteError(PermanentError, RuntimeError):
     """The sink has the report but the ledger does not know it."""
 
 

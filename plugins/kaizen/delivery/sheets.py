@@ -50,6 +50,7 @@ from gspread.exceptions import APIError
 from gspread.http_client import HTTPClient
 
 from kaizen import config
+from kaizen.errors import KaizenError
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +86,7 @@ FORMULA_LEADS = ("=", "+", "-", "@", "\t", "\r", "\n")
 # ---------------------------------------------------------------------------- errors
 
 
-class SheetsDeliveryError(RuntimeError):
+class SheetsDeliveryError(KaizenError, RuntimeError):
     """A sync failed; the message says what failed and what to do."""
 
 
@@ -100,9 +101,13 @@ class SheetsNotFoundError(SheetsDeliveryError):
 class SheetsQuotaError(SheetsDeliveryError):
     """429 that did not clear within the retry bound."""
 
+    transient = True
+
 
 class SheetsUnavailableError(SheetsDeliveryError):
     """5xx or connection errors that did not clear within the retry bound."""
+
+    transient = True
 
 
 class SheetsRequestError(SheetsDeliveryError):

@@ -23,6 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from kaizen import config
+from kaizen.errors import KaizenError
 
 RATE_LIMIT_RETRIES = 3
 SERVER_ERROR_RETRIES = 2
@@ -42,13 +43,17 @@ CHANNEL_ENV = {
 }
 
 
-class SlackDeliveryError(RuntimeError):
-    """A Slack call failed; the message says what to do."""
+class SlackDeliveryError(KaizenError, RuntimeError):
+    """A Slack call failed; the message says what to do. ``retryable`` is its
+    :attr:`~kaizen.errors.KaizenError.transient`."""
 
     def __init__(self, message: str, *, slack_error: str | None = None, retryable: bool = True):
-        super().__init__(message)
+        super().__init__(message, transient=retryable)
         self.slack_error = slack_error
-        self.retryable = retryable
+
+    @property
+    def retryable(self) -> bool:
+        return self.transient
 
 
 def _api_method(url: str) -> str:

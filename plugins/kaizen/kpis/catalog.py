@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
 
+from kaizen.errors import PermanentError
 from kaizen.period import GRAINS
 
 CATALOG_FILE = Path(__file__).resolve().parent / "catalog.yaml"
@@ -44,7 +45,7 @@ KNOWN_FIELDS = set(REQUIRED) | {
 }
 
 
-class CatalogError(ValueError):
+class CatalogError(PermanentError, ValueError):
     """The catalog file is invalid; the message names the KPI and the field."""
 
 
@@ -231,7 +232,7 @@ def load_definitions(engine, cat: Catalog | None = None, loaded_at: datetime | N
     loaded_at = loaded_at or datetime.now(UTC)
     rows = definition_rows(cat, loaded_at)
     compare = [c for c in rows[0] if c != "loaded_at"] if rows else []
-    with engine.begin() as conn:
+    with warehouse.writing(engine) as conn:
         existing = {
             r["kpi_id"]: r
             for r in (dict(m) for m in conn.execute(sa.text("select * from kpi_definitions")).mappings())

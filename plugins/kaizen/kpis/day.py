@@ -20,6 +20,7 @@ from datetime import UTC, date, datetime
 import sqlalchemy as sa
 
 from kaizen import calendar as cal
+from kaizen import warehouse
 from kaizen.kpis import catalog as catalog_mod
 from kaizen.kpis import status as st
 from kaizen.kpis.measures import Measure, measure_scope  # noqa: F401
@@ -58,7 +59,7 @@ def compute_day(
         )
     scope = day_scope(day)
     is_complete = True if as_of is None else Period.day(day).is_complete(as_of)
-    with engine.begin() as conn:
+    with warehouse.writing(engine) as conn:
         return write_scope(
             conn,
             scope,

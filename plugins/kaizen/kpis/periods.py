@@ -18,6 +18,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import sqlalchemy as sa
 
+from kaizen import warehouse
 from kaizen.kpis import catalog as catalog_mod
 from kaizen.kpis import status as st
 from kaizen.kpis.measures import Measure, Scope, measure_scope
@@ -153,7 +154,6 @@ def write_scopes(
     of the landing tables, and upsert those whose content changed (caller's
     transaction). Scopes of a grain are taken in time order, so a period's trend sees
     the rows just computed for the periods before it. Returns the rows as stored."""
-    from kaizen import warehouse
     from kaizen.kpis.measures import load_data
 
     scopes = sorted(scopes, key=lambda s: (s[0].grain, s[0].period_start))
@@ -214,17 +214,30 @@ def write_scope(
     return write_scopes(conn, [(scope, is_complete)], run_id, cat=cat, stamp=stamp)
 
 
-def rollup_scopes(grains, first: date, last: date, *, as_of: datetime) -> list[tuple[Scope, bool]]:
+def landed_to(conn: sa.Connection) -> datetime | None:
+    """The review cut-off of the latest trading day whose trades or orders are loaded:
+    how far the warehouse's data reaches (None: nothing loaded)."""
+    days = [conn.execute(sa.text(f"select max(trading_day) from {t}")).scalar()
+            for t in ("fct_trading_day", "fct_orders_day")]
+    days = [d if isinstance(d, date) else date.fromisoformat(str(d)[:10]) for d in days if d is not None]
+    return Period.day(max(days)).closes_utc if days else None
+
+
+def rollup_scopes(grains, first: date, last: date, *, as_of: datetime,
+                  landed: datetime | None = None) -> list[tuple[Scope, bool]]:
     """``(scope, is_complete)`` of every ``grain`` period overlapping [first, last], to
-    ``as_of``; periods that start after ``as_of`` are skipped (nothing to report yet)."""
+    ``as_of`` — or, when the data has ``landed`` further, to that point or the period's
+    own end, whichever comes first: recomputing an old day never cuts the periods around
+    it short. Periods that start after that point are skipped (nothing to report yet)."""
     out = []
     for grain in grains:
         if grain not in ROLLUP_GRAINS:
             raise ValueError(f"grain: {grain!r} is not one of {', '.join(ROLLUP_GRAINS)}")
         for period in Period.between(grain, first, last):
-            scope = scope_of(period, as_of)
+            upto = as_of if landed is None or landed <= as_of else max(as_of, min(landed, period.closes_utc))
+            scope = scope_of(period, upto)
             if scope.end > scope.start:
-                out.append((scope, period.is_complete(as_of)))
+                out.append((scope, period.is_complete(upto)))
     return out
 
 
@@ -237,12 +250,14 @@ def compute_rollups(
     *,
     as_of: datetime,
     computed_at: datetime | None = None,
+    to_landed: bool = False,
 ) -> list[dict]:
-    """Recompute every ``grain`` period overlapping [first, last] to ``as_of``.
-
-    Periods that start after ``as_of`` are skipped (nothing to report yet)."""
-    scopes = rollup_scopes(grains, first, last, as_of=as_of)
-    with engine.begin() as conn:
+    """Recompute every ``grain`` period overlapping [first, last] to ``as_of`` (with
+    ``to_landed``: as far as the data has landed, each to at most its own end; see
+    :func:`rollup_scopes`). Periods that start after that are skipped."""
+    with warehouse.writing(engine) as conn:
+        landed = landed_to(conn) if to_landed else None
+        scopes = rollup_scopes(grains, first, last, as_of=as_of, landed=landed)
         return write_scopes(
             conn, scopes, run_id, cat=catalog_mod.load_catalog(), stamp=computed_at or datetime.now(UTC)
         )

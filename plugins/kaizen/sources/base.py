@@ -9,18 +9,20 @@ import logging
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import sqlalchemy as sa
 
 from kaizen import warehouse
+from kaizen.errors import KaizenError
 from kaizen.warehouse import facts
 
 log = logging.getLogger(__name__)
 
 
-class SourceError(RuntimeError):
-    """A source could not be read; the message names the service and what to do."""
+class SourceError(KaizenError, RuntimeError):
+    """A source could not be read; the message names the service and what to do.
+    Permanent unless raised with ``transient=True`` (an outage, a timeout)."""
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,8 @@ class ExtractResult:
     extracted: int       # records the transport returned for the day
     loaded: int          # rows written to ``table``
     quarantined: int     # rows written to ``quarantine``
+    kept: int = 0        # stored rows kept instead (a re-extract past the source's retention)
+    warning: str | None = None
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -59,6 +63,7 @@ class TableLoad:
     rejects: list[Reject] = field(default_factory=list)
     key: str | None = None              # single-column primary key, checked against other slices
     extra_sql: Sequence[tuple[str, Mapping]] = ()  # statements run after the insert (same transaction)
+    retention: timedelta | None = None  # how far back the source still answers (None: all)
 
 
 # The slices the bulk sources replace: trades and orders by trading day, the
@@ -131,6 +136,31 @@ def _without(rows, key: str, clash: set) -> tuple[object, list[dict]]:
     return [r for r in rows if r[key] not in clash], [r for r in rows if r[key] in clash]
 
 
+def _slice_start(tl: TableLoad) -> datetime:
+    p = tl.where_params
+    if "start" in p:
+        return p["start"]
+    from kaizen.period import midnight_utc
+
+    return midnight_utc(p["first"])
+
+
+def _kept_past_retention(conn, tl: TableLoad, n_rows: int, now: datetime, label: str) -> ExtractResult | None:
+    """A re-extract of a window older than the source's retention that returns fewer
+    rows than are stored (the source has dropped them) must not delete them: the
+    stored rows, their facts and quarantine rows are kept, and the result says so."""
+    if tl.retention is None or _slice_start(tl) >= now - tl.retention:
+        return None
+    stored = conn.execute(sa.text(f"select count(*) from {tl.table} where {tl.where_sql}"),
+                          {k: warehouse.bind_value(v) for k, v in tl.where_params.items()}).scalar()
+    if n_rows >= stored:
+        return None
+    warning = (f"{tl.source} {label}: the source returned {n_rows} row(s) for a window older than its "
+               f"{tl.retention.days}-day retention, where {stored} are stored: the stored rows are kept")
+    log.warning(warning)
+    return ExtractResult(tl.source, tl.table, tl.extracted, 0, 0, kept=stored, warning=warning)
+
+
 def load(
     engine: sa.Engine, days: date | tuple[date, date], run_id: str, loads: Sequence[TableLoad]
 ) -> list[ExtractResult]:
@@ -149,10 +179,14 @@ def load(
     label = str(first) if first == last else f"{first}…{last}"
     now = datetime.now(UTC)
     results: list[ExtractResult] = []
-    with engine.begin() as conn:
+    with warehouse.writing(engine) as conn:
         for tl in loads:
             rows, rejects = tl.rows, list(tl.rejects)
             stamp = {"run_id": run_id, "loaded_at": now}
+            kept = _kept_past_retention(conn, tl, len(rows), now, label)
+            if kept is not None:
+                results.append(kept)
+                continue
             conn.execute(
                 sa.text(f"delete from {tl.table} where {tl.where_sql}"),
                 {k: warehouse.bind_value(v) for k, v in tl.where_params.items()},

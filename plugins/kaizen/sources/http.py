@@ -28,8 +28,8 @@ _sleep = time.sleep      # tests replace this to record waits instead of sleepin
 
 
 class HttpError(SourceError):
-    def __init__(self, message: str, status: int | None = None):
-        super().__init__(message)
+    def __init__(self, message: str, status: int | None = None, *, transient: bool = False):
+        super().__init__(message, transient=transient)
         self.status = status
 
 
@@ -126,7 +126,7 @@ class JsonClient:
                         raise HttpError(
                             f"{what}: rate limited for {wait:.0f} s more (longer than the "
                             f"{self.max_wait_s:.0f} s this task waits); re-run the task later.",
-                            resp.status_code,
+                            resp.status_code, transient=True,
                         )
                 elif resp.status_code >= 500:
                     last = f"HTTP {resp.status_code}: {api_message(resp)}"
@@ -140,7 +140,7 @@ class JsonClient:
         raise HttpError(
             f"{what} still failing after {self.max_attempts} attempts (last: {last}); "
             f"{self.service} at {urlsplit(url).netloc} may be down or overloaded: retry later, "
-            f"or check the host in connection {self.conn_id!r}."
+            f"or check the host in connection {self.conn_id!r}.", transient=True,
         )
 
     def get_json(self, path_or_url: str, params=None):

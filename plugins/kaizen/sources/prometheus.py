@@ -87,7 +87,9 @@ def check_body(name: str, body) -> dict:
         if isinstance(body, dict) and body.get("status") == "error":
             raise SourceError(
                 f"Prometheus query {name!r} failed: {body.get('errorType')}: {body.get('error')} "
-                f"(PromQL: {QUERIES[name]})"
+                f"(PromQL: {QUERIES[name]})",
+                # the API's error types: bad_data is the query's fault, the rest the server's
+                transient=body.get("errorType") in ("timeout", "canceled", "execution", "unavailable", "internal"),
             )
         raise SourceError(f"Prometheus query {name!r}: unexpected response {str(body)[:200]!r}")
     data = body.get("data") or {}
@@ -428,7 +430,7 @@ def prepare_range(first: date, last: date, transport: Transport | None = None) -
             source, table = TARGETS[name]
             n, rows, rejects = parse(name, raw.get(name, []), start, end)
             loads.append(TableLoad(source, table, TS_SLICE, {"start": start, "end": end},
-                                   n, rows, rejects))
+                                   n, rows, rejects, retention=config.retention("prometheus")))
         del raw
     return loads
 

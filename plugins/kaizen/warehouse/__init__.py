@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import date, datetime
 from functools import lru_cache
 
@@ -38,6 +39,7 @@ DDL_FILES = (
     "kpi_definitions.sql",
     "kpi_values.sql",
     "report_deliveries.sql",
+    "kaizen_schema.sql",
     "v_scorecard.sql",
     "v_kpi_day.sql",
     "v_kpi_week.sql",
@@ -94,11 +96,68 @@ def is_sqlite(engine: sa.Engine) -> bool:
     return engine.dialect.name == "sqlite"
 
 
+# Every write transaction of a run takes the warehouse's write lock first, so
+# overlapping runs — two backfills, a backfill and the daily run, two runs of one day —
+# write one after the other, whole slices at a time, and never deadlock on each other's
+# rows or see each other's half-replaced slices: on PostgreSQL a transaction advisory
+# lock, on SQLite ``begin immediate`` (its one writer; the next waits up to the 60 s
+# busy timeout instead of failing when it reads first and writes later).
+WRITE_LOCK = 0x4B41495A454E  # "KAIZEN"
+SCHEMA_TABLE = "kaizen_schema"
+
+
+def lock_for_writing(conn: sa.Connection) -> None:
+    """Take the warehouse's write lock for the rest of ``conn``'s transaction (call it
+    first in the transaction)."""
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(f"select pg_advisory_xact_lock({WRITE_LOCK})")
+    elif not conn.connection.driver_connection.in_transaction:
+        conn.exec_driver_sql("begin immediate")
+
+
+@contextmanager
+def writing(engine: sa.Engine):
+    """A write transaction holding the warehouse's write lock (see :data:`WRITE_LOCK`)."""
+    with engine.begin() as conn:
+        lock_for_writing(conn)
+        yield conn
+
+
+def schema_version() -> str:
+    """A digest of the DDL this release applies: a warehouse that holds it needs no DDL."""
+    import hashlib
+
+    from kaizen.warehouse.docs import comment_statements
+
+    h = hashlib.sha256()
+    for name in DDL_FILES:
+        h.update((config.SQL_DIR / name).read_bytes())
+    for stmt in comment_statements():
+        h.update(stmt.encode())
+    return h.hexdigest()[:16]
+
+
+def _applied_version(conn: sa.Connection) -> str | None:
+    if not sa.inspect(conn).has_table(SCHEMA_TABLE):
+        return None
+    return conn.exec_driver_sql(f"select version from {SCHEMA_TABLE}").scalar()
+
+
 def apply_ddl(engine: sa.Engine) -> None:
     """Create every table, index and view that does not exist yet (idempotent), after
     migrating tables an older release created in another shape; fact tables new to an
-    existing warehouse are computed from its landing tables once."""
-    with engine.begin() as conn:
+    existing warehouse are computed from its landing tables once.
+
+    A warehouse that records this release's :func:`schema_version` is left alone: a
+    run's hot path reads one row and runs no DDL (DDL there deadlocked two runs of one
+    day on ``drop view``). Concurrent appliers serialise on the write lock."""
+    version = schema_version()
+    with engine.connect() as conn:
+        if _applied_version(conn) == version:
+            return
+    with writing(engine) as conn:
+        if _applied_version(conn) == version:  # another run applied it while this one waited
+            return
         _migrate_latency_buckets(conn)
         _retire_caches(conn)
         inspector = sa.inspect(conn)
@@ -113,6 +172,8 @@ def apply_ddl(engine: sa.Engine) -> None:
 
             for stmt in comment_statements():
                 conn.exec_driver_sql(stmt.replace("%", "%%"))  # psycopg: % is a placeholder
+        conn.exec_driver_sql(f"delete from {SCHEMA_TABLE}")
+        conn.exec_driver_sql(f"insert into {SCHEMA_TABLE} (version) values ('{version}')")
 
 
 # what releases before the facts layer kept beside the landing tables
@@ -403,10 +464,16 @@ def fetch_rows(conn: sa.Connection, sql: str, params: Mapping | None = None) -> 
     """Plain tuples straight from the driver's cursor (``:name`` parameters, bound as
     :func:`bind_value`): for reads of many rows, where SQLAlchemy's row handling
     would cost more than the query."""
+    return fetch_table(conn, sql, params)[1]
+
+
+def fetch_table(conn: sa.Connection, sql: str, params: Mapping | None) -> tuple[list[str], list[tuple]]:
+    """(column names, plain tuples) of ``sql`` run on the driver's own cursor."""
     bound = {k: bind_value(v) for k, v in (params or {}).items()}
     if conn.dialect.name == "postgresql":
         sql = re.sub(r"(?<!:):(\w+)", r"%(\1)s", sql)
     cursor = conn.connection.driver_connection.cursor()
+    dbapi_error = conn.dialect.loaded_dbapi.Error
     try:
         cursor.execute(sql, bound)
         return [d[0] for d in cursor.description], cursor.fetchall()
@@ -454,9 +521,3 @@ def read_frame(engine_or_conn, sql: str, params: Mapping | None = None, *, ts_co
         if c in df:
             df[c] = [v if v is None or isinstance(v, date) else date.fromisoformat(str(v)[:10]) for v in df[c]]
     return df
-    return fetch_table(conn, sql, params)[1]
-
-
-def fetch_table(conn: sa.Connection, sql: str, params: Mapping | None) -> tuple[list[str], list[tuple]]:
-    """(column names, plain tuples) of ``sql`` run on the driver's own cursor."""
-    dbapi_error = conn.dialect.loaded_dbapi.Error

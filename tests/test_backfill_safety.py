@@ -1,0 +1,118 @@
+"""Backfills never corrupt the periods they touch (issue: operated day after day).
+
+On a warehouse rebuilt for 21 Sep – 9 Oct 2026, re-running a few old days — a 2-day
+``kaizen_backfill`` inside the closed September (kaizen.pipeline.rebuild, what its
+``rebuild_range`` task calls), or a native backfill of the daily DAG for the week of
+28 Sep (the pipeline steps its tasks call, day by day) — leaves every week, month and
+quarter row identical: each period is recomputed to its own end, or as far as the data
+has landed, never cut at the backfill's last day. Before, September's trades were cut
+to the backfill's end and the month was marked incomplete."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+import sqlalchemy as sa
+
+from conftest import use_demo
+from kaizen import calendar as cal
+from kaizen import pipeline
+
+FIRST, LAST = date(2026, 9, 21), date(2026, 10, 9)
+STAMPS = {"run_id", "computed_at"}
+
+
+def _rollups(engine) -> dict:
+    with engine.connect() as c:
+        rows = c.execute(sa.text("select * from kpi_values where grain <> 'day'")).mappings()
+        return {(r["kpi_id"], r["grain"], str(r["period_start"])[:10]): {k: v for k, v in r.items() if k not in STAMPS}
+                for r in rows}
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def rebuilt(request, range_demo, tmp_path, monkeypatch):
+    if request.param == "sqlite":
+        conn = {"conn_type": "sqlite", "host": str(tmp_path / "w.db")}
+    else:
+        u = sa.engine.make_url(request.getfixturevalue("pg_url"))
+        conn = {"conn_type": "postgres", "host": u.host, "port": u.port, "login": u.username, "schema": u.database}
+    engine = use_demo(monkeypatch, range_demo, conn)
+    pipeline.prepare_warehouse()
+    with engine.begin() as c:  # the session's PostgreSQL database: start from empty tables
+        for table in ("raw_trades", "raw_orders", "fct_trading_day", "fct_orders_day", "kpi_values"):
+            c.exec_driver_sql(f"delete from {table}")
+    pipeline.rebuild(FIRST, LAST, "clean")
+    return engine
+
+
+def _september(engine) -> dict:
+    with engine.connect() as c:
+        return dict(c.execute(sa.text(
+            "select kpi_id, value from kpi_values where grain = 'month' and period_start = :p "
+            "and kpi_id in ('trades_count', 'net_pnl_inr')"), {"p": "2026-09-01"}).tuples().all())
+
+
+def test_a_two_day_backfill_in_a_closed_month_changes_no_period(rebuilt):
+    before = _rollups(rebuilt)
+    assert before[("trades_count", "month", "2026-09-01")]["is_complete"] in (1, True)
+    assert {g for _, g, _ in before} == {"week", "month", "quarter"}
+    pipeline.rebuild(date(2026, 9, 24), date(2026, 9, 25), "backfill")
+    assert _rollups(rebuilt) == before
+
+
+def test_a_native_backfill_of_a_week_changes_no_period(rebuilt):
+    before = _rollups(rebuilt)
+    september = _september(rebuilt)
+    for d in cal.trading_days(date(2026, 9, 28), date(2026, 10, 2)):
+        for source in pipeline.SOURCES:
+            pipeline.extract_source(source, d, "native")
+        pipeline.compute_day_kpis(d, "native")
+        out = pipeline.compute_rollups_to_date(d, "native")
+        assert "month:2026-09-01" in out["periods"] or d.month == 10
+    assert _rollups(rebuilt) == before
+    assert _september(rebuilt) == september and september["trades_count"] > 0
+
+
+@pytest.mark.parametrize(("run_type", "alerts"), [("scheduled", 1), ("backfill", 0), ("manual", 0),
+                                                   ("asset_triggered", 0), (None, 1)])
+def test_only_scheduled_runs_raise_the_deadline_alert(run_type, alerts, tmp_path, monkeypatch):
+    """The triggerer hands the callback the run as a dict (DAGRunResponse); without a
+    Slack connection the alert lands in the outbox, where it is counted. A run type the
+    callback cannot read alerts, rather than staying silent."""
+    from kaizen import alerts as alerts_mod
+
+    monkeypatch.setenv("KAIZEN_OUT_DIR", str(tmp_path))
+    monkeypatch.delenv("AIRFLOW_CONN_KAIZEN_SLACK", raising=False)
+    run = {"run_id": "r1"} if run_type is None else {"run_id": "r1", "run_type": run_type}
+    alerts_mod.daily_review_deadline_missed(context={"dag_run": run})
+    sent = list((tmp_path / "alerts").glob("*_deadline.json")) if (tmp_path / "alerts").exists() else []
+    assert len(sent) == alerts
+
+
+def test_recompute_only_fetches_nothing_and_restores_the_kpis(rebuilt, monkeypatch, tmp_path):
+    """The backfill form's ``reextract: false``: the sources are not read (the demo
+    folder points nowhere) and the KPIs come back as they were from the stored facts."""
+    from kaizen.backfill import validate
+
+    with rebuilt.connect() as c:
+        before = {r[:3]: r[3:] for r in c.execute(sa.text(
+            "select kpi_id, grain, period_start, value, status, is_complete from kpi_values")).tuples()}
+    with rebuilt.begin() as c:
+        c.exec_driver_sql("delete from kpi_values")
+    monkeypatch.setenv("KAIZEN_DEMO_DIR", str(tmp_path / "nowhere"))
+    req = validate({"start": str(FIRST), "end": str(LAST), "reextract": False}, today=date(2026, 12, 4))
+    assert req.reextract is False
+    out = pipeline.rebuild_backfill(req.as_dict(), "recompute")
+    assert out["extracted"] == 0 and out["kpi_rows"] > 0
+    with rebuilt.connect() as c:
+        after = {r[:3]: r[3:] for r in c.execute(sa.text(
+            "select kpi_id, grain, period_start, value, status, is_complete from kpi_values")).tuples()}
+    assert after == before
+
+
+def test_a_wrong_reextract_value_is_refused_naming_the_field():
+    from kaizen.backfill import BackfillParamError, validate
+
+    with pytest.raises(BackfillParamError, match="reextract: 'no' is not true or false"):
+        validate({"start": "2026-11-02", "end": "2026-11-03", "reextract": "no"}, today=date(2026, 12, 4))
