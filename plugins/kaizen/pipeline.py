@@ -376,16 +376,41 @@ def resolve_review_period(
             "as_of": as_of.isoformat()}
 
 
+def land_tail(until: datetime, run_id: str) -> list[dict]:
+    """Extract the window sources (Prometheus, PagerDuty, GitHub) from where the last
+    daily run's window ended up to ``until``: the weekend or holiday minutes a review
+    due before the next daily run would otherwise miss. The next daily run extracts
+    its whole window again (same slices, replaced), so nothing is loaded twice."""
+    from kaizen import sources, warehouse
+    from kaizen.kpis import periods
+    from kaizen.period import window_day
+    from kaizen.sources.base import load
+
+    engine = warehouse.get_engine()
+    with engine.connect() as conn:
+        landed = periods.landed_to(conn)
+    if landed is None or landed >= until:
+        return []
+    day = window_day(landed)  # the trading day whose window the tail belongs to
+    out = []
+    for name in sources.WINDOW_SOURCES:
+        out += [r.as_dict() for r in load(engine, (day, day), run_id, sources.prepare_window(name, landed, until))]
+    log.info("review tail %s … %s extracted: %s", landed.isoformat(), until.isoformat(), out)
+    return out
+
+
 def compute_review_rollups(period: dict, run_id: str) -> dict:
-    """The reviewed period's KPIs, recomputed to the review's as-of time."""
+    """The reviewed period's KPIs, recomputed to the review's as-of time, once every
+    source has landed up to it: the tail after the last daily run is extracted first
+    (:func:`land_tail`)."""
     from kaizen import warehouse
     from kaizen.kpis import periods
 
     start = date.fromisoformat(period["period_start"])
-    rows = periods.compute_rollups(
-        warehouse.get_engine(), [period["grain"]], start, start, run_id, as_of=datetime.fromisoformat(period["as_of"])
-    )
-    return {"rows": len(rows)}
+    as_of = datetime.fromisoformat(period["as_of"])
+    tail = land_tail(min(as_of, Period.of(period["grain"], start).closes_utc), run_id)
+    rows = periods.compute_rollups(warehouse.get_engine(), [period["grain"]], start, start, run_id, as_of=as_of)
+    return {"rows": len(rows), "tail": tail}
 
 
 def render_review(period: dict, run_id: str) -> dict:

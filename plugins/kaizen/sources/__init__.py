@@ -15,13 +15,24 @@ from kaizen.sources.base import ExtractResult, Reject, SourceError
 
 SOURCES = ("trading", "prometheus", "github", "pagerduty", "github_issues")
 
-__all__ = ["SOURCES", "ExtractResult", "Reject", "SourceError", "extract_range", "prepare_range"]
+__all__ = ["SOURCES", "WINDOW_SOURCES", "ExtractResult", "Reject", "SourceError", "extract_range", "prepare_range",
+           "prepare_window"]
 
 
 def prepare_range(name: str, first: date, last: date) -> list:
     """Source ``name`` fetched and validated for the trading days [first, last]: its
     :class:`~kaizen.sources.base.TableLoad` list, nothing written."""
     return importlib.import_module(f"kaizen.sources.{name}").prepare_range(first, last)
+
+
+# the sources whose records are instants of the whole time line (not trading sessions):
+# a review extracts their tail up to its period's end itself (kaizen.pipeline.land_tail)
+WINDOW_SOURCES = ("prometheus", "pagerduty", "github", "github_issues")
+
+
+def prepare_window(name: str, start, end) -> list:
+    """Window source ``name`` fetched and validated for the instants [start, end)."""
+    return importlib.import_module(f"kaizen.sources.{name}").prepare_window(start, end)
 
 
 def extract_range(first: date, last: date, engine, run_id: str, *, progress=None) -> list[ExtractResult]:

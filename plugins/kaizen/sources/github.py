@@ -370,7 +370,11 @@ def parse(raw: dict, start: datetime, end: datetime) -> tuple[int, list[dict], l
 def prepare_range(first: date, last: date, transport: Transport | None = None) -> list[TableLoad]:
     """The trading days ``first``..``last`` in one fetch, validated: the same rows and
     quarantine as extracting them one at a time in order."""
-    start, end = windows_utc(first, last)
+    return prepare_window(*windows_utc(first, last), transport)
+
+
+def prepare_window(start: datetime, end: datetime, transport: Transport | None = None) -> list[TableLoad]:
+    """The instants [start, end) in one fetch, validated: what to load."""
     raw = (transport or default_transport())(start, end)
     n, rows, rejects, targets = parse(raw, start, end)
     # Targets inside the range were flagged by the parse (``rolled_back``: any listed

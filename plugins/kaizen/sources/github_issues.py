@@ -276,7 +276,11 @@ def parse(issues: list[dict], start: datetime, end: datetime):
 def prepare_range(first: date, last: date, transport: Transport | None = None) -> list[TableLoad]:
     """The trading days ``first``..``last`` in one fetch, validated: the same rows and
     quarantine as extracting them one at a time in order."""
-    start, end = windows_utc(first, last)
+    return prepare_window(*windows_utc(first, last), transport)
+
+
+def prepare_window(start: datetime, end: datetime, transport: Transport | None = None) -> list[TableLoad]:
+    """The instants [start, end) in one fetch, validated: what to load."""
     raw = (transport or default_transport())(start)
     n, rows, rejects, numbers = parse(raw, start, end)
     params = {f"n{k}": v for k, v in enumerate(numbers)}

@@ -389,7 +389,11 @@ def _in_list(column: str, prefix: str, values: list[str]) -> tuple[str, dict]:
 def prepare_range(first: date, last: date, transport: Transport | None = None) -> list[TableLoad]:
     """The trading days ``first``..``last`` in one fetch, validated: the same rows and
     quarantine as extracting them one at a time in order."""
-    start, end = windows_utc(first, last)
+    return prepare_window(*windows_utc(first, last), transport)
+
+
+def prepare_window(start: datetime, end: datetime, transport: Transport | None = None) -> list[TableLoad]:
+    """The instants [start, end) in one fetch, validated: what to load."""
     raw = (transport or default_transport())(start, end)
     incidents, alerts, entries, inc_ids, alert_ids = parse(raw, start, end)
     # The alerts slice: the alerts of the windows' incidents (an alert can be grouped

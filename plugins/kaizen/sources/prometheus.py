@@ -422,7 +422,11 @@ def _gc_paused() -> Iterator[None]:
 def prepare_range(first: date, last: date, transport: Transport | None = None) -> list[TableLoad]:
     """Trading days ``first``..``last`` in one fetch (their review windows, which tile
     the time line), validated: what to load."""
-    start, end = windows_utc(first, last)
+    return prepare_window(*windows_utc(first, last), transport)
+
+
+def prepare_window(start: datetime, end: datetime, transport: Transport | None = None) -> list[TableLoad]:
+    """The instants [start, end) in one fetch, validated: what to load."""
     loads = []
     with _gc_paused():  # the bodies are freed (reference counts) before the collector sees them
         raw = (transport or default_transport())(start, end)
