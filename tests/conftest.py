@@ -107,6 +107,40 @@ def range_demo(tmp_path_factory):
     return out
 
 
+RANGE_FIRST, RANGE_LAST = (__import__("datetime").date(2026, 9, 21), __import__("datetime").date(2026, 10, 9))
+RANGE_TABLES = ("raw_trades", "raw_orders", "quarantine", "fct_trading_day", "fct_orders_day", "kpi_values")
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def rebuilt_range_conn(request, range_demo, tmp_path_factory):
+    """A warehouse rebuilt for 21 Sep – 9 Oct 2026 from ``range_demo``, once per test
+    module and dialect: the tests that use it (through ``rebuilt``) must leave it as
+    they found it — which is what they assert."""
+    import sqlalchemy as sa
+
+    from kaizen import pipeline
+
+    if request.param == "sqlite":
+        conn = {"conn_type": "sqlite", "host": str(tmp_path_factory.mktemp("rebuilt") / "w.db")}
+    else:
+        u = sa.engine.make_url(request.getfixturevalue("pg_url"))
+        conn = {"conn_type": "postgres", "host": u.host, "port": u.port, "login": u.username, "schema": u.database}
+    with pytest.MonkeyPatch.context() as mp:
+        engine = use_demo(mp, range_demo, conn)
+        pipeline.prepare_warehouse()
+        with engine.begin() as c:  # the session's PostgreSQL database: start from empty tables
+            for table in RANGE_TABLES:
+                c.exec_driver_sql(f"delete from {table}")
+        pipeline.rebuild(RANGE_FIRST, RANGE_LAST, "clean")
+    return conn
+
+
+@pytest.fixture
+def rebuilt(rebuilt_range_conn, range_demo, monkeypatch):
+    """The module's rebuilt warehouse (see ``rebuilt_range_conn``), the pipeline pointed at it."""
+    return use_demo(monkeypatch, range_demo, rebuilt_range_conn)
+
+
 def use_demo(monkeypatch, demo, conn: dict):
     """Point the pipeline at the demo sources in ``demo`` and the warehouse ``conn``."""
     import json

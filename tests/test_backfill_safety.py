@@ -15,7 +15,6 @@ from datetime import date
 import pytest
 import sqlalchemy as sa
 
-from conftest import use_demo
 from kaizen import calendar as cal
 from kaizen import pipeline
 
@@ -28,22 +27,6 @@ def _rollups(engine) -> dict:
         rows = c.execute(sa.text("select * from kpi_values where grain <> 'day'")).mappings()
         return {(r["kpi_id"], r["grain"], str(r["period_start"])[:10]): {k: v for k, v in r.items() if k not in STAMPS}
                 for r in rows}
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def rebuilt(request, range_demo, tmp_path, monkeypatch):
-    if request.param == "sqlite":
-        conn = {"conn_type": "sqlite", "host": str(tmp_path / "w.db")}
-    else:
-        u = sa.engine.make_url(request.getfixturevalue("pg_url"))
-        conn = {"conn_type": "postgres", "host": u.host, "port": u.port, "login": u.username, "schema": u.database}
-    engine = use_demo(monkeypatch, range_demo, conn)
-    pipeline.prepare_warehouse()
-    with engine.begin() as c:  # the session's PostgreSQL database: start from empty tables
-        for table in ("raw_trades", "raw_orders", "fct_trading_day", "fct_orders_day", "kpi_values"):
-            c.exec_driver_sql(f"delete from {table}")
-    pipeline.rebuild(FIRST, LAST, "clean")
-    return engine
 
 
 def _september(engine) -> dict:

@@ -16,22 +16,13 @@ from __future__ import annotations
 import threading
 from datetime import date
 
-import pytest
 import sqlalchemy as sa
 
-from conftest import use_demo
 from kaizen import calendar as cal
 from kaizen import pipeline, warehouse
 
 FIRST, LAST = date(2026, 9, 21), date(2026, 10, 9)
 STAMPS = {"run_id", "computed_at", "loaded_at", "quarantined_at"}
-
-
-def _conn(dialect, request, tmp_path) -> dict:
-    if dialect == "sqlite":
-        return {"conn_type": "sqlite", "host": str(tmp_path / "w.db")}
-    u = sa.engine.make_url(request.getfixturevalue("pg_url"))
-    return {"conn_type": "postgres", "host": u.host, "port": u.port, "login": u.username, "schema": u.database}
 
 
 def _state(engine) -> dict:
@@ -66,27 +57,16 @@ def _together(*jobs) -> None:
         raise errors[0]
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def clean(request, range_demo, tmp_path, monkeypatch):
-    engine = use_demo(monkeypatch, range_demo, _conn(request.param, request, tmp_path))
-    pipeline.prepare_warehouse()
-    with engine.begin() as c:  # the session's PostgreSQL database: start from empty tables
-        for table in ("raw_trades", "raw_orders", "quarantine", "fct_trading_day", "fct_orders_day", "kpi_values"):
-            c.exec_driver_sql(f"delete from {table}")
-    pipeline.rebuild(FIRST, LAST, "clean")
-    return engine
-
-
-def test_two_overlapping_backfills_at_once_equal_one_clean_run(clean):
-    before = _state(clean)
+def test_two_overlapping_backfills_at_once_equal_one_clean_run(rebuilt):
+    before = _state(rebuilt)
     assert len(before["kpi_values"]) > 500 and before["raw_trades"]
     _together(lambda: pipeline.rebuild(FIRST, date(2026, 10, 2), "a"),
               lambda: pipeline.rebuild(date(2026, 9, 28), LAST, "b"))
-    assert _state(clean) == before
+    assert _state(rebuilt) == before
 
 
-def test_two_runs_of_the_same_day_finish_without_deadlock(clean):
-    before = _state(clean)
+def test_two_runs_of_the_same_day_finish_without_deadlock(rebuilt):
+    before = _state(rebuilt)
     day = date(2026, 10, 7)
     assert cal.is_trading_day(day)
 
@@ -100,20 +80,20 @@ def test_two_runs_of_the_same_day_finish_without_deadlock(clean):
         return run
 
     _together(daily_run("run-1"), daily_run("run-2"))
-    assert _state(clean) == before
+    assert _state(rebuilt) == before
 
 
-def test_the_hot_path_runs_no_ddl(clean):
+def test_the_hot_path_runs_no_ddl(rebuilt):
     """prepare_warehouse on an up-to-date warehouse reads its schema version and stops."""
     statements: list[str] = []
 
     def seen(conn, cursor, statement, *rest):
         statements.append(statement)
 
-    sa.event.listen(clean, "before_cursor_execute", seen)
+    sa.event.listen(rebuilt, "before_cursor_execute", seen)
     try:
         pipeline.prepare_warehouse()
     finally:
-        sa.event.remove(clean, "before_cursor_execute", seen)
+        sa.event.remove(rebuilt, "before_cursor_execute", seen)
     ddl = [s for s in statements if s.split()[0].lower() in ("create", "drop", "alter", "comment")]
     assert ddl == [] and any(warehouse.SCHEMA_TABLE in s for s in statements)
