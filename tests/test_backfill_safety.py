@@ -38,7 +38,9 @@ def _september(engine) -> dict:
 
 def test_a_two_day_backfill_in_a_closed_month_changes_no_period(rebuilt):
     before = _rollups(rebuilt)
-    assert before[("trades_count", "month", "2026-09-01")]["is_complete"] in (1, True)
+    assert before[("trades_count", "week", "2026-09-28")]["is_complete"] in (1, True)
+    # September began before the history (21 Sep): never complete, however it is recomputed
+    assert before[("trades_count", "month", "2026-09-01")]["is_complete"] in (0, False)
     assert {g for _, g, _ in before} == {"week", "month", "quarter"}
     pipeline.rebuild(date(2026, 9, 24), date(2026, 9, 25), "backfill")
     assert _rollups(rebuilt) == before
@@ -99,3 +101,21 @@ def test_a_wrong_reextract_value_is_refused_naming_the_field():
 
     with pytest.raises(BackfillParamError, match="reextract: 'no' is not true or false"):
         validate({"start": "2026-11-02", "end": "2026-11-03", "reextract": "no"}, today=date(2026, 12, 4))
+
+
+def test_a_period_that_starts_before_the_history_is_never_complete(rebuilt):
+    """The history of the rebuilt warehouse begins with 21 Sep's window (Fri 18 Sep
+    16:00 IST): September and Q3 ended long ago yet stay incomplete; the weeks from
+    21 Sep that have ended, and the days, are complete."""
+    from kaizen.kpis import periods
+
+    with rebuilt.connect() as c:
+        assert periods.history_start(c) == cal.ist_datetime(date(2026, 9, 18), cal.review_time(date(2026, 9, 18)))
+        flags = {(g, str(p)[:10]): bool(v) for g, p, v in c.execute(sa.text(
+            "select grain, period_start, min(case when is_complete then 1 else 0 end) from kpi_values "
+            "group by grain, period_start")).tuples()}
+    assert {k for k, v in flags.items() if not v and k[0] != "day"} == {
+        ("month", "2026-09-01"), ("quarter", "2026-07-01"),
+        ("week", "2026-10-05"), ("month", "2026-10-01"), ("quarter", "2026-10-01")}  # the last: to date
+    assert flags[("week", "2026-09-21")] and flags[("week", "2026-09-28")]
+    assert all(v for (g, _), v in flags.items() if g == "day")

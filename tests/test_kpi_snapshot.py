@@ -4,7 +4,11 @@ PostgreSQL: every column but ``computed_at`` and ``run_id``, floats exactly.
 The snapshot (tests/data/kpi_values_demo.csv.gz, 3,198 rows) was taken with the code of
 2026-12-04 before the facts refactor; ``make snapshot-check`` does the same for the
 benchmark's year (tests/data/kpi_values_year.csv.gz, 12,363 rows). A deliberate
-semantic change rewrites the snapshot in the same commit and names the change."""
+semantic change rewrites the snapshot in the same commit and names the change.
+
+Rewritten since: a period that starts before the history begins is never complete
+(``is_complete`` of the 3 periods overlapping each history's start — 117 rows in each
+snapshot — became false; nothing else changed, on either snapshot)."""
 
 from __future__ import annotations
 

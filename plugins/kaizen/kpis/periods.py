@@ -171,7 +171,11 @@ def write_scopes(
         ).mappings():
             stored.setdefault((grain, _period_key(r["period_start"])), {})[r["kpi_id"]] = dict(r)
     out, changed, gone = [], [], []
+    begins = history_start(conn)
     for scope, is_complete in scopes:
+        # a period that starts before the history begins is never complete: the days
+        # before were never observed, whatever its end (semantic change, see the README)
+        is_complete = is_complete and (begins is None or scope.start >= begins)
         key = (scope.grain, scope.period_start.isoformat())
         history: dict[str, list[float]] = {}
         for prev in previous_periods(scope.grain, scope.period_start):
@@ -212,6 +216,22 @@ def write_scope(
 ) -> list[dict]:
     """One scope's rows (see :func:`write_scopes`)."""
     return write_scopes(conn, [(scope, is_complete)], run_id, cat=cat, stamp=stamp)
+
+
+def history_start(conn: sa.Connection) -> datetime | None:
+    """Where the warehouse's history begins for every time-line source: the later of
+    the first loaded trading day's review window and the first probed slot (None:
+    nothing landed). A period that starts before it is never complete."""
+    from kaizen.warehouse import facts
+
+    starts = []
+    day = conn.execute(sa.text("select min(trading_day) from fct_trading_day")).scalar()
+    if day is not None:
+        starts.append(Period.day(day if isinstance(day, date) else date.fromisoformat(str(day)[:10])).opens_utc)
+    slot = conn.execute(sa.text("select min(slot) from fct_probe_slot")).scalar()
+    if slot is not None:
+        starts.append(facts.slot_start(int(slot)))
+    return max(starts) if starts else None
 
 
 def landed_to(conn: sa.Connection) -> datetime | None:
