@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from kaizen import warehouse
 from kaizen.kpis import catalog as catalog_mod
 from kaizen.kpis import status as st
-from kaizen.kpis.measures import Measure, Scope, measure_scope
+from kaizen.kpis.measures import Measure, Scope, _as_date, measure_scope
 from kaizen.period import ROLLUP_GRAINS, Period
 
 CONTENT_COLS = (
@@ -227,7 +227,7 @@ def history_start(conn: sa.Connection) -> datetime | None:
     starts = []
     day = conn.execute(sa.text("select min(trading_day) from fct_trading_day")).scalar()
     if day is not None:
-        starts.append(Period.day(day if isinstance(day, date) else date.fromisoformat(str(day)[:10])).opens_utc)
+        starts.append(Period.day(_as_date(day)).opens_utc)
     slot = conn.execute(sa.text("select min(slot) from fct_probe_slot")).scalar()
     if slot is not None:
         starts.append(facts.slot_start(int(slot)))
@@ -239,7 +239,7 @@ def landed_to(conn: sa.Connection) -> datetime | None:
     how far the warehouse's data reaches (None: nothing loaded)."""
     days = [conn.execute(sa.text(f"select max(trading_day) from {t}")).scalar()
             for t in ("fct_trading_day", "fct_orders_day")]
-    days = [d if isinstance(d, date) else date.fromisoformat(str(d)[:10]) for d in days if d is not None]
+    days = [_as_date(d) for d in days if d is not None]
     return Period.day(max(days)).closes_utc if days else None
 
 
