@@ -10,7 +10,8 @@ to the backfill's end and the month was marked incomplete."""
 
 from __future__ import annotations
 
-from datetime import date
+import json
+from datetime import date, time
 
 import pytest
 import sqlalchemy as sa
@@ -119,3 +120,21 @@ def test_a_period_that_starts_before_the_history_is_never_complete(rebuilt):
         ("week", "2026-10-05"), ("month", "2026-10-01"), ("quarter", "2026-10-01")}  # the last: to date
     assert flags[("week", "2026-09-21")] and flags[("week", "2026-09-28")]
     assert all(v for (g, _), v in flags.items() if g == "day")
+
+
+def test_the_review_of_a_period_before_the_history_says_what_was_observed(rebuilt, tmp_path):
+    """September's monthly review on a history that begins on 21 Sep: titled and marked
+    'observed from 21 Sep', not complete, never '(to date)'; October's review (whole
+    history) carries no such mark."""
+    from kaizen.reports import review
+
+    as_of = cal.ist_datetime(date(2026, 10, 5), time(14, 0))
+    sep = review.build_review(rebuilt, "monthly", date(2026, 9, 1), as_of=as_of)
+    assert (sep.observed_from, sep.is_complete) == (date(2026, 9, 21), False)
+    assert sep.title == "📅 Monthly Review — September 2026 (observed from 21 Sep)"
+    out = review.render_review(sep, run_id="t", out_dir=tmp_path)
+    assert "(observed from 21 Sep 2026: the history begins then)" in out["markdown"]
+    assert "(to date)" not in out["markdown"]
+    assert "observed from 21 Sep 2026" in json.dumps(out["headline"], ensure_ascii=False)
+    week = review.build_review(rebuilt, "weekly", date(2026, 9, 28), as_of=as_of)
+    assert (week.observed_from, week.is_complete) == (None, True) and "observed" not in week.title

@@ -27,7 +27,7 @@ import sqlalchemy as sa
 from kaizen import calendar as cal
 from kaizen import config
 from kaizen.kpis.maths import drawdown_series
-from kaizen.period import Period
+from kaizen.period import Period, window_day
 from kaizen.reports import model, render
 from kaizen.reports.model import (
     UNIT_SUFFIX,
@@ -247,6 +247,13 @@ class ReviewReport:
     strategies: list[StrategyRow]
     achievement: list[Achievement]
     series: dict = field(default_factory=dict)  # chart data (plain lists)
+    observed_from: date | None = None  # the period starts before the history: its first day observed
+
+    @property
+    def observed_text(self) -> str:
+        """``observed from 21 Sep`` for a period that starts before the history, else ''."""
+        d = self.observed_from
+        return f"observed from {d.day} {d:%b %Y}" if d else ""
 
     @property
     def headline_lines(self) -> list[KpiLine]:
@@ -331,15 +338,19 @@ def _grain(kind: str) -> str:
         raise ValueError(f"kind: {kind!r} is not one of {', '.join(KINDS)}") from None
 
 
-def _title(kind: str, ps: date, pe: date, key: str, as_of_day: date, complete: bool) -> str:
+def _title(kind: str, ps: date, pe: date, key: str, as_of_day: date, complete: bool,
+           observed_from: date | None = None) -> str:
     if kind == "weekly":
         body = f"W{ps.isocalendar()[1]:02d}, {range_text(ps, pe)}"
     elif kind == "monthly":
         body = f"{ps:%B %Y}"
     else:
         body = f"Q{(ps.month - 1) // 3 + 1} {ps.year} ({fiscal_quarter(ps)}), {range_text(ps, pe)}"
+    notes = [f"observed from {observed_from.day} {observed_from:%b}"] if observed_from else []
     if not complete:
-        body += f" (to {as_of_day.day} {as_of_day:%b})"
+        notes.append(f"to {as_of_day.day} {as_of_day:%b}")
+    if notes:
+        body += f" ({', '.join(notes)})"
     return f"{TITLES[kind]} — {body}"
 
 
@@ -754,6 +765,9 @@ def build_review(engine: sa.Engine, kind: str, period_start: date, *, as_of: dat
         strategies = _read_strategies(conn, scope.session_days)
         achievement = _achievement(conn, cat, ps, pe, last_day, defs) if kind != "weekly" else []
         series = _series(conn, kind, ps, pe, last_day, start, end, incidents, figures)
+        begins = periods.history_start(conn)
+    # a period that starts before the history begins: its first days were never observed
+    observed_from = window_day(begins) if begins is not None and start < begins else None
     as_of_day = cal.ist_date(end - timedelta(microseconds=1)) if end > start else ps
     return ReviewReport(
         kind=kind,
@@ -762,10 +776,11 @@ def build_review(engine: sa.Engine, kind: str, period_start: date, *, as_of: dat
         period_key=key,
         period_start=ps,
         period_end=pe,
-        title=_title(kind, ps, pe, key, as_of_day, complete),
+        title=_title(kind, ps, pe, key, as_of_day, complete, observed_from),
         period_text=range_text(ps, pe),
         fiscal_text=fiscal_quarter(ps),
-        is_complete=complete,
+        is_complete=complete and observed_from is None,
+        observed_from=observed_from,
         window_start_utc=start,
         window_end_utc=end,
         tables=tables,
