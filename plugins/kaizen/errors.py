@@ -54,7 +54,7 @@ def at_task_boundary(fn):
         try:
             return fn(*args, **kwargs)
         except KaizenError as exc:
-            if exc.transient:
+            if not is_permanent(exc):
                 raise
             from airflow.sdk.exceptions import AirflowFailException
 

@@ -428,13 +428,14 @@ def prepare_range(first: date, last: date, transport: Transport | None = None) -
 def prepare_window(start: datetime, end: datetime, transport: Transport | None = None) -> list[TableLoad]:
     """The instants [start, end) in one fetch, validated: what to load."""
     loads = []
+    retention = config.retention("prometheus")
     with _gc_paused():  # the bodies are freed (reference counts) before the collector sees them
         raw = (transport or default_transport())(start, end)
         for name in QUERIES:
             source, table = TARGETS[name]
             n, rows, rejects = parse(name, raw.get(name, []), start, end)
             loads.append(TableLoad(source, table, TS_SLICE, {"start": start, "end": end},
-                                   n, rows, rejects, retention=config.retention("prometheus")))
+                                   n, rows, rejects, retention=retention))
         del raw
     return loads
 

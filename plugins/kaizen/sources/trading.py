@@ -372,13 +372,13 @@ def parse_records(first: date, last: date, records, *, source: str, key: str, da
     kept = np.flatnonzero((state == accel.OK) & (lo <= days) & (days <= hi))
     cols = {f: _object_column(records, f)[kept] for f in fields}
     plain, values = screen(cols, us[kept], days[kept])
+    day_of = accel.as_dates(days[kept])  # each kept record's IST day, as the day filter read it
     slow_rows, slow_at, rejects = [], [], []
     for j in np.flatnonzero(~plain).tolist():
         rec = records[int(kept[j])]
-        ts = parse_ts(rec.get(day_field))
-        row, reason = check(rec, ts, cal.ist_date(ts))
+        row, reason = check(rec, parse_ts(rec.get(day_field)), day_of[j])
         if row is None:
-            rejects.append((j, Reject(source, str(rec.get(key)), reason, rec, day=cal.ist_date(ts))))
+            rejects.append((j, Reject(source, str(rec.get(key)), reason, rec, day=day_of[j])))
         else:
             slow_rows.append(row)
             slow_at.append(j)
@@ -393,8 +393,7 @@ def parse_records(first: date, last: date, records, *, source: str, key: str, da
     for j in at[dup].tolist():
         rec = records[int(kept[j])]
         rkey = str(rec.get(key))
-        rejects.append((j, Reject(source, rkey, _duplicate_reason(key, rkey), rec, day=cal.ist_date(
-            parse_ts(rec.get(day_field))))))
+        rejects.append((j, Reject(source, rkey, _duplicate_reason(key, rkey), rec, day=day_of[j])))
     if dup.any():
         frame = frame[~dup].reset_index(drop=True)
     rejects.sort(key=lambda r: r[0])

@@ -71,7 +71,7 @@ def ist_days(us: np.ndarray) -> np.ndarray:
 def as_dates(days: np.ndarray) -> np.ndarray:
     """Day numbers → ``datetime.date`` objects (each distinct day built once)."""
     uniq, codes = np.unique(days, return_inverse=True)
-    return np.array([EPOCH_DAY + timedelta(days=int(d)) for d in uniq] + [None], dtype=object)[codes]
+    return np.array([EPOCH_DAY + timedelta(days=int(d)) for d in uniq], dtype=object)[codes]
 
 
 def _texts(col: np.ndarray) -> np.ndarray:
