@@ -7,7 +7,7 @@ The parse rules sample by sample: tests/test_sources_prometheus_parse.py."""
 from __future__ import annotations
 
 import json
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -32,8 +32,10 @@ def counts(results):
     return {r.source: (r.extracted, r.loaded, r.quarantined) for r in results}
 
 
-# latency: 1,440 minute rows (15:00 lacks its rejected 0.5 bucket) + 1 rejected sample
-EXPECTED_D = {"probes": (1440, 1438, 2), "latency": (1441, 1440, 1), "errors": (1440, 1440, 0)}
+# latency: 1,440 minutes × 3 buckets; 15:00 has a rejected 0.5 bucket, so the whole
+# minute is quarantined (its 3 samples) and 1,439 minutes get a row: 1,439 + 3 extracted
+EXPECTED_D = {"probes": (1440, 1438, 2), "latency": (1442, 1439, 3), "errors": (1440, 1440, 0)}
+NEG_MINUTE = "2026-11-25T15:00:00Z"
 
 
 def test_http_extract_rows(engine, fake, waits):
@@ -52,18 +54,20 @@ def test_http_extract_rows(engine, fake, waits):
     assert str(probes[0]["ts"]).startswith("2026-11-25 10:30:00")
     assert str(probes[-1]["ts"]).startswith("2026-11-26 10:29:00")
     buckets = rows(engine, "select ts, bounds, counts, request_count from raw_latency_buckets order by ts")
-    assert len(buckets) == 1440  # one row per minute
+    assert len(buckets) == 1439  # one row per minute, but the dropped 15:00
     per_le: dict[str, float] = {}
     for b in buckets:
         for le, c in zip(json.loads(b["bounds"]), json.loads(b["counts"]), strict=True):
             per_le[le] = per_le.get(le, 0.0) + c
-    assert per_le == {"0.25": 10 * 1440, "0.5": 12 * 1439, "+Inf": 13 * 1440}
+    assert per_le == {"0.25": 10 * 1439, "0.5": 12 * 1439, "+Inf": 13 * 1439}  # every row has every bucket
     assert (buckets[0]["bounds"], buckets[0]["counts"], buckets[0]["request_count"]) == (
         '["0.25","0.5","+Inf"]', "[10.0,12.0,13.0]", 13.0
     )
-    (neg_minute,) = [b for b in buckets if str(b["ts"]).startswith("2026-11-25 15:00:00")]
-    assert (neg_minute["bounds"], neg_minute["counts"]) == ('["0.25","+Inf"]', "[10.0,13.0]")
-    assert sum(b["request_count"] for b in buckets) == 13 * 1440
+    assert {(b["bounds"], b["counts"]) for b in buckets} == {('["0.25","0.5","+Inf"]', "[10.0,12.0,13.0]")}
+    assert not [b for b in buckets if str(b["ts"]).startswith("2026-11-25 15:00:00")]
+    assert str(buckets[269]["ts"]).startswith("2026-11-25 14:59:00")  # 10:30 + 269 min
+    assert str(buckets[270]["ts"]).startswith("2026-11-25 15:01:00")
+    assert sum(b["request_count"] for b in buckets) == 13 * 1439
     assert rows(engine, "select sum(error_count) as n from raw_error_minutes")[0]["n"] == 4
     assert waits == []
 
@@ -80,9 +84,20 @@ def test_validation_reasons_and_payloads(engine, fake, waits):
         "metric": {"instance": "trading-api", "job": "blackbox"},
         "value": [int(ts("2026-11-25T13:00:00Z").timestamp()), "2"],
     }
-    (neg,) = quarantine(engine, "latency")["0.5@2026-11-25T15:00:00Z"]
-    assert neg["reason"] == "negative bucket count -3"
-    assert json.loads(neg["payload"])["metric"] == {"le": "0.5"}
+    q = quarantine(engine, "latency")
+    dropped = f"minute {NEG_MINUTE} dropped: bucket le=0.5 rejected (negative bucket count -3)"
+    assert {k: [r["reason"] for r in v] for k, v in q.items()} == {
+        f"0.25@{NEG_MINUTE}": [dropped],
+        f"0.5@{NEG_MINUTE}": ["negative bucket count -3"],
+        f"+Inf@{NEG_MINUTE}": [dropped],
+    }
+    minute = int(ts(NEG_MINUTE).timestamp())
+    assert {k: json.loads(v[0]["payload"]) for k, v in q.items()} == {
+        f"0.25@{NEG_MINUTE}": {"metric": {"le": "0.25"}, "value": [minute, "10"]},
+        f"0.5@{NEG_MINUTE}": {"metric": {"le": "0.5"}, "value": [minute, "-3"]},
+        f"+Inf@{NEG_MINUTE}": {"metric": {"le": "+Inf"}, "value": [minute, "13"]},
+    }
+    assert {str(v[0]["extract_day"])[:10] for v in q.values()} == {DAY.isoformat()}
 
 
 def test_long_window_is_chunked_under_the_points_limit(engine, fake, waits, monkeypatch):
@@ -230,7 +245,8 @@ def test_range_extract_equals_days_one_by_one(engine, demo_month):
     assert calls == [(review_window_utc(first)[0], review_window_utc(last)[1])]
     by_range = snapshot(engine)
     totals = {r.source: (r.extracted, r.loaded, r.quarantined) for r in res}
-    assert totals["latency"][2] == 1 and totals["latency"][0] == totals["latency"][1] + 1
+    # the bad sample's minute is quarantined whole: its 12 bucket samples (demo LE), no row
+    assert totals["latency"][2] == 12 and totals["latency"][0] == totals["latency"][1] + 12
     assert len(by_range["raw_latency_buckets"]) == totals["latency"][1]
 
     with engine.begin() as c:
@@ -243,5 +259,13 @@ def test_range_extract_equals_days_one_by_one(engine, demo_month):
                 per_day[r.source][i] += x
     assert snapshot(engine) == by_range
     assert {k: tuple(v) for k, v in per_day.items()} == totals
-    (q,) = quarantine(engine, "latency").values()
-    assert str(q[0]["extract_day"]).startswith("2026-11-27")
+    q = quarantine(engine, "latency")
+    assert len(q) == 12 and {str(v[0]["extract_day"])[:10] for v in q.values()} == {"2026-11-27"}
+    (bad,) = [k for k, v in q.items() if v[0]["reason"].startswith("negative bucket count")]
+    minute = bad.split("@")[1]
+    assert {k.split("@")[1] for k in q} == {minute}
+    def stored(t):  # rows of minute t (ts as the driver writes it: "2026-11-27 06:01:00…")
+        return [r for r in by_range["raw_latency_buckets"] if f"{t:%Y-%m-%d %H:%M:%S}" in str(r)]
+
+    at = ts(minute)
+    assert stored(at) == [] and len(stored(at - timedelta(minutes=1))) == len(stored(at + timedelta(minutes=1))) == 1

@@ -1,7 +1,8 @@
 """Prometheus ``parse`` against a per-sample reference parser (the rules one sample
-at a time, the latency rows regrouped by minute): on demo data, on hostile bodies
-(read directly, chunked, and through demo files) and on many bucket samples with a
-few rejects; and the quarantine reasons, reject days and minute rows it gives."""
+at a time, the latency rows regrouped by minute, a minute with a rejected or
+decreasing bucket dropped whole): on demo data, on hostile bodies (read directly,
+chunked, and through demo files) and on many bucket samples with a few rejects; and
+the quarantine reasons, reject days and minute rows it gives."""
 
 from __future__ import annotations
 
@@ -35,24 +36,56 @@ def _samples(bodies: list[dict], start: datetime, end: datetime):
                     yield metric, pair, datetime.fromtimestamp(t, UTC)
 
 
+def _z(t: datetime) -> str:
+    return t.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _bound(le) -> float:
+    return math.inf if le == "+Inf" else float(le)
+
+
+def _drop_decreasing(rows: list[tuple[int, dict]], reasons: dict[int, str]) -> list[tuple[int, dict]]:
+    """Latency rows less the minutes whose cumulative counts decrease with le: each
+    bucket compared with every bucket of a smaller bound (1e-12 relative is noise)."""
+    by_minute: dict[datetime, list[tuple[int, dict]]] = {}
+    for i, r in rows:
+        by_minute.setdefault(r["ts"], []).append((i, r))
+    why: dict[datetime, str] = {}
+    for minute, buckets in by_minute.items():
+        order = sorted(buckets, key=lambda b: (_bound(b[1]["le"]), str(b[1]["le"])))
+        for j, (_i, r) in enumerate(order):
+            earlier = [b for _, b in order[:j] if _bound(b["le"]) < _bound(r["le"])]
+            if not earlier:
+                continue
+            top = max(b["request_count"] for b in earlier)
+            if r["request_count"] < top * (1 - 1e-12):
+                at = next(b["le"] for b in earlier if b["request_count"] == top)
+                why[minute] = (f"minute {_z(minute)} dropped: bucket le={r['le']} count {r['request_count']!r} "
+                               f"is below le={at} count {top!r} (cumulative counts cannot decrease with le)")
+                break
+    for i, r in rows:
+        if r["ts"] in why:
+            reasons[i] = why[r["ts"]]
+    return [(i, r) for i, r in rows if r["ts"] not in why]
+
+
 def reference_parse(name: str, bodies: list[dict], start: datetime, end: datetime
                     ) -> tuple[int, list[dict], list[Reject]]:
     """Samples read, one row per valid sample (latency in long form: ts, le,
-    le_seconds, request_count) and the rejects, in sample order."""
+    le_seconds, request_count) and the rejects, in sample order. Latency: a minute
+    with a rejected sample (its time read, not a duplicate), or whose counts decrease
+    with le, is dropped whole: its valid samples become rejects naming the minute."""
     source, _table = prometheus.TARGETS[name]
     last = prometheus._last_day(end)
-    rows: list[dict] = []
-    rejects: list[Reject] = []
+    samples: list[tuple[dict, object, datetime | None]] = []
+    rows: list[tuple[int, dict]] = []  # (sample, row)
+    reasons: dict[int, str] = {}  # sample → reason
     seen: set = set()
-    n = 0
-    for metric, pair, ts_ in _samples(bodies, start, end):
-        n += 1
-        payload = {"metric": metric, "value": pair}
-        key = prometheus._record_key(name, metric, pair, ts_)
-        day = window_day(ts_) if ts_ is not None else last
+    for i, (metric, pair, ts_) in enumerate(_samples(bodies, start, end)):
+        samples.append((metric, pair, ts_))
         reason, v = prometheus._check(name, metric, pair, ts_)
         if reason is not None:
-            rejects.append(Reject(source, key, reason, payload, day=day))
+            reasons[i] = reason
             continue
         if name == "probe_success":
             instance = metric.get("instance")
@@ -66,11 +99,31 @@ def reference_parse(name: str, bodies: list[dict], start: datetime, end: datetim
             row = {"ts": ts_, "error_count": v}
             pk = ts_
         if pk in seen:
-            rejects.append(Reject(source, key, prometheus.DUPLICATE, payload, day=day))
+            reasons[i] = prometheus.DUPLICATE
             continue
         seen.add(pk)
-        rows.append(row)
-    return n, rows, rejects
+        rows.append((i, row))
+    if name == "latency_buckets":
+        rejected: dict[datetime, list[str]] = {}  # minute → its rejected samples, in sample order
+        for i, reason in sorted(reasons.items()):
+            metric, _pair, ts_ = samples[i]
+            if ts_ is not None and reason != prometheus.DUPLICATE:
+                le = metric.get("le")
+                what = "a bucket without an le label" if le is None else f"bucket le={le}"
+                rejected.setdefault(ts_, []).append(f"{what} rejected ({reason})")
+        for i, r in rows:
+            if r["ts"] in rejected:
+                parts = rejected[r["ts"]]
+                more = f"; and {len(parts) - 3} more rejected bucket sample(s)" if len(parts) > 3 else ""
+                reasons[i] = f"minute {_z(r['ts'])} dropped: " + "; ".join(parts[:3]) + more
+        rows = _drop_decreasing([(i, r) for i, r in rows if r["ts"] not in rejected], reasons)
+    rejects = []
+    for i in sorted(reasons):
+        metric, pair, ts_ = samples[i]
+        rejects.append(Reject(source, prometheus._record_key(name, metric, pair, ts_), reasons[i],
+                              {"metric": metric, "value": pair},
+                              day=window_day(ts_) if ts_ is not None else last))
+    return len(samples), [r for _, r in rows], rejects
 
 
 def _reference_rows(name: str, long_rows: list[dict]) -> list[tuple]:
@@ -124,9 +177,16 @@ def assert_parse_matches_reference(name, bodies, start, end, reference_bodies=No
     assert _rejects(rejects) == _rejects(ref_rejects)
     expected = _reference_rows(name, long_rows)
     assert _frame_rows(name, frame) == expected
-    # latency: extracted = minutes that got a row + rejected samples (so = loaded + quarantined)
+    # latency: extracted = minutes that got a row + quarantined samples (so = loaded + quarantined)
     assert n == (len(expected) + len(ref_rejects) if name == "latency_buckets" else n_ref)
     assert n == len(frame) + len(rejects)
+    if name == "latency_buckets":
+        # every sample read is in a minute's row or in the quarantine, and a minute with a
+        # rejected sample (its time read, not a duplicate) has no row
+        assert sum(len(json.loads(b)) for b in frame["bounds"]) + len(rejects) == n_ref
+        dropped = {prometheus._time(r.payload["value"]) for r in rejects if r.reason != prometheus.DUPLICATE}
+        dropped = {datetime.fromtimestamp(x, UTC) for x in dropped if x is not None}
+        assert not dropped & set(frame["ts"].dt.to_pydatetime())
     assert str(frame["ts"].dtype) == "datetime64[us, UTC]"
     for col in ("instance", "bounds", "counts"):
         if col in frame:
@@ -186,7 +246,8 @@ def test_parse_equals_reference_on_demo_data(demo_month):
         ]
         n_rows, n_rejects = assert_parse_matches_reference(name, demo[name], start, end, decoded[name])
         assert n_rows > 2000
-        assert n_rejects == (1 if name == "latency_buckets" else 0)
+        # latency: the bad sample's minute whole, its 12 buckets (demo LE)
+        assert n_rejects == (12 if name == "latency_buckets" else 0)
 
 
 # ------------------------------------------------------------------ hostile bodies
@@ -311,10 +372,10 @@ def test_unhashable_le_is_quarantined():
     start, end = review_window_utc(DAY)
     result = [{"metric": {"le": ["x"]}, "values": [[_m(0), "1"]]}, {"metric": {"le": "+Inf"}, "values": [[_m(0), "2"]]}]
     rows_, rejects_ = assert_parse_matches_reference("latency_buckets", [_body(result)], start, end)
-    assert (rows_, rejects_) == (1, 1)
+    assert (rows_, rejects_) == (0, 2)  # the minute is dropped: its +Inf sample goes too
 
 
-@pytest.mark.parametrize("twist", ["none", "duplicate", "shared label", "unsorted", "chunked"])
+@pytest.mark.parametrize("twist", ["none", "duplicate", "shared label", "unsorted", "chunked", "decreasing"])
 def test_few_rejects_among_many_bucket_samples(twist):
     """A few rejects among many bucket samples, with duplicates in several shapes."""
     start, end = review_window_utc(DAY)
@@ -336,8 +397,14 @@ def test_few_rejects_among_many_bucket_samples(twist):
         bodies = [_body([{"metric": s["metric"], "values": s["values"][a:b]} for s in result])
                   for a, b in ((0, 100), (100, 200))]
         bodies[1]["data"]["result"][0]["values"].append([_m(20), "5"])  # same series, an earlier minute
+    elif twist == "decreasing":
+        result[0]["values"][30][1] = "100"  # le=0.1 above +Inf (30 % 7 + 2 = 4)
     rows_, rejects_ = assert_parse_matches_reference("latency_buckets", bodies, start, end)
-    assert rows_ == 200 and rejects_ >= 3
+    # minutes 50 (negative) and 120 (NaN) are dropped whole; the unreadable time drops none
+    dropped = 3 if twist == "decreasing" else 2
+    assert rows_ == 200 - dropped
+    duplicates = {"none": 0, "duplicate": 1, "shared label": 2, "unsorted": 1, "chunked": 1, "decreasing": 0}[twist]
+    assert rejects_ == 1 + 3 * dropped + duplicates
 
 
 def test_hostile_bodies_reasons(tmp_path):
@@ -360,6 +427,18 @@ def test_hostile_bodies_reasons(tmp_path):
     assert ("Inf@2026-11-25T12:00:00Z", "unparseable le 'Inf'", DAY) in reasons["latency_buckets"]
     assert ("2026-11-25T12:00:00Z", "bucket series without an le label", DAY) in reasons["latency_buckets"]
     assert ("0.25@2026-11-25T12:00:00Z", prometheus.DUPLICATE, DAY) in reasons["latency_buckets"]
+    # minutes with a rejected bucket are dropped whole: their valid samples name why
+    at_0 = ("minute 2026-11-25T12:00:00Z dropped: bucket le=abc rejected (unparseable le 'abc'); "
+            "a bucket without an le label rejected (bucket series without an le label); "
+            "bucket le=Inf rejected (unparseable le 'Inf')")
+    at_1 = ("minute 2026-11-25T12:01:00Z dropped: bucket le=0.25 rejected (negative bucket count -3); "
+            "bucket le=abc rejected (unparseable le 'abc')")
+    at_2 = "minute 2026-11-25T12:02:00Z dropped: bucket le=0.25 rejected (non-numeric sample value 'NaN')"
+    assert {
+        *((f"{le}@2026-11-25T12:00:00Z", at_0, DAY) for le in ("0.25", "+Inf", "0.5", "0.50", "1e-3")),
+        *((f"{le}@2026-11-25T12:01:00Z", at_1, DAY) for le in ("+Inf", "0.5")),
+        ("+Inf@2026-11-25T12:02:00Z", at_2, DAY),
+    } <= reasons["latency_buckets"]
     assert ("2026-11-25T12:01:00Z", "negative error count -1", DAY) in reasons["errors"]
     assert ("oops@2026-11-25T12:06:00Z", "negative error count -2", DAY) in reasons["errors"]
 
@@ -398,3 +477,114 @@ def test_minute_rows_without_inf_or_with_missing_buckets():
         ('["0.5","1"]', "[2.5,3.0]"), ('["1","+Inf"]', "[4.0,9.0]"),
     ]
     assert math.isnan(recs[0]["request_count"]) and recs[1]["request_count"] == 9.0
+
+
+# ------------------------------------------------------------------ a minute whole or not at all
+
+
+def _frame_of(result: list[dict]):
+    start, end = review_window_utc(DAY)
+    assert_parse_matches_reference("latency_buckets", [_body(result)], start, end)
+    return prometheus.parse("latency_buckets", [_body(result)], start, end)
+
+
+def _minute(i: int) -> datetime:
+    return datetime.fromtimestamp(_m(i), UTC)
+
+
+def test_one_bad_bucket_quarantines_its_whole_minute():
+    """Minute 12:02 has a negative 0.5 bucket: no row for it, its 4 samples quarantined
+    (the bad one with its own reason, the others naming the minute and the bucket);
+    the minutes around it are whole."""
+    les = ("0.1", "0.5", "1", "+Inf")
+    result = [{"metric": {"le": le}, "values": [[_m(i), str(10 * i + j)] for i in range(5)]}
+              for j, le in enumerate(les)]
+    result[1]["values"][2][1] = "-3"
+    n, frame, rejects = _frame_of(result)
+    assert _frame_rows("latency_buckets", frame) == [
+        (_minute(0), '["0.1","0.5","1","+Inf"]', "[0.0,1.0,2.0,3.0]", 3.0),
+        (_minute(1), '["0.1","0.5","1","+Inf"]', "[10.0,11.0,12.0,13.0]", 13.0),
+        (_minute(3), '["0.1","0.5","1","+Inf"]', "[30.0,31.0,32.0,33.0]", 33.0),
+        (_minute(4), '["0.1","0.5","1","+Inf"]', "[40.0,41.0,42.0,43.0]", 43.0),
+    ]
+    dropped = "minute 2026-11-25T12:02:00Z dropped: bucket le=0.5 rejected (negative bucket count -3)"
+    assert [(r.source, r.record_key, r.reason, r.payload["value"], r.day) for r in rejects] == [
+        ("latency", "0.1@2026-11-25T12:02:00Z", dropped, [_m(2), "20"], DAY),
+        ("latency", "0.5@2026-11-25T12:02:00Z", "negative bucket count -3", [_m(2), "-3"], DAY),
+        ("latency", "1@2026-11-25T12:02:00Z", dropped, [_m(2), "22"], DAY),
+        ("latency", "+Inf@2026-11-25T12:02:00Z", dropped, [_m(2), "23"], DAY),
+    ]
+    # extracted = loaded + quarantined: 4 minute rows + 4 samples (20 samples = 4 × 4 + 4)
+    assert (n, len(frame), len(rejects)) == (8, 4, 4)
+
+
+def test_several_bad_buckets_a_duplicate_and_an_unreadable_time():
+    """Minute 12:01 has four rejected samples (the reason names three and counts the
+    rest) and is dropped whole, a second valid 0.5 sample included; a duplicate in 12:02
+    and a sample whose time cannot be read drop no minute."""
+    result = [
+        {"metric": {"le": "0.1"}, "values": [[_m(0), "1"], [_m(1), "-1"], [_m(2), "1"], ["later", "1"]]},
+        {"metric": {"le": "0.5"}, "values": [[_m(0), "2"], [_m(1), "x"], [_m(1), "2"], [_m(2), "2"], [_m(2), "3"]]},
+        {"metric": {}, "values": [[_m(1), "2"]]},
+        {"metric": {"le": "abc"}, "values": [[_m(1), "1"]]},
+        {"metric": {"le": "+Inf"}, "values": [[_m(0), "3"], [_m(1), "3"], [_m(2), "3"]]},
+    ]
+    n, frame, rejects = _frame_of(result)
+    assert _frame_rows("latency_buckets", frame) == [
+        (_minute(0), '["0.1","0.5","+Inf"]', "[1.0,2.0,3.0]", 3.0),
+        (_minute(2), '["0.1","0.5","+Inf"]', "[1.0,2.0,3.0]", 3.0),
+    ]
+    dropped = ("minute 2026-11-25T12:01:00Z dropped: bucket le=0.1 rejected (negative bucket count -1); "
+               "bucket le=0.5 rejected (non-numeric sample value 'x'); "
+               "a bucket without an le label rejected (bucket series without an le label); "
+               "and 1 more rejected bucket sample(s)")
+    assert [(r.record_key, r.reason) for r in rejects] == [
+        ("0.1@2026-11-25T12:01:00Z", "negative bucket count -1"),
+        ("['later', '1']", "unparseable sample timestamp"),
+        ("0.5@2026-11-25T12:01:00Z", "non-numeric sample value 'x'"),
+        ("0.5@2026-11-25T12:01:00Z", dropped),
+        ("0.5@2026-11-25T12:02:00Z", prometheus.DUPLICATE),
+        ("2026-11-25T12:01:00Z", "bucket series without an le label"),
+        ("abc@2026-11-25T12:01:00Z", "unparseable le 'abc'"),
+        ("+Inf@2026-11-25T12:01:00Z", dropped),
+    ]
+    assert (n, len(frame), len(rejects)) == (10, 2, 8)  # 14 samples = 2 × 3 + 8
+
+
+def test_decreasing_cumulative_counts_quarantine_their_minute():
+    """A bucket count below a count at a smaller bound drops the minute (float noise of
+    ≤ 1e-12 relative aside; two spellings of one bound are not ordered); a minute with
+    a rejected sample gives that reason rather."""
+    assert prometheus.COUNT_TOLERANCE == 1e-12
+    series = {
+        "0.1": {0: "5", 1: "5", 2: "1", 3: "2", 4: "3", 5: "1", 6: "1", 7: "5"},
+        "0.5": {0: "4", 1: "5", 2: "1", 3: "5", 5: "2", 7: "-1"},
+        "0.50": {3: "4"},
+        "+Inf": {0: "6", 1: "4", 2: "0.9999999999999999", 3: "6", 4: "2", 5: "3", 6: "0.999999999998", 7: "4"},
+    }
+    result = [{"metric": {"le": le}, "values": [[_m(i), v] for i, v in values.items()]} for le, values in series.items()]
+    n, frame, rejects = _frame_of(result)
+    assert _frame_rows("latency_buckets", frame) == [
+        (_minute(2), '["0.1","0.5","+Inf"]', "[1.0,1.0,0.9999999999999999]", 0.9999999999999999),
+        (_minute(3), '["0.1","0.5","0.50","+Inf"]', "[2.0,5.0,4.0,6.0]", 6.0),
+        (_minute(5), '["0.1","0.5","+Inf"]', "[1.0,2.0,3.0]", 3.0),
+    ]
+
+    def below(i, le, x, at, top):
+        return (f"minute 2026-11-25T12:0{i}:00Z dropped: bucket le={le} count {x} is below le={at} count {top} "
+                "(cumulative counts cannot decrease with le)")
+
+    why = {
+        0: below(0, "0.5", "4.0", "0.1", "5.0"),
+        1: below(1, "+Inf", "4.0", "0.1", "5.0"),  # 0.1 and 0.5 both 5: the first is named
+        4: below(4, "+Inf", "2.0", "0.1", "3.0"),  # 0.5 missing: the buckets it has
+        6: below(6, "+Inf", "0.999999999998", "0.1", "1.0"),  # 2e-12 below
+        7: "minute 2026-11-25T12:07:00Z dropped: bucket le=0.5 rejected (negative bucket count -1)",
+    }
+    got = {(r.record_key, r.reason) for r in rejects}
+    assert got == {
+        *((f"{le}@2026-11-25T12:0{i}:00Z", reason) for i, reason in why.items() for le in series
+          if i in series[le] and not (i == 7 and le == "0.5")),
+        ("0.5@2026-11-25T12:07:00Z", "negative bucket count -1"),
+    }
+    assert (n, len(frame), len(rejects)) == (16, 3, 13)  # 23 samples = 3 + 4 + 3 + 13

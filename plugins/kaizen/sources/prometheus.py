@@ -7,14 +7,19 @@ consecutive windows tile the time line and a range equals its days one by one.
 
 ``raw_latency_buckets`` holds ONE row per minute: the bucket bounds (the ``le``
 labels, ascending) and the cumulative count increases aligned with them, as JSON
-arrays, plus the +Inf bucket's increase as ``request_count``. A rejected bucket
-sample is quarantined on its own and its minute's row lacks that bucket, so the
-latency ``extracted`` count is **(distinct minutes that got a row) + (rejected
+arrays, plus the +Inf bucket's increase as ``request_count``. A minute is loaded
+whole or not at all: when one of its bucket samples is rejected (a duplicate aside:
+the minute keeps the first), or its cumulative counts decrease with ``le`` (by more
+than :data:`COUNT_TOLERANCE`), every bucket sample of the minute is quarantined — the
+rejected ones with their own reason, the others with one naming the minute and why
+it was dropped — and the minute gets no row. (A minute is a sample timestamp; one
+that merely lacks a bucket, nothing rejected, is loaded with the buckets it has.) The
+latency ``extracted`` count is therefore **(minutes that got a row) + (quarantined
 bucket samples)**: extracted = loaded + quarantined holds as for every table. For
 probes and errors ``extracted`` is the number of samples read. Each reject carries
 the trading day whose review window holds its sample (:func:`kaizen.calendar.window_day`;
-the range's last day when the timestamp cannot be read), so a range quarantines what
-its days one by one would.
+the range's last day when the timestamp cannot be read, and such a sample drops no
+minute), so a range quarantines what its days one by one would.
 
 A year is ~7 M samples, so :func:`parse` reads them into numpy columns and checks
 them there; only the samples that check does not pass as plainly valid go through
@@ -65,6 +70,10 @@ TARGETS = {
 }
 
 DUPLICATE = "duplicate sample for the same series and minute (the first was loaded)"
+# a cumulative bucket count lower than one at a smaller bound by at most this fraction of
+# it is float noise (kaizen.kpis.maths.histogram_quantile smooths it), not a decrease
+COUNT_TOLERANCE = 1e-12
+MAX_NAMED = 3  # rejected buckets a dropped minute's reason names
 
 # A transport returns {query name: [query_range response body, ...]} for the window.
 Transport = Callable[[datetime, datetime], dict[str, list[dict]]]
@@ -283,20 +292,70 @@ def _le_order(le) -> tuple[float, str]:
     return (np.inf if le == "+Inf" else float(as_number(le)), str(le))
 
 
-def _minute_rows(minute: np.ndarray, minutes_us: np.ndarray, les: list, rank: np.ndarray, values: np.ndarray):
-    """Bucket samples (at most one per minute and bucket: minute ``minute``, bucket
-    ``les[rank]``) → one row per minute: ts, bounds and counts as JSON text (as
-    ``json.dumps(..., separators=(",", ":"))`` writes them), request_count (the +Inf
-    bucket's, NaN without one)."""
+def _histograms(minute: np.ndarray, n: int, les: list, rank: np.ndarray, values: np.ndarray):
+    """Bucket samples (at most one per minute and bucket: minute ``minute`` of ``n``,
+    bucket ``les[rank]``) → (cell, distinct): each minute's value code per bucket (-1:
+    none) and the distinct values (told apart by their bits, so that -0.0 keeps its
+    sign) the codes index."""
     import pandas as pd
 
-    # the distinct values (told apart by their bits, so that -0.0 keeps its sign) and
-    # their text: json.dumps writes a float as its repr
     codes, distinct = pd.factorize(values.view(np.int64))
-    distinct = distinct.view(np.float64)
-    texts = np.array([repr(x) for x in distinct.tolist()], dtype=object)
-    cell = np.full((len(minutes_us), len(les)), -1, dtype=np.int64)  # value code per minute and bucket; -1: none
+    cell = np.full((n, len(les)), -1, dtype=np.int64)
     cell[minute, rank] = codes
+    return cell, distinct.view(np.float64)
+
+
+def _decreasing(cell: np.ndarray, distinct: np.ndarray, les: list) -> np.ndarray:
+    """Whether each minute has a bucket count below a count at a smaller bound (by more
+    than :data:`COUNT_TOLERANCE` of it): cumulative counts cannot decrease with ``le``."""
+    bounds = [_le_order(le)[0] for le in les]
+    out = np.zeros(len(cell), dtype=bool)
+    below = seen = np.full(len(cell), -np.inf)  # greatest count at a smaller bound; so far
+    for j, c in enumerate(cell.T):
+        if j and bounds[j] != bounds[j - 1]:
+            below = seen
+        x = np.where(c >= 0, distinct[c], np.nan)
+        out |= x < below * (1 - COUNT_TOLERANCE)  # NaN (no sample) and -inf compare False
+        seen = np.fmax(seen, x)
+    return out
+
+
+def _decrease_reason(ts: datetime, buckets: list[tuple[object, float]]) -> str:
+    """Why a minute with ``buckets`` ((le, count) in ``le`` order) whose counts decrease
+    is dropped: the first bucket below a count at a smaller bound, and that count."""
+    for j, (le, x) in enumerate(buckets):
+        bound = _le_order(le)[0]
+        earlier = [(c, e) for e, c in buckets[:j] if _le_order(e)[0] < bound]
+        if earlier:
+            top = max(c for c, _ in earlier)
+            if x < top * (1 - COUNT_TOLERANCE):
+                at = next(e for c, e in earlier if c == top)
+                return (f"minute {iso_z(ts)} dropped: bucket le={le} count {x!r} is below le={at} count {top!r} "
+                        "(cumulative counts cannot decrease with le)")
+    raise ValueError("the minute's counts do not decrease")
+
+
+def _bucket(metric: dict) -> str:
+    le = metric.get("le")
+    return "a bucket without an le label" if le is None else f"bucket le={le}"
+
+
+def _rejected_reason(ts: datetime, parts: list[str]) -> str:
+    """Why a minute with rejected bucket samples is dropped: ``parts`` ("bucket le=… rejected
+    (reason)", in sample order), the first :data:`MAX_NAMED` of them."""
+    more = len(parts) - MAX_NAMED
+    named = "; ".join(parts[:MAX_NAMED]) + (f"; and {more} more rejected bucket sample(s)" if more > 0 else "")
+    return f"minute {iso_z(ts)} dropped: {named}"
+
+
+def _minute_rows(cell: np.ndarray, distinct: np.ndarray, les: list, minutes_us: np.ndarray):
+    """Each minute's histogram (``cell``, ``distinct``: :func:`_histograms`) → one row per
+    minute: ts, bounds and counts as JSON text (as ``json.dumps(..., separators=(",",
+    ":"))`` writes them), request_count (the +Inf bucket's, NaN without one)."""
+    import pandas as pd
+
+    # json.dumps writes a float as its repr
+    texts = np.array([repr(x) for x in distinct.tolist()], dtype=object)
     full = (cell >= 0).all(axis=1)  # every bucket: most minutes
     bounds = np.full(len(minutes_us), json.dumps(les, separators=(",", ":")), dtype=object)
     counts = np.empty(len(minutes_us), dtype=object)
@@ -314,6 +373,10 @@ def _minute_rows(minute: np.ndarray, minutes_us: np.ndarray, les: list, rank: np
                          "counts": _text_column(counts), "request_count": request_count})
 
 
+def _us_time(us: int) -> datetime:
+    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=int(us))
+
+
 def parse(name: str, bodies: list[dict], start: datetime, end: datetime) -> tuple[int, object, list[Reject]]:
     """(extracted, rows as a DataFrame, rejects in sample order) of one query's bodies
     for [start, end). Rows: probes (instance, ts, is_up), errors (ts, error_count),
@@ -321,7 +384,6 @@ def parse(name: str, bodies: list[dict], start: datetime, end: datetime) -> tupl
     for ``extracted``."""
     import pandas as pd
 
-    source, _table = TARGETS[name]
     metrics: list[dict] = []
     pairs: list = []  # every sample's [time, value] as received
     columns: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
@@ -373,6 +435,71 @@ def parse(name: str, bodies: list[dict], start: datetime, end: datetime) -> tupl
         reasons[k] = DUPLICATE
     rows, minute = ok[~dup], minute[~dup]
 
+    if name == "probe_success":
+        instances = _text_column(labels).to_numpy()  # each series'
+        frame = pd.DataFrame({"instance": _text_column(instances[sid[rows]]),
+                              "ts": _ts_column(minutes_us[minute]), "is_up": (v[rows] == 1).astype(np.int64)})
+        return n, frame, _rejects(name, metrics, pairs, keep, sid, t, tbad, reasons, end)
+    if name == "errors":
+        frame = pd.DataFrame({"ts": _ts_column(minutes_us[minute]), "error_count": v[rows]})
+        return n, frame, _rejects(name, metrics, pairs, keep, sid, t, tbad, reasons, end)
+
+    # latency: a minute is loaded whole or not at all. A rejected sample (its time read,
+    # not a duplicate) drops its minute: the minute's samples go to the quarantine.
+    parts: dict[int, list[str]] = {}  # minute → its rejected samples, in sample order
+    named: dict[int, datetime] = {}
+    for k, reason in sorted(reasons.items()):
+        if reason == DUPLICATE or tbad[k]:
+            continue
+        us = int(_to_us(t[k: k + 1])[0])
+        i = int(np.searchsorted(minutes_us, us))
+        if i < len(minutes_us) and minutes_us[i] == us:  # the minute has valid samples
+            parts.setdefault(i, []).append(f"{_bucket(metrics[sid[k]])} rejected ({reason})")
+            named.setdefault(i, datetime.fromtimestamp(float(t[k]), UTC))
+    rows, minute = _drop(rows, minute, {i: _rejected_reason(named[i], p) for i, p in parts.items()}, reasons)
+
+    def histograms(rows, minute, minutes_us):
+        """The minutes with samples left: (minute, minutes_us, les, cell, distinct)."""
+        used = np.zeros(len(minutes_us), dtype=bool)
+        used[minute] = True
+        minute, minutes_us = (np.cumsum(used) - 1)[minute], minutes_us[used]
+        with_rows = np.flatnonzero(np.bincount(sid[rows], minlength=len(metrics)))
+        les = sorted({labels[s] for s in with_rows.tolist()}, key=_le_order)
+        rank_of = {le: r for r, le in enumerate(les)}
+        rank_by_id = np.array([rank_of.get(le, -1) for le in label_ids], dtype=np.int64)  # label_ids: in number order
+        return (minute, minutes_us, les,
+                *_histograms(minute, len(minutes_us), les, rank_by_id[label_id[sid[rows]]], v[rows]))
+
+    minute, minutes_us, les, cell, distinct = histograms(rows, minute, minutes_us)
+    # and so does a decreasing cumulative count (then the buckets are built again)
+    bad = np.flatnonzero(_decreasing(cell, distinct, les))
+    if len(bad):
+        why = {}
+        for i in bad.tolist():
+            buckets = [(le, float(distinct[c])) for le, c in zip(les, cell[i].tolist(), strict=True) if c >= 0]
+            why[i] = _decrease_reason(_us_time(minutes_us[i]), buckets)
+        rows, minute = _drop(rows, minute, why, reasons)
+        minute, minutes_us, les, cell, distinct = histograms(rows, minute, minutes_us)
+    frame = _minute_rows(cell, distinct, les, minutes_us)
+    rejects = _rejects(name, metrics, pairs, keep, sid, t, tbad, reasons, end)
+    return len(frame) + len(rejects), frame, rejects
+
+
+def _drop(rows: np.ndarray, minute: np.ndarray, why: dict[int, str], reasons: dict[int, str]):
+    """The samples ``rows`` (of minutes ``minute``) less those of the minutes in ``why``,
+    each of which goes to ``reasons`` with its minute's."""
+    if not why:
+        return rows, minute
+    gone = np.isin(minute, np.fromiter(why, np.int64, len(why)))
+    for k, i in zip(rows[gone].tolist(), minute[gone].tolist(), strict=True):
+        reasons[k] = why[i]
+    return rows[~gone], minute[~gone]
+
+
+def _rejects(name: str, metrics: list[dict], pairs: list, keep: np.ndarray, sid: np.ndarray, t: np.ndarray,
+             tbad: np.ndarray, reasons: dict[int, str], end: datetime) -> list[Reject]:
+    """The samples in ``reasons`` as rejects, in sample order."""
+    source, _table = TARGETS[name]
     rejects: list[Reject] = []
     last = _last_day(end)
     days: dict[datetime, date] = {}
@@ -387,20 +514,7 @@ def parse(name: str, bodies: list[dict], start: datetime, end: datetime) -> tupl
             day = days[ts] = window_day(ts)
         rejects.append(Reject(source, _record_key(name, metric, pair, ts), reasons[k],
                               {"metric": metric, "value": pair}, day=day))
-
-    if name == "probe_success":
-        instances = _text_column(labels).to_numpy()  # each series'
-        frame = pd.DataFrame({"instance": _text_column(instances[sid[rows]]),
-                              "ts": _ts_column(minutes_us[minute]), "is_up": (v[rows] == 1).astype(np.int64)})
-        return n, frame, rejects
-    if name == "errors":
-        return n, pd.DataFrame({"ts": _ts_column(minutes_us[minute]), "error_count": v[rows]}), rejects
-    with_rows = np.flatnonzero(np.bincount(sid[rows], minlength=len(metrics)))
-    les = sorted({labels[s] for s in with_rows.tolist()}, key=_le_order)
-    rank_of = {le: r for r, le in enumerate(les)}
-    rank_by_id = np.array([rank_of.get(le, -1) for le in label_ids], dtype=np.int64)  # label_ids: in number order
-    frame = _minute_rows(minute, minutes_us, les, rank_by_id[label_id[sid[rows]]], v[rows])
-    return len(frame) + len(rejects), frame, rejects
+    return rejects
 
 
 # ---------------------------------------------------------------- extract
