@@ -175,6 +175,32 @@ def test_issue_state_changes_are_upserted_by_the_later_window(engine, tmp_path):
     assert "51" in quarantine(engine, "action_items")
 
 
+@pytest.mark.parametrize(("now", "expected"), [
+    (None, "closed"),                          # as of the end of the demo data
+    ("2026-11-25T10:30:00+00:00", "open"),     # closed later: still open then
+    ("2026-11-24T07:59:00+00:00", None),       # not yet created
+])
+def test_the_demo_answers_as_the_api_would_at_its_clock(tmp_path, monkeypatch, now, expected):
+    """``KAIZEN_DEMO_NOW`` (a rehearsal's clock): the demo issues as they stood then."""
+    write_issues_demo(tmp_path, [issue(51, [ACTION, "P1"], "2026-11-24T08:00:00Z", closed="2026-11-26T02:00:00Z")])
+    if now:
+        monkeypatch.setenv("KAIZEN_DEMO_NOW", now)
+    else:
+        monkeypatch.delenv("KAIZEN_DEMO_NOW", raising=False)
+    got = github_issues.demo_transport(tmp_path)(datetime(2026, 11, 20, tzinfo=UTC))
+    assert sorted({i["state"] for i in got}) == ([expected] if expected else [])
+    if expected == "open":
+        assert {i["closed_at"] for i in got} == {None}
+
+
+def test_a_demo_clock_without_an_offset_is_refused(monkeypatch):
+    from kaizen import config
+
+    monkeypatch.setenv("KAIZEN_DEMO_NOW", "2026-11-25T10:30:00")
+    with pytest.raises(ValueError, match="KAIZEN_DEMO_NOW='2026-11-25T10:30:00' has no time zone offset"):
+        config.demo_now()
+
+
 def test_missing_demo_file_says_what_to_do(engine, tmp_path):
     from kaizen.sources import SourceError
 

@@ -138,3 +138,97 @@ def test_the_review_of_a_period_before_the_history_says_what_was_observed(rebuil
     assert "observed from 21 Sep 2026" in json.dumps(out["headline"], ensure_ascii=False)
     week = review.build_review(rebuilt, "weekly", date(2026, 9, 28), as_of=as_of)
     assert (week.observed_from, week.is_complete) == (None, True) and "observed" not in week.title
+
+
+# ---------------------------------------------------------------- coverage
+def _ist(d: date, hh: int = 0, mm: int = 0):
+    return cal.ist_datetime(d, time(hh, mm))
+
+
+def _spans(engine) -> dict:
+    from kaizen.warehouse import coverage
+
+    with engine.connect() as c:
+        return coverage.spans(c)
+
+
+SOURCES = ["action_items", "deployments", "errors", "incidents", "latency", "orders", "probes", "trades"]
+
+
+def test_every_source_records_the_span_it_landed(rebuilt):
+    """The rebuild of 21 Sep – 9 Oct landed each time source over the windows of those
+    sessions (Fri 18 Sep 16:00 – Fri 9 Oct 16:00 IST) and trades and orders over their
+    IST days up to the next session (Mon 12 Oct), each as one merged span."""
+    time_span = [(_ist(date(2026, 9, 18), 16), _ist(date(2026, 10, 9), 16))]
+    day_span = [(_ist(date(2026, 9, 21)), _ist(date(2026, 10, 12)))]
+    assert _spans(rebuilt) == {s: day_span if s in ("trades", "orders") else time_span for s in SOURCES}
+
+
+def test_period_coverage_says_what_each_source_landed(rebuilt):
+    with rebuilt.connect() as c:
+        rows = {(str(p)[:10], s): (f, m, bool(v)) for p, s, f, m, v in c.execute(sa.text(
+            "select period_start, source, first_landed, missing_from, is_covered from period_coverage "
+            "where grain = 'week' or grain = 'month'")).tuples()}
+    from kaizen.warehouse.coverage import parse_ts
+
+    week = {s: rows[("2026-09-28", s)] for s in SOURCES}
+    assert all(v[1:] == (None, True) for v in week.values())
+    # September began before the history: every source is missing its first weeks
+    first, missing, covered = rows[("2026-09-01", "trades")]
+    assert (parse_ts(first), parse_ts(missing), covered) == (_ist(date(2026, 9, 21)), _ist(date(2026, 9, 1)), False)
+    first, missing, covered = rows[("2026-09-01", "probes")]
+    assert (parse_ts(first), parse_ts(missing), covered) == (_ist(date(2026, 9, 18), 16), _ist(date(2026, 9, 1)), False)
+
+
+def _drop_probe_coverage(engine, start, end) -> None:
+    """As if the Prometheus extract of [start, end) had never landed."""
+    from kaizen.warehouse import coverage
+
+    spans = _spans(engine)["probes"]
+    now = cal.ist_datetime(date(2026, 10, 9), time(17))
+    with engine.begin() as c:
+        c.exec_driver_sql("delete from source_coverage where source = 'probes'")
+        for a, b in spans:
+            coverage.record(c, "probes", a, min(b, start), "t", now)
+            coverage.record(c, "probes", max(a, end), b, "t", now)
+
+
+def test_a_week_with_a_source_gap_stays_open_until_its_data_lands(rebuilt):
+    """A closed week whose Saturday probes never landed is not complete, and its review
+    says what it awaits. When the data lands — here a backfill of Monday 5 Oct, whose
+    window (from Thu 1 Oct 16:00, Fri 2 Oct a holiday) holds that Saturday — the week is
+    recomputed to its own end and is complete again, every row as before."""
+    from kaizen.kpis import periods
+    from kaizen.reports import review
+
+    before = _rollups(rebuilt)
+    _drop_probe_coverage(rebuilt, _ist(date(2026, 10, 3)), _ist(date(2026, 10, 4)))
+    periods.compute_rollups(rebuilt, ["week"], date(2026, 9, 28), date(2026, 9, 28), "gap",
+                            as_of=_ist(date(2026, 10, 9), 16))
+    gap = _rollups(rebuilt)
+    assert gap[("uptime_pct", "week", "2026-09-28")]["is_complete"] in (0, False)
+    as_of = _ist(date(2026, 10, 5), 10)
+    week = review.build_review(rebuilt, "weekly", date(2026, 9, 28), as_of=as_of)
+    assert week.is_complete is False
+    assert week.title.endswith("(awaiting probes from 3 Oct 00:00 IST)")
+
+    pipeline.rebuild(date(2026, 10, 5), date(2026, 10, 5), "late")
+    assert _rollups(rebuilt) == before
+    assert _spans(rebuilt)["probes"] == [(_ist(date(2026, 9, 18), 16), _ist(date(2026, 10, 9), 16))]
+
+
+def test_a_warehouse_from_before_coverage_is_seeded_with_what_it_holds(rebuilt):
+    """An older release's warehouse has no coverage: the upgrade records each source as
+    landed over what its data spans — the same spans the loads record — so its closed
+    periods stay complete."""
+    from kaizen import warehouse
+
+    recorded = _spans(rebuilt)
+    before = _rollups(rebuilt)
+    with rebuilt.begin() as c:
+        c.exec_driver_sql("drop table source_coverage")
+        c.exec_driver_sql("delete from kaizen_schema")
+    warehouse.apply_ddl(rebuilt)
+    assert _spans(rebuilt) == recorded
+    pipeline.rebuild(FIRST, LAST, "recompute", reextract=False)
+    assert _rollups(rebuilt) == before

@@ -8,7 +8,18 @@ semantic change rewrites the snapshot in the same commit and names the change.
 
 Rewritten since: a period that starts before the history begins is never complete
 (``is_complete`` of the 3 periods overlapping each history's start — 117 rows in each
-snapshot — became false; nothing else changed, on either snapshot)."""
+snapshot — became false; nothing else changed, on either snapshot).
+
+Rewritten again (coverage and observed spans; demo 145 of 3,198 rows, year 168 of
+12,363; no ``is_complete`` changed — every period of a one-shot rebuild is covered):
+- the 3 periods overlapping each history's start take their rates over the span
+  observed: average daily P&L, deployments per business day, alerts per day, error
+  budget (15 rows each); staleness judged over the observed minutes;
+- MTBF counts only the observed window in its trailing 90 days (every grain within
+  90 days of the history's start: 77 demo rows, 81 year rows);
+- trends of the later periods that look back to those values;
+- a bad latency bucket quarantines its whole minute: the demo's one bad sample (27 Nov)
+  moves ``sli_p95_latency_ms`` of that day, week, month and quarter (4 rows each)."""
 
 from __future__ import annotations
 

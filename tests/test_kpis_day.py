@@ -389,9 +389,10 @@ EXPECTED = {
     "mtta_p50_minutes": (1.0, None, None, 2, "on_target"),
     # TTD 3 and 2 → 2.5 (< 5)
     "mttd_minutes": (2.5, 5.0, 2, 2, "on_target"),
-    # 90 days ending Wed 16:00 IST: P0/P1 triggered = INC1, PM1, PM2, PM3 (OLD is 100 days
-    # back, PM4 a P2); downtime 2 min → (129,600 − 2) ÷ 1,440 = 89.99861 up days ÷ 4 failures
-    "mtbf_days": ((129600 - 2) / 1440 / 4, (129600 - 2) / 1440, 4, 4, "off_target"),
+    # the observed window only: the history begins with this day's window (Tue 16:00 IST),
+    # so of MTBF's 90 days one is observed; P0/P1 triggered in it = INC1 (PM1–PM3 and OLD
+    # before it); downtime 2 min → (1,440 − 2) ÷ 1,440 = 0.99861 up days ÷ 1 failure
+    "mtbf_days": ((1440 - 2) / 1440, (1440 - 2) / 1440, 1, 1, "off_target"),
     # D1, D2, D3 (D0 before the window, D4 a rollback, D5 failed) ÷ 1 business day (Wed)
     "deployments_per_day": (3.0, 3, 1, 3, "on_target"),
     # leads 6, 24, 2 h → median 6 (< 24); p90 numpy linear: [2, 6, 24] rank 1.8 → 6 + 0.8 × 18 = 20.4
@@ -558,6 +559,18 @@ def test_empty_day_is_stale_or_no_events_never_zero(engine):
     # Zero alerts and zero deployments are real counts from PagerDuty / GitHub.
     assert rows["alerts_per_day"]["value"] == 0 and rows["alerts_per_day"]["status"] == "on_target"
     assert rows["deployments_per_day"]["value"] == 0 and rows["deployments_per_day"]["status"] == "off_target"
+
+
+def test_mtbf_takes_its_full_90_days_where_the_history_reaches_back(engine):
+    """The same day measured by a scope that does not stop at the history's start (as
+    if it reached back 90 days): 90 days ending Wed 16:00 IST, P0/P1 triggered = INC1,
+    PM1, PM2, PM3 (OLD is 100 days back, PM4 a P2); downtime 2 min →
+    (129,600 − 2) ÷ 1,440 = 89.99861 up days ÷ 4 failures."""
+    seed(engine)
+    with engine.connect() as c:
+        m = day_kpis.measure_day(c, D)["mtbf_days"]
+    assert (m.value, m.numerator, m.denominator) == (
+        pytest.approx((129600 - 2) / 1440 / 4, rel=1e-12), pytest.approx((129600 - 2) / 1440, rel=1e-12), 4)
 
 
 def test_mtbf_no_events_without_p0_p1(engine):

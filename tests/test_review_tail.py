@@ -16,6 +16,8 @@ import sqlalchemy as sa
 
 from kaizen import calendar as cal
 from kaizen import pipeline
+from kaizen.kpis import periods
+from kaizen.warehouse.coverage import parse_ts
 
 pytestmark = pytest.mark.dag
 
@@ -49,12 +51,28 @@ def test_the_monday_weekly_review_sees_the_whole_week(range_demo_nov, tmp_path, 
         pipeline.compute_rollups_to_date(d, f"daily-{d}")
     # after Friday's run the week is computed to Friday 16:00: minutes are missing
     assert _week_row(engine, "uptime_pct")["denominator"] <= 6_720  # Mon 00:00 – Fri 16:00 IST
-
+    # ended on Sunday, yet not complete while the weekend has not landed: the time
+    # sources are missing from Friday's cut-off; trades and orders, kept by session,
+    # have landed all of it (no session before Monday)
     at = cal.ist_datetime(date(2026, 11, 23), __import__("datetime").time(10, 0))
+    periods.compute_rollups(engine, ["week"], WEEK[0], WEEK[0], "early", as_of=at)
+    assert _week_row(engine, "uptime_pct")["is_complete"] in (0, False)
+    with engine.connect() as c:
+        missing = dict(c.execute(sa.text(
+            "select source, missing_from from period_coverage where grain = 'week' and period_start = '2026-11-16'"
+        )).tuples().all())
+    friday = cal.ist_datetime(WEEK[-1], cal.review_time(WEEK[-1]))
+    assert {s: m and parse_ts(m) for s, m in missing.items()} == {
+        **{s: friday for s in ("action_items", "deployments", "errors", "incidents", "latency", "probes")},
+        "trades": None, "orders": None}
+
     run = dag_for_test("weekly_review").test(logical_date=at, run_after=at)
     assert str(run.state) == "success"
     up = _week_row(engine, "uptime_pct")
     assert up["is_complete"] in (1, True) and up["status"] != "stale"
+    with engine.connect() as c:
+        assert c.execute(sa.text("select count(*) from period_coverage where grain = 'week' "
+                                 "and period_start = '2026-11-16' and is_covered")).scalar() == 8
     # every minute of the week the demo's Prometheus has (its scrapes leave a few gaps),
     # and the week's rows as a one-shot rebuild of the same days has them
     with engine.connect() as c:

@@ -46,6 +46,22 @@ def demo_dir() -> Path:
     return Path(os.environ.get(ENV_DEMO_DIR) or data_dir() / "demo")
 
 
+def demo_now():
+    """The instant the demo sources answer as of (``KAIZEN_DEMO_NOW``, ISO-8601 with an
+    offset), as a live API answers as of the moment it is asked; None (unset): as of
+    the end of the demo data. A rehearsal (``bench/replay.py``) sets it to each
+    replayed run's time."""
+    from datetime import datetime
+
+    text = os.environ.get("KAIZEN_DEMO_NOW")
+    if not text:
+        return None
+    at = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if at.tzinfo is None:
+        raise ValueError(f"KAIZEN_DEMO_NOW={text!r} has no time zone offset")
+    return at
+
+
 def out_dir() -> Path:
     return Path(os.environ.get(ENV_OUT_DIR) or REPO_ROOT / "out")
 

@@ -110,16 +110,25 @@ def draft_postmortems(day: date, lookback_days: int = 7) -> list[dict]:
     )
 
 
+def window_first_day(day: date) -> date:
+    """The IST date trading day ``day``'s window opens on (the previous session's): the
+    periods holding any of the data a load of ``day`` lands start from there."""
+    return cal.ist_date(Period.day(day).opens_utc)
+
+
 def compute_rollups_to_date(day: date, run_id: str) -> dict:
-    """Recompute the week, month and quarter containing trading day ``day`` to its
-    16:00 IST cut-off, or further when later days are loaded already (a re-run or a
-    backfill of an old day): each period to its own end at most, never cut at ``day``
-    (``is_complete`` once a period has ended)."""
+    """Recompute the weeks, months and quarters holding trading day ``day``'s window —
+    from the previous session's review time, so a Monday's run also re-finalises the
+    week its weekend data belongs to — to its 16:00 IST cut-off, or further when later
+    days are loaded already (a re-run or a backfill of an old day): each period to its
+    own end at most, never cut at ``day`` (``is_complete`` once a period has ended and
+    every source has landed all of it)."""
     from kaizen import warehouse
     from kaizen.kpis import periods
 
     rows = periods.compute_rollups(
-        warehouse.get_engine(), ROLLUP_GRAINS, day, day, run_id, as_of=Period.day(day).closes_utc, to_landed=True
+        warehouse.get_engine(), ROLLUP_GRAINS, window_first_day(day), day, run_id,
+        as_of=Period.day(day).closes_utc, to_landed=True,
     )
     return {"rows": len(rows), "periods": sorted({f"{r['grain']}:{r['period_start']}" for r in rows})}
 
@@ -185,7 +194,8 @@ def rebuild(
         with engine.connect() as conn:
             landed = periods.landed_to(conn)
         as_of = Period.day(days[-1]).closes_utc
-        rollups = periods.rollup_scopes([g for g in grains if g != "day"], first, last, as_of=as_of, landed=landed)
+        rollups = periods.rollup_scopes([g for g in grains if g != "day"], window_first_day(days[0]), last,
+                                        as_of=as_of, landed=landed)
     totals = {"extracted": 0, "loaded": 0, "quarantined": 0, "kpi_rows": 0}
     warnings: list[str] = []  # stored rows kept past a source's retention
     executions: dict = {}  # day → execution ms of the loaded days pending rollups still need
@@ -373,14 +383,16 @@ def resolve_review_period(
     else:
         raise ParamError("period_start: no period given and the run has no data interval")
     return {"kind": kind, "grain": grain, "period_start": period.start.isoformat(), "key": period.key,
-            "as_of": as_of.isoformat()}
+            "as_of": as_of.isoformat(), "run_after": run_after.isoformat() if run_after is not None else None}
 
 
-def land_tail(until: datetime, run_id: str) -> list[dict]:
+def land_tail(until: datetime, run_id: str, issues_until: datetime | None = None) -> list[dict]:
     """Extract the window sources (Prometheus, PagerDuty, GitHub) from where the last
     daily run's window ended up to ``until``: the weekend or holiday minutes a review
     due before the next daily run would otherwise miss. The next daily run extracts
-    its whole window again (same slices, replaced), so nothing is loaded twice."""
+    its whole window again (same slices, replaced), so nothing is loaded twice.
+    ``issues_until`` (later): the GitHub issues up to then — a review run on Monday
+    morning shows the post-mortems and action items as they stand when it runs."""
     from kaizen import sources, warehouse
     from kaizen.kpis import periods
     from kaizen.period import window_day
@@ -394,7 +406,8 @@ def land_tail(until: datetime, run_id: str) -> list[dict]:
     day = window_day(landed)  # the trading day whose window the tail belongs to
     out = []
     for name in sources.WINDOW_SOURCES:
-        out += [r.as_dict() for r in load(engine, (day, day), run_id, sources.prepare_window(name, landed, until))]
+        upto = max(until, issues_until) if name == "github_issues" and issues_until is not None else until
+        out += [r.as_dict() for r in load(engine, (day, day), run_id, sources.prepare_window(name, landed, upto))]
     log.info("review tail %s … %s extracted: %s", landed.isoformat(), until.isoformat(), out)
     return out
 
@@ -408,7 +421,9 @@ def compute_review_rollups(period: dict, run_id: str) -> dict:
 
     start = date.fromisoformat(period["period_start"])
     as_of = datetime.fromisoformat(period["as_of"])
-    tail = land_tail(min(as_of, Period.of(period["grain"], start).closes_utc), run_id)
+    run_after = period.get("run_after")
+    tail = land_tail(min(as_of, Period.of(period["grain"], start).closes_utc), run_id,
+                     issues_until=datetime.fromisoformat(run_after) if run_after else None)
     rows = periods.compute_rollups(warehouse.get_engine(), [period["grain"]], start, start, run_id, as_of=as_of)
     return {"rows": len(rows), "tail": tail}
 

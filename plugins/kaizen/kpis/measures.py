@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from kaizen import calendar as cal
-from kaizen import config
+from kaizen import config, warehouse
 from kaizen.kpis import catalog as catalog_mod
 from kaizen.kpis.maths import deepest_fall, drawdown_series, histogram_quantile, percentile, sharpe
 from kaizen.warehouse import facts
@@ -63,6 +63,9 @@ class Scope:
     full_minutes: float  # minutes of the whole period (the error budget's base)
     session_days: tuple[date, ...]  # NSE sessions in scope (session uptime, avg daily P&L)
     business_days: int  # Mon–Fri dates in scope (deployments per business day)
+    # where the warehouse's history begins (None: unknown); trailing windows that reach
+    # back past it (MTBF's 90 days) count only what was observed
+    observed_from: datetime | None = None
 
     @property
     def window_minutes(self) -> float:
@@ -157,8 +160,7 @@ def _pairs(rows, name: str):
     return ((r[f"{name}_inr"], r[f"{name}_rest_inr"]) for r in rows)
 
 
-def _as_date(v) -> date:
-    return v if isinstance(v, date) else date.fromisoformat(str(v)[:10])
+_as_date = warehouse.as_date
 
 
 def _executions(conn, first: date, last: date, cache: dict) -> tuple[list[date], list[float]]:
@@ -548,13 +550,15 @@ def reliability_measures(src, scope: Scope) -> dict[str, Measure]:
     m["mtta_p50_minutes"] = Measure(percentile(tta, 50), sample_size=len(tta), no_events=not tta)
 
     f_start = end - MTBF_WINDOW
+    if scope.observed_from is not None:  # the observed window only (semantic change, see the README)
+        f_start = min(max(f_start, scope.observed_from), end)
     f_down = data.probes.total(*_slots(f_start, end))[2]
     failures = sum(
         1
         for r in data.incidents
         if r["priority"] in FAILURE_PRIORITIES and r["triggered_at"] is not None and f_start <= r["triggered_at"] < end
     )
-    up_days = (MTBF_WINDOW.total_seconds() / 60.0 - f_down) / 1440.0
+    up_days = (_minutes(end - f_start) - f_down) / 1440.0
     m["mtbf_days"] = Measure(
         up_days / failures if failures else None,
         up_days,

@@ -14,15 +14,19 @@ A row whose content is unchanged is not rewritten, so recomputing any period lea
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
 import sqlalchemy as sa
 
+from kaizen import calendar as cal
 from kaizen import warehouse
 from kaizen.kpis import catalog as catalog_mod
 from kaizen.kpis import status as st
-from kaizen.kpis.measures import Measure, Scope, _as_date, measure_scope
-from kaizen.period import ROLLUP_GRAINS, Period
+from kaizen.kpis.measures import Measure, Scope, measure_scope
+from kaizen.period import ROLLUP_GRAINS, Period, weekdays, window_day
+from kaizen.warehouse import coverage
+from kaizen.warehouse.coverage import history_start, landed_to  # noqa: F401  (re-exported)
 
 CONTENT_COLS = (
     "period_end",
@@ -54,6 +58,29 @@ def scope_of(period: Period, as_of: datetime | None = None) -> Scope:
         full_minutes=(period.closes_utc - start).total_seconds() / 60.0,
         session_days=(period.start,) if period.grain == "day" else period.trading_days(as_of),
         business_days=period.business_days(as_of),
+    )
+
+
+def observed(scope: Scope, begins: datetime | None) -> Scope:
+    """The part of ``scope`` the warehouse's history observed, which begins at ``begins``:
+    a period that starts before it has its rates taken over the span observed — the
+    trading sessions from the first observed one, the business days and minutes from
+    ``begins`` (semantic change, see the README). Every scope learns where the history
+    begins, for the trailing windows (MTBF) that reach back past it."""
+    if begins is None:
+        return scope
+    if scope.start >= begins:
+        return replace(scope, observed_from=begins)
+    start = min(begins, scope.end)
+    first = max(scope.first_day, window_day(begins))
+    return replace(
+        scope,
+        start=start,
+        first_day=first,
+        full_minutes=scope.full_minutes - (start - scope.start).total_seconds() / 60.0,
+        session_days=tuple(d for d in scope.session_days if d >= first),
+        business_days=weekdays(cal.previous_trading_day(first) + timedelta(days=1), scope.last_day),
+        observed_from=begins,
     )
 
 
@@ -170,12 +197,21 @@ def write_scopes(
             {"grain": grain, "lo": lo.isoformat(), "hi": mine[-1].period_start.isoformat()},
         ).mappings():
             stored.setdefault((grain, _period_key(r["period_start"])), {})[r["kpi_id"]] = dict(r)
-    out, changed, gone = [], [], []
+    out, changed, gone, covered = [], [], [], []
     begins = history_start(conn)
+    landed = coverage.spans(conn)
+    first_observed = window_day(begins) if begins is not None else None
     for scope, is_complete in scopes:
-        # a period that starts before the history begins is never complete: the days
-        # before were never observed, whatever its end (semantic change, see the README)
-        is_complete = is_complete and (begins is None or scope.start >= begins)
+        if first_observed is not None and scope.period_end < first_observed:
+            continue  # every day of it before the first observed session: nothing to report
+        period = Period.of(scope.grain, scope.period_start)
+        cov = coverage.period_rows(landed, period)
+        covered += cov
+        # complete: ended, and every source has landed its whole window; a period that
+        # starts before the history begins never is — the days before were never
+        # observed, whatever its end (semantic change, see the README)
+        is_complete = is_complete and (begins is None or scope.start >= begins) and coverage.covers(cov)
+        scope = observed(scope, begins)
         key = (scope.grain, scope.period_start.isoformat())
         history: dict[str, list[float]] = {}
         for prev in previous_periods(scope.grain, scope.period_start):
@@ -197,6 +233,7 @@ def write_scopes(
         gone += [(scope.grain, scope.period_start, k) for k in sorted(set(existing) - set(now))]
         stored[key] = now
     warehouse.upsert(conn, "kpi_values", changed, key=("kpi_id", "grain", "period_start"))
+    warehouse.upsert(conn, "period_coverage", covered, key=("grain", "period_start", "source"))
     for grain, ps, kpi_id in gone:
         conn.execute(
             sa.text("delete from kpi_values where grain = :grain and period_start = :day and kpi_id = :id"),
@@ -216,31 +253,6 @@ def write_scope(
 ) -> list[dict]:
     """One scope's rows (see :func:`write_scopes`)."""
     return write_scopes(conn, [(scope, is_complete)], run_id, cat=cat, stamp=stamp)
-
-
-def history_start(conn: sa.Connection) -> datetime | None:
-    """Where the warehouse's history begins for every time-line source: the later of
-    the first loaded trading day's review window and the first probed slot (None:
-    nothing landed). A period that starts before it is never complete."""
-    from kaizen.warehouse import facts
-
-    starts = []
-    day = conn.execute(sa.text("select min(trading_day) from fct_trading_day")).scalar()
-    if day is not None:
-        starts.append(Period.day(_as_date(day)).opens_utc)
-    slot = conn.execute(sa.text("select min(slot) from fct_probe_slot")).scalar()
-    if slot is not None:
-        starts.append(facts.slot_start(int(slot)))
-    return max(starts) if starts else None
-
-
-def landed_to(conn: sa.Connection) -> datetime | None:
-    """The review cut-off of the latest trading day whose trades or orders are loaded:
-    how far the warehouse's data reaches (None: nothing loaded)."""
-    days = [conn.execute(sa.text(f"select max(trading_day) from {t}")).scalar()
-            for t in ("fct_trading_day", "fct_orders_day")]
-    days = [_as_date(d) for d in days if d is not None]
-    return Period.day(max(days)).closes_utc if days else None
 
 
 def rollup_scopes(grains, first: date, last: date, *, as_of: datetime,

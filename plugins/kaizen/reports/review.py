@@ -39,6 +39,7 @@ from kaizen.reports.model import (
     sheet_number,
 )
 from kaizen.reports.postmortem import drafts_for_period
+from kaizen.warehouse import coverage
 
 KINDS = {"weekly": "week", "monthly": "month", "quarterly": "quarter"}
 TABS = {"weekly": "Weekly", "monthly": "Monthly", "quarterly": "Quarterly"}
@@ -338,8 +339,13 @@ def _grain(kind: str) -> str:
         raise ValueError(f"kind: {kind!r} is not one of {', '.join(KINDS)}") from None
 
 
+def _ist_text(ts: datetime) -> str:
+    local = ts.astimezone(cal.IST)
+    return f"{local.day} {local:%b %H:%M} IST"
+
+
 def _title(kind: str, ps: date, pe: date, key: str, as_of_day: date, complete: bool,
-           observed_from: date | None = None) -> str:
+           observed_from: date | None = None, gaps: list[dict] = ()) -> str:
     if kind == "weekly":
         body = f"W{ps.isocalendar()[1]:02d}, {range_text(ps, pe)}"
     elif kind == "monthly":
@@ -347,7 +353,9 @@ def _title(kind: str, ps: date, pe: date, key: str, as_of_day: date, complete: b
     else:
         body = f"Q{(ps.month - 1) // 3 + 1} {ps.year} ({fiscal_quarter(ps)}), {range_text(ps, pe)}"
     notes = [f"observed from {observed_from.day} {observed_from:%b}"] if observed_from else []
-    if not complete:
+    if gaps:
+        notes.append("awaiting " + ", ".join(f"{r['source']} from {_ist_text(r['missing_from'])}" for r in gaps))
+    elif not complete:
         notes.append(f"to {as_of_day.day} {as_of_day:%b}")
     if notes:
         body += f" ({', '.join(notes)})"
@@ -619,6 +627,14 @@ def _day_rows(conn, kpi_ids, first: date, last: date) -> dict[str, dict[date, di
     return out
 
 
+def _probed_text(uptime, start: datetime, end: datetime) -> str:
+    """The minutes probed of the minutes the review covers ("10,080 of 10,080 min"):
+    a week that lacks its weekend reads as such, not as a full week at 100 %."""
+    minutes = max(0, int((end - start).total_seconds() // 60))
+    probed = uptime.fig.denominator if uptime is not None and uptime.fig.denominator is not None else 0
+    return f"{render.count(probed)} of {render.count(minutes)} min"
+
+
 def _series(conn, kind, ps, pe, last_day, start, end, incidents, figures) -> dict:
     """Plain lists for the charts and the error-budget section."""
     first_q = sa.text(
@@ -729,7 +745,8 @@ def _series(conn, kind, ps, pe, last_day, start, end, incidents, figures) -> dic
         "deploy_per": "week" if kind == "quarterly" else "day",
         "incident_labels": inc_labels,
         "incident_counts": inc_counts,
-        "error_budget": {**{k: (v.fig if v else None) for k, v in eb.items()}, "runout_text": runout_text},
+        "error_budget": {**{k: (v.fig if v else None) for k, v in eb.items()}, "runout_text": runout_text,
+                         "probed_text": _probed_text(figures.get("uptime_pct"), start, end)},
         "history_start": history_start,
     }
 
@@ -766,6 +783,10 @@ def build_review(engine: sa.Engine, kind: str, period_start: date, *, as_of: dat
         achievement = _achievement(conn, cat, ps, pe, last_day, defs) if kind != "weekly" else []
         series = _series(conn, kind, ps, pe, last_day, start, end, incidents, figures)
         begins = periods.history_start(conn)
+        cov = coverage.period_rows(coverage.spans(conn), period, begins)
+    # ended, but a source has not landed all of it (yet): say which, never "complete"
+    gaps = [r for r in cov if not r["is_covered"]] if complete else []
+    complete = complete and not gaps
     # a period that starts before the history begins: its first days were never observed
     observed_from = window_day(begins) if begins is not None and start < begins else None
     as_of_day = cal.ist_date(end - timedelta(microseconds=1)) if end > start else ps
@@ -776,7 +797,7 @@ def build_review(engine: sa.Engine, kind: str, period_start: date, *, as_of: dat
         period_key=key,
         period_start=ps,
         period_end=pe,
-        title=_title(kind, ps, pe, key, as_of_day, complete, observed_from),
+        title=_title(kind, ps, pe, key, as_of_day, complete, observed_from, gaps),
         period_text=range_text(ps, pe),
         fiscal_text=fiscal_quarter(ps),
         is_complete=complete and observed_from is None,

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 from kaizen import warehouse
 from kaizen.errors import KaizenError
-from kaizen.warehouse import facts
+from kaizen.warehouse import coverage, facts
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +64,8 @@ class TableLoad:
     key: str | None = None              # single-column primary key, checked against other slices
     extra_sql: Sequence[tuple[str, Mapping]] = ()  # statements run after the insert (same transaction)
     retention: timedelta | None = None  # how far back the source still answers (None: all)
+    # the span of time this extract observed (None: the slice's own window, when it has one)
+    covers: tuple[datetime, datetime] | None = None
 
 
 # The slices the bulk sources replace: trades and orders by trading day, the
@@ -145,6 +147,20 @@ def _slice_start(tl: TableLoad) -> datetime:
     return midnight_utc(p["first"])
 
 
+def _covered_span(tl: TableLoad) -> tuple[datetime, datetime] | None:
+    """The span of time a load observed: its own ``covers``, else its slice's window —
+    [start, end) of a time slice, or the IST days of a trading-day slice.
+    None for a slice of ids (alerts and log entries follow their incidents)."""
+    if tl.covers is not None:
+        return tl.covers
+    p = tl.where_params
+    if "start" in p and "end" in p:
+        return p["start"], p["end"]
+    if "first" in p and "last" in p:
+        return coverage.day_span(p["first"], p["last"])
+    return None
+
+
 def _kept_past_retention(conn, tl: TableLoad, n_rows: int, now: datetime, label: str) -> ExtractResult | None:
     """A re-extract of a window older than the source's retention that returns fewer
     rows than are stored (the source has dropped them) must not delete them: the
@@ -184,6 +200,9 @@ def load(
             rows, rejects = tl.rows, list(tl.rejects)
             stamp = {"run_id": run_id, "loaded_at": now}
             kept = _kept_past_retention(conn, tl, len(rows), now, label)
+            span = _covered_span(tl)
+            if span is not None:
+                coverage.record(conn, tl.source, *span, run_id, now)
             if kept is not None:
                 results.append(kept)
                 continue

@@ -66,7 +66,7 @@ INCIDENT_LINE = re.compile(r"^[ \t>*_-]*incident[*_ \t]*:[*_ \t]*(\S*)", re.IGNO
 INCIDENT_ID = re.compile(r"^[A-Z0-9]{4,20}$")  # PagerDuty object ids: P1234AB, Q0ABC…
 
 # A transport returns the raw issue objects (both labels, pull requests included as
-# the API lists them) updated at or after ``since``.
+# the API lists them) updated at or after ``since``, as they stand when it is asked.
 Transport = Callable[[datetime], list[dict]]
 
 
@@ -116,6 +116,9 @@ def demo_transport(demo_dir: Path | None = None) -> Transport:
         if not path.exists():
             raise SourceError(f"demo file {path} is missing: run `python -m kaizen demo-data`.")
         issues = json.loads(path.read_text())
+        now = config.demo_now()  # as the API would answer then (a rehearsal's clock)
+        if now is not None:
+            issues = [a for a in (_as_of(i, now) for i in issues) if a is not None]
         out = []
         for label in LABELS:  # what the two API listings return
             for i in issues:
@@ -125,6 +128,22 @@ def demo_transport(demo_dir: Path | None = None) -> Transport:
         return out
 
     return fetch
+
+
+def _as_of(issue: dict, at: datetime) -> dict | None:
+    """A demo issue as the API would have answered at ``at``: not yet created → None;
+    closed later → still open (the demo's issues have two events, created and closed).
+    A record whose times cannot be read is left as it is (the parse quarantines it)."""
+    try:
+        created = parse_ts(issue.get("created_at"))
+        closed = parse_ts(issue.get("closed_at"))
+    except ValueError:
+        return issue
+    if created is not None and created >= at:
+        return None
+    if closed is not None and closed >= at:
+        return {**issue, "state": "open", "closed_at": None, "state_reason": None, "updated_at": issue["created_at"]}
+    return issue
 
 
 def live_transport() -> Transport:
@@ -285,7 +304,7 @@ def prepare_window(start: datetime, end: datetime, transport: Transport | None =
     n, rows, rejects, numbers = parse(raw, start, end)
     params = {f"n{k}": v for k, v in enumerate(numbers)}
     where = f"issue_number in ({', '.join(':' + p for p in params)})" if params else "1 = 0"
-    return [TableLoad(SOURCE, TABLE, where, params, n, rows, rejects)]
+    return [TableLoad(SOURCE, TABLE, where, params, n, rows, rejects, covers=(start, end))]
 
 
 def extract_range(

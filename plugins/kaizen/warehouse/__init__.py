@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from functools import lru_cache
 
 import sqlalchemy as sa
@@ -38,6 +38,8 @@ DDL_FILES = (
     "quarantine.sql",
     "kpi_definitions.sql",
     "kpi_values.sql",
+    "source_coverage.sql",
+    "period_coverage.sql",
     "report_deliveries.sql",
     "kaizen_schema.sql",
     "v_scorecard.sql",
@@ -162,11 +164,16 @@ def apply_ddl(engine: sa.Engine) -> None:
         _retire_caches(conn)
         inspector = sa.inspect(conn)
         facts_new = [f.table for f in facts.FACTS if not inspector.has_table(f.table)]
+        coverage_new = not inspector.has_table("source_coverage")
         for name in DDL_FILES:
             for stmt in _statements((config.SQL_DIR / name).read_text()):
                 conn.exec_driver_sql(stmt)
         if facts_new:
             facts.rebuild(conn)
+        if coverage_new:
+            from kaizen.warehouse import coverage
+
+            coverage.seed(conn, datetime.now(UTC))
         if engine.dialect.name == "postgresql":
             from kaizen.warehouse.docs import comment_statements
 
@@ -241,6 +248,11 @@ def _statements(sql: str) -> list[str]:
     # DDL carries no string literals containing "--" or ";", so comments strip safely.
     lines = [ln.split("--", 1)[0] for ln in sql.splitlines()]
     return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
+
+
+def as_date(v) -> date:
+    """A stored date (a date on PostgreSQL, ISO text on SQLite) → date."""
+    return v if isinstance(v, date) else date.fromisoformat(str(v)[:10])
 
 
 def bind_value(v):

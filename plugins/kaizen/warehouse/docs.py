@@ -73,7 +73,7 @@ COMMON = {
     "numerator": "the count or sum on top of the ratio (win rate: winning trades)",
     "denominator": "the count or sum below it (win rate: closed trades); value = numerator ÷ denominator (× 100 for _pct)",
     "sample_size": "rows the value was computed from",
-    "is_complete": "true once the period has ended and its data is in; false while computed to date, and always for a period that starts before the history begins",
+    "is_complete": "true once the period has ended and every source has landed all of it (period_coverage); false while computed to date, and always for a period that starts before the history begins",
 }
 
 
