@@ -44,6 +44,17 @@ print(json.dumps({"seconds": time.perf_counter() - t,
 """
 
 
+# the weekly review's own extract of the tail after the last daily run (Fri 16:00 IST to
+# the week's end) and its rollups: what Kaizen runs instead of hourly ingestion
+CHILD_TAIL = r"""
+import json, sys, time
+from kaizen.pipeline import compute_review_rollups
+t = time.perf_counter()
+out = compute_review_rollups(json.loads(sys.argv[1]), "bench-tail")
+print(json.dumps({"seconds": time.perf_counter() - t, "rows": out.get("rows")}))
+"""
+
+
 def generate(out: Path, end: date, months: int, trades: int) -> dict:
     code = (
         "import json,sys; from datetime import date; from pathlib import Path; from kaizen.demo import generate;"
@@ -127,6 +138,29 @@ def incremental(demo: Path, dialect: str, tmp: Path, history_first: date, day: d
         keep[1]()
 
 
+def review_tail(demo: Path, dialect: str, tmp: Path, history_first: date, friday: date, runs: int) -> float:
+    """Median time of the weekly review's tail extract and rollups (Friday 16:00 IST to
+    the week's end) on top of a history ending on ``friday``'s daily run; each run
+    replaces the same slices."""
+    from kaizen.period import Period
+
+    week = Period.of("week", friday)
+    period = {"kind": "weekly", "grain": "week", "period_start": week.start.isoformat(), "key": week.key,
+              "as_of": week.closes_utc.isoformat()}
+    conn, drop = warehouse_conn(dialect, tmp)
+    env = {**ENV, "KAIZEN_DEMO_DIR": str(demo), "AIRFLOW_CONN_KAIZEN_WAREHOUSE": conn}
+    try:
+        run_rebuild(demo, dialect, tmp, history_first, friday, keep=(conn, drop))
+        times = []
+        for _ in range(runs):
+            out = subprocess.run([PY, "-c", CHILD_TAIL, json.dumps(period)], env=env, check=True,
+                                 capture_output=True, text=True).stdout
+            times.append(json.loads(out.strip().splitlines()[-1])["seconds"])
+        return statistics.median(times)
+    finally:
+        drop()
+
+
 def parse_times() -> dict[str, float]:
     code = (
         "import sys, time, importlib.util, airflow.sdk, json\n"
@@ -156,6 +190,7 @@ def main() -> int:
     p.add_argument("--dialects", default="sqlite,postgres")
     p.add_argument("--skip-scale", action="store_true")
     p.add_argument("--skip-incremental", action="store_true")
+    p.add_argument("--skip-rebuild", action="store_true", help="skip the rebuild of the whole range")
     args = p.parse_args()
     rows = []
 
@@ -172,10 +207,12 @@ def main() -> int:
         add(("generate demo data", f"{args.months} months × {args.trades_per_day} trades/day",
                      f"{gen['seconds']:.1f} s", ""))
         for dialect in args.dialects.split(","):
-            med, rss, res = median_rebuild(demo, dialect, tmp, first, args.end, args.runs)
-            add((f"rebuild {dialect}", f"{res['trading_days']} days, {res['extracted']:,} records",
-                         f"median {med:.1f} s of {args.runs}", f"peak RSS {rss}"))
-            if not args.skip_scale:
+            med = None
+            if not args.skip_rebuild:
+                med, rss, res = median_rebuild(demo, dialect, tmp, first, args.end, args.runs)
+                add((f"rebuild {dialect}", f"{res['trading_days']} days, {res['extracted']:,} records",
+                     f"median {med:.1f} s of {args.runs}", f"peak RSS {rss}"))
+            if not args.skip_scale and med is not None:
                 big = tmp / "demo5"
                 gen5 = gen5 or generate(big, args.end, args.months * args.scale, args.trades_per_day)
                 big_first = date.fromisoformat(gen5["first"])
@@ -196,6 +233,12 @@ def main() -> int:
                 t_short = incremental(long_demo, dialect, tmp, short_first, day, prev, args.runs)
                 add((f"incremental day {dialect}", "3 years vs 1 month of history",
                              f"median {t_long:.2f} s vs {t_short:.2f} s", f"{t_long / t_short:.2f}×"))
+                # the Friday of the week before ``day``'s, so the demo has its weekend
+                friday = day - timedelta(days=(day.weekday() - 4) % 7 + 7)
+                t_tail = review_tail(long_demo, dialect, tmp, long_first, cal.previous_trading_day(
+                    friday + timedelta(days=1)), args.runs)
+                add((f"review tail {dialect}", "weekly review: Fri 16:00 to the week's end, 3 years of history",
+                     f"median {t_tail:.2f} s of {args.runs}", ""))
     for name, secs in parse_times().items():
         add((f"parse dags/{name}", "", f"{secs * 1000:.1f} ms", ""))
     width = [max(len(r[i]) for r in rows) for i in range(4)]
