@@ -14,7 +14,8 @@ weekends and holidays are reported by the next trading day. A manual run takes t
 
 **Writes.** `raw_*` landing tables and `quarantine` (the day's slice, replaced),
 `kpi_values` (grain `day`, and the week, month and quarter containing the day,
-recomputed to date), `report_deliveries`; posts to Slack (connection
+recomputed to date), `report_deliveries`; a week, month or quarter review already
+delivered whose figures this run's data changed is revised in place; posts to Slack (connection
 `kaizen_slack`) or, without it, writes `out/daily_review/<day>/`. Re-running a day
 changes nothing that was right and never posts twice.
 """
@@ -98,6 +99,18 @@ def daily_review():
 
         return compute_rollups_to_date(trading_day(period), run_id)
 
+    @task(pool=SLACK_POOL)
+    def revise_reviews(rollups: dict, params=None, dag_run=None, run_id=None) -> list[dict]:
+        """Reviews already delivered for ended periods this run changed (late data), revised in place when their content changed."""
+        from kaizen.pipeline import revise_reviews
+
+        return revise_reviews(
+            rollups["changed"],
+            run_id,
+            mode=(params or {}).get("deliver", "auto"),
+            run_type=str(getattr(dag_run, "run_type", "") or ""),
+        )
+
     @task
     def draft_postmortems(period: dict) -> list[dict]:
         """Post-mortem drafts for P0/P1 incidents resolved in the last week (a human-edited draft is never overwritten)."""
@@ -132,7 +145,9 @@ def daily_review():
     extracted >> kpis
     rendered = render_daily_review(period)
     kpis >> rendered
-    kpis >> compute_rollups(period)
+    rollups = compute_rollups(period)
+    kpis >> rollups
+    revise_reviews(rollups)
     extracted >> draft_postmortems(period)
     post_daily_review(period, rendered)
 

@@ -232,3 +232,39 @@ def test_a_warehouse_from_before_coverage_is_seeded_with_what_it_holds(rebuilt):
     assert _spans(rebuilt) == recorded
     pipeline.rebuild(FIRST, LAST, "recompute", reextract=False)
     assert _rollups(rebuilt) == before
+
+
+def test_a_delivered_review_is_revised_in_place_when_late_data_changes_it(rebuilt, tmp_path, monkeypatch):
+    """The weekly review of W40 (28 Sep – 4 Oct) was delivered (outbox: no Slack here).
+    Its Saturday probes turn out not to have landed: the day's run that recomputes the
+    week revises the delivered review in place (version 2, "awaiting probes", a
+    "Revised:" note). The backfill that lands them revises it again (version 3, the
+    first content back); asked once more, nothing changes."""
+    monkeypatch.setenv("KAIZEN_OUT_DIR", str(tmp_path))
+    monkeypatch.delenv("AIRFLOW_CONN_KAIZEN_SLACK", raising=False)
+    monkeypatch.delenv("AIRFLOW_CONN_KAIZEN_GSHEETS", raising=False)
+    before = _rollups(rebuilt)
+    request = pipeline.resolve_review_period("weekly", param_period_start="2026-09-28")
+    first = pipeline.deliver_review(pipeline.render_review(request, "scheduled"), mode="outbox")["outbox"]
+    folder = tmp_path / "weekly_review" / "2026-W40"
+    v1 = (folder / "review.md").read_text(encoding="utf-8")
+    assert first["version"] == 1 and "awaiting" not in v1
+
+    _drop_probe_coverage(rebuilt, _ist(date(2026, 10, 3)), _ist(date(2026, 10, 4)))
+    out = pipeline.compute_rollups_to_date(date(2026, 10, 5), "gap")
+    assert "week:2026-09-28" in out["changed"]
+    (revised,) = pipeline.revise_reviews(out["changed"], "gap", mode="outbox")
+    assert (revised["period_key"], revised["outbox"]["version"]) == ("2026-W40", 2)
+    v2 = (folder / "review.md").read_text(encoding="utf-8")
+    assert "awaiting probes from 3 Oct 00:00 IST" in v2
+    notes = json.loads((folder / "revisions.json").read_text(encoding="utf-8"))
+    assert [n["version"] for n in notes] == [2] and notes[0]["text"].startswith("Revised:")
+
+    pipeline.rebuild(date(2026, 10, 5), date(2026, 10, 5), "late")
+    assert _rollups(rebuilt) == before
+    periods = ["week:2026-09-28", "month:2026-10-01", "quarter:2026-10-01", "day:2026-10-05"]
+    (again,) = pipeline.revise_reviews(periods, "late", mode="outbox")  # October and Q4 have no review
+    assert again["outbox"]["version"] == 3
+    assert (folder / "review.md").read_text(encoding="utf-8") == v1
+    (same,) = pipeline.revise_reviews(periods, "late", mode="outbox")
+    assert same["outbox"]["version"] == 3 and same["outbox"]["action"] != "written"

@@ -130,7 +130,46 @@ def compute_rollups_to_date(day: date, run_id: str) -> dict:
         warehouse.get_engine(), ROLLUP_GRAINS, window_first_day(day), day, run_id,
         as_of=Period.day(day).closes_utc, to_landed=True,
     )
-    return {"rows": len(rows), "periods": sorted({f"{r['grain']}:{r['period_start']}" for r in rows})}
+    return {"rows": len(rows), "periods": sorted({f"{r['grain']}:{r['period_start']}" for r in rows}),
+            "changed": sorted({f"{r['grain']}:{r['period_start']}" for r in rows if r["run_id"] == run_id})}
+
+
+REVIEW_OF_GRAIN = {"week": "weekly", "month": "monthly", "quarter": "quarterly"}
+
+
+def revise_reviews(periods: list[str], run_id: str, *, mode: str = "auto", run_type: str | None = None,
+                   now: datetime | None = None) -> list[dict]:
+    """Late data re-finalised ``periods`` ("grain:YYYY-MM-DD"): the week, month and
+    quarter reviews already delivered for those that have ended are rendered again and
+    delivered through the same ledger — revised in place ("Revised: …" in the thread,
+    the outbox's revisions.json) only when their content changed, never posted twice.
+    Periods without a delivered review, and periods still running, are left alone."""
+    import sqlalchemy as sa
+
+    from kaizen import warehouse
+
+    now = now or datetime.now(cal.UTC)
+    engine = warehouse.get_engine()
+    out = []
+    for item in sorted(set(periods)):
+        grain, _, start = item.partition(":")
+        kind = REVIEW_OF_GRAIN.get(grain)
+        if kind is None:
+            continue
+        period = Period.of(grain, date.fromisoformat(start[:10]))
+        if not period.is_complete(now):
+            continue
+        with engine.connect() as conn:
+            delivered = conn.execute(sa.text(
+                "select 1 from report_deliveries where report = :r and period_key = :k and status = 'delivered'"),
+                {"r": f"{kind}_review", "k": period.key}).first()
+        if delivered is None:
+            continue
+        request = resolve_review_period(kind, param_period_start=period.start.isoformat())
+        result = deliver_review(render_review(request, run_id), mode=mode, run_type=run_type)
+        log.info("%s %s after late data: %s", kind, period.key, result)
+        out.append(result)
+    return out
 
 
 def console_progress(label: str, total: int):
@@ -286,7 +325,13 @@ def deliver_backfill(request: dict, run_id: str) -> dict:
     for d in cal.trading_days(first, last):
         result = deliver_daily_review(d, render_daily_review(d, run_id), mode=sink)
         actions[result["action"]] = actions.get(result["action"], 0) + 1
-    return {"delivered_to": sink, "actions": actions}
+    # the week, month and quarter reviews already delivered for the periods the range
+    # touches: revised in place where the backfill changed their content
+    touched = [f"{g}:{p.start}" for g in REVIEW_OF_GRAIN for p in Period.between(g, window_first_day(first), last)]
+    revised = revise_reviews(touched, run_id, mode=sink)
+    return {"delivered_to": sink, "actions": actions, "reviews": [
+        {"period_key": r["period_key"], "report": r["report"],
+         "action": (r.get("slack") or r.get("outbox") or {}).get("action")} for r in revised]}
 
 
 def render_daily_review(day: date, run_id: str) -> dict:
