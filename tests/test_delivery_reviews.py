@@ -553,3 +553,75 @@ def test_a_shorter_thread_leaves_the_old_replies_and_adds_the_note(engine, slack
     assert len(slack.calls_to("chat.update")) == 1  # the headline (win rate changed)
     assert not slack.messages[(CHANNEL, reply2_ts)]["text"].startswith("(Version 2")
     assert result["slack"]["action"] == "updated"
+
+
+# ---------------------------------------------------------------------------- exactly once
+def _crash_after(kind: str):
+    """A post that reaches Slack, then the worker dies before anything else runs (as
+    SIGKILL would: no except clause, no ledger write). ``kind``: headline or reply."""
+    from kaizen.delivery import slack as slack_sink
+
+    real, done = slack_sink.post_message, {"n": 0}
+
+    def post(client, channel, payload, *, thread_ts=None, key=None):
+        posted = real(client, channel, payload, thread_ts=thread_ts, key=key)
+        if (thread_ts is None) == (kind == "headline") and not done["n"]:
+            done["n"] += 1
+            raise SystemExit("killed")
+        return posted
+
+    return post
+
+
+def _lost_answer_on_post(slack, n: int):
+    """The ``n``-th chat.postMessage is processed by Slack and its answer lost (HTTP 500)."""
+    posts, next_fault = {"n": 0}, slack._next_fault
+
+    def fault(method):
+        if method == "chat.postMessage":
+            posts["n"] += 1
+            if posts["n"] == n:
+                return "lost_answer"
+        return next_fault(method)
+
+    return fault
+
+
+@pytest.mark.parametrize("fault", [
+    "lost answer: headline", "lost answer: reply 2", "crash after the headline", "crash after reply 1",
+    "ledger write fails after the last call",
+])
+def test_every_lost_or_crashed_post_is_found_again_and_never_doubled(engine, slack, tmp_path, monkeypatch, fault):
+    """Table of Slack faults around a review's posts (issue 14): after the re-run the
+    fake holds exactly one headline, the two thread replies and one chart upload."""
+    from kaizen.delivery import slack as slack_sink
+
+    r = make_rendered(tmp_path)
+    with pytest.MonkeyPatch.context() as mp:  # the fault, for the first try only
+        if fault.startswith("lost answer"):
+            mp.setattr(slack, "_next_fault", _lost_answer_on_post(slack, 1 if "headline" in fault else 3))
+            expected = SlackDeliveryError
+        elif fault.startswith("crash"):
+            mp.setattr(slack_sink, "post_message", _crash_after("headline" if "headline" in fault else "reply"))
+            expected = SystemExit
+        else:
+            real = ledger.write
+
+            def write(*args, **kwargs):
+                if kwargs.get("status") == ledger.DELIVERED:
+                    raise RuntimeError("warehouse down")
+                return real(*args, **kwargs)
+
+            mp.setattr(ledger, "write", write)
+            expected = ledger.LedgerWriteError
+        with pytest.raises(expected):
+            deliver(engine, r, sync_sheets=False)
+    result = deliver(engine, r, sync_sheets=False)["slack"]
+    heads = [m for m in slack.messages.values() if not m["thread_ts"]]
+    replies = [m for m in slack.messages.values() if m["thread_ts"]]
+    assert len(heads) == 1 and result["message_ts"] == heads[0]["ts"]
+    assert sorted(m["text"] for m in replies) == ["Reliability", "Trading"]
+    assert len([c for c in slack.calls_to("files.completeUploadExternal") if c.response.get("ok")]) == 1
+    assert slack_row(engine).status == "delivered"
+    assert all(m["metadata"]["event_payload"]["key"].startswith(f"kaizen:{REPORT}:{PERIOD}")
+               for m in slack.messages.values())

@@ -211,17 +211,39 @@ def test_invalid_blocks_are_rejected_like_slack(engine, slack):
         send(engine, p)
 
 
-def test_ledger_write_failure_after_post_is_an_error(engine, slack, monkeypatch):
+def test_a_ledger_that_is_down_stops_the_post_before_it_is_made(engine, slack, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("warehouse down")
 
     monkeypatch.setattr(ledger, "write", broken)
-    with pytest.raises(delivery.LedgerWriteError, match="posted in Slack channel C0DAILY01 .ts 1790000000"):
+    with pytest.raises(delivery.LedgerWriteError, match="could not record the intent to post the review .*"
+                                                        "nothing was sent"):
         send(engine, payload())
-    assert len(slack.top_level_posts()) == 1
+    assert slack.top_level_posts() == []
     monkeypatch.delenv("AIRFLOW_CONN_KAIZEN_SLACK")  # every sink: the outbox too
     with pytest.raises(delivery.LedgerWriteError, match="written to outbox daily_review/2026-11-27"):
         send(engine, payload())
+
+
+def test_ledger_write_failure_after_post_is_an_error_and_the_rerun_posts_nothing(engine, slack, monkeypatch):
+    """The post succeeded and only the final ledger write failed: the error names the
+    message; the re-run finds it by its key (metadata) and posts nothing new."""
+    real = ledger.write
+
+    def broken_after_post(*args, **kwargs):
+        if kwargs.get("status") == ledger.DELIVERED:
+            raise RuntimeError("warehouse down")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(ledger, "write", broken_after_post)
+    with pytest.raises(delivery.LedgerWriteError, match="posted in Slack channel C0DAILY01 .ts 1790000000"):
+        send(engine, payload())
+    monkeypatch.setattr(ledger, "write", real)
+    again = send(engine, payload())
+    assert len(slack.top_level_posts()) == 1
+    assert again.message_ts == slack.top_level_posts()[0].response["ts"]
+    row = ledger.get(engine, "daily_review", PERIOD, "slack", "C0DAILY01")
+    assert (row.status, row.message_ts, json.loads(row.thread_state)) == ("delivered", again.message_ts, {})
 
 
 def test_outbox_without_connection_writes_the_exact_payload(engine, monkeypatch, tmp_path):
@@ -330,3 +352,42 @@ def test_rendered_daily_review_with_200_incidents_is_accepted_by_slack(engine, s
     [post] = slack.calls_to("chat.postMessage")
     assert post.response["ok"] is True
     assert "<!channel>" not in json.dumps(post.body)
+
+
+@pytest.mark.parametrize("fault", ["lost answer", "crash after the post", "lost answer of the revision note"])
+def test_a_daily_post_whose_outcome_was_lost_is_found_not_doubled(engine, slack, fault):
+    """Slack processed the post and the answer was lost, or the worker died right after
+    it: the re-run finds the message by the key in its metadata (one top-level post;
+    for a revision, one note in its thread)."""
+    from kaizen.delivery import slack as slack_sink
+
+    if fault.endswith("revision note"):
+        first = send(engine, payload(trades=1))
+        slack.fail("chat.postMessage", "lost_answer")  # the note, after the chat.update
+        with pytest.raises(slack_sink.SlackDeliveryError):
+            send(engine, payload(trades=2))
+        again = send(engine, payload(trades=2))
+        notes = [m for m in slack.messages.values() if m["thread_ts"] == first.message_ts]
+        assert again.action == "updated" and len(notes) == 1 and notes[0]["text"].startswith("Revised:")
+        assert len([m for m in slack.messages.values() if not m["thread_ts"]]) == 1
+        return
+    with pytest.MonkeyPatch.context() as mp:
+        if fault == "lost answer":
+            slack.fail("chat.postMessage", "lost_answer")
+            expected = slack_sink.SlackDeliveryError
+        else:
+            real = slack_sink.post_message
+
+            def post(*args, **kwargs):
+                real(*args, **kwargs)
+                raise SystemExit("killed")
+
+            mp.setattr(slack_sink, "post_message", post)
+            expected = SystemExit
+        with pytest.raises(expected):
+            send(engine, payload())
+    again = send(engine, payload())
+    tops = [m for m in slack.messages.values() if not m["thread_ts"]]
+    assert len(tops) == 1 and again.message_ts == tops[0]["ts"]
+    assert tops[0]["metadata"] == {"event_type": "kaizen_delivery",
+                                   "event_payload": {"key": "kaizen:daily_review:2026-11-27"}}

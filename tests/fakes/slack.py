@@ -1,8 +1,10 @@
 """A local Slack Web API for tests: a real HTTP server on 127.0.0.1 (ephemeral port,
 own thread) that the real ``slack_sdk.WebClient`` talks to through ``base_url``.
 
-Implements ``auth.test``, ``chat.postMessage``, ``chat.update``,
-``conversations.info`` and the v2 upload flow (``files.getUploadURLExternal``, the
+Implements ``auth.test``, ``chat.postMessage`` (with ``metadata``), ``chat.update``,
+``conversations.info``, ``conversations.history`` and ``conversations.replies`` (newest
+first / thread order, ``limit``, ``oldest``, metadata with ``include_all_metadata``) and
+the v2 upload flow (``files.getUploadURLExternal``, the
 returned upload URL, ``files.completeUploadExternal``). Answers like Slack: HTTP 200
 with ``{"ok": false, "error": …}`` for API errors, HTTP 429 + ``Retry-After`` when rate
 limited. Block Kit limits are checked (≤ 50 blocks, section text ≤ 3,000, header
@@ -13,6 +15,8 @@ auth header). Faults are queued per method with :meth:`FakeSlack.fail`::
 
     slack.fail("chat.postMessage", "ratelimited", times=1)   # 429, Retry-After: 0
     slack.fail("chat.postMessage", "server_error")            # HTTP 500
+    slack.fail("chat.postMessage", "lost_answer")             # processed, then HTTP 500:
+                                                              # the client cannot know it posted
     slack.fail("*", "invalid_auth")                           # any method
     slack.fail("chat.postMessage", "channel_not_found")
 """
@@ -155,6 +159,9 @@ class FakeSlack:
             return 429, {"ok": False, "error": "ratelimited"}, {"Retry-After": "0"}
         if fault == "server_error":
             return 500, {"ok": False, "error": "internal_error"}, {}
+        if fault == "lost_answer":  # Slack did the work; the answer never arrives
+            self.handle(method, body, auth)
+            return 500, {"ok": False, "error": "internal_error"}, {}
         if fault:
             return 200, {"ok": False, "error": fault}, {}
         token = (auth or "").removeprefix("Bearer ").strip() or body.get("token")
@@ -213,14 +220,47 @@ class FakeSlack:
         if body.get("thread_ts") and (ch, body["thread_ts"]) not in self.messages:
             return {"ok": False, "error": "thread_not_found"}
         ts = self._new_ts()
+        metadata = body.get("metadata")
         msg = {
             "ts": ts,
             "text": body.get("text"),
             "blocks": body.get("blocks"),
             "thread_ts": body.get("thread_ts"),
+            "metadata": json.loads(metadata) if isinstance(metadata, str) else metadata,
         }
         self.messages[(ch, ts)] = msg
         return {"ok": True, "channel": ch, "ts": ts, "message": msg}
+
+    def _listed(self, msg: dict, body: dict) -> dict:
+        out = {k: v for k, v in msg.items() if v is not None and k != "metadata"}
+        if msg.get("metadata") and str(body.get("include_all_metadata", "")).lower() in ("1", "true"):
+            out["metadata"] = msg["metadata"]
+        return out
+
+    def api_conversations_history(self, body):
+        """Top-level messages, newest first; ``oldest`` (ts) and ``limit`` (default 100)."""
+        ch = self._channel(body)
+        if ch is None:
+            return {"ok": False, "error": "channel_not_found"}
+        oldest, limit = float(body.get("oldest") or 0), int(body.get("limit") or 100)
+        msgs = sorted((m for (c, _), m in self.messages.items() if c == ch and not m.get("thread_ts")
+                       and float(m["ts"]) >= oldest), key=lambda m: float(m["ts"]), reverse=True)
+        return {"ok": True, "messages": [self._listed(m, body) for m in msgs[:limit]],
+                "has_more": len(msgs) > limit}
+
+    def api_conversations_replies(self, body):
+        """The thread of ``ts``: its parent, then the replies in order; ``limit``."""
+        ch = self._channel(body)
+        if ch is None:
+            return {"ok": False, "error": "channel_not_found"}
+        ts, limit = body.get("ts"), int(body.get("limit") or 1000)
+        if (ch, ts) not in self.messages:
+            return {"ok": False, "error": "thread_not_found"}
+        thread = [self.messages[(ch, ts)]] + sorted(
+            (m for (c, _), m in self.messages.items() if c == ch and m.get("thread_ts") == ts),
+            key=lambda m: float(m["ts"]))
+        return {"ok": True, "messages": [self._listed(m, body) for m in thread[:limit]],
+                "has_more": len(thread) > limit}
 
     def api_chat_update(self, body):
         ch = self._channel(body)

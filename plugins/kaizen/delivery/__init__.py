@@ -10,6 +10,12 @@ record routine and its one versioning rule). Per (report, period, sink, target):
   reply "Revised: …" (``updated``);
 - otherwise → ``chat.postMessage`` (``posted``), the ts recorded.
 
+Exactly once: before each ``chat.postMessage`` the intent (the delivery's key) is in
+the ledger, and the message carries the key in its ``metadata``; a try that finds an
+intent without a ts — a crash, a lost answer, a ledger write that failed after the
+post — looks the key up in the channel first and adopts the message it finds
+(:func:`kaizen.delivery.slack.post_once`).
+
 The ledger row is written before ``deliver`` returns. A failed send is recorded as
 status ``failed`` with the error and re-raised; a send that succeeded but whose ledger
 write failed raises :class:`LedgerWriteError` (naming the message, so nobody re-posts
@@ -18,6 +24,7 @@ blindly).
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass
 
 import sqlalchemy as sa
@@ -95,24 +102,53 @@ def _deliver_outbox(report, period_key, payload, markdown, engine, digest) -> De
     return DeliveryResult(report, period_key, SINK_OUTBOX, target, done.action, done.version, digest, path=path)
 
 
+NO_PENDING = "{}"  # thread_state once no post is in flight (the ledger keeps a column it is not given)
+
+
+def pending_intent(attempt: ledger.Attempt) -> dict | None:
+    """The post an earlier try recorded it was about to make (``thread_state``)."""
+    try:
+        state = json.loads(attempt.where["thread_state"] or "{}")
+    except ValueError:
+        return None
+    return state.get("pending") if isinstance(state, dict) else None
+
+
 def _deliver_slack(report, period_key, payload, engine, digest, conn, kind) -> DeliveryResult:
     channel = slack_sink.resolve_channel(conn, kind)
     method = ["chat.postMessage"]  # the call in flight, for the error message
+    key = f"kaizen:{report}:{period_key}"
 
     def send(attempt: ledger.Attempt) -> ledger.Sent:
         client = slack_sink.make_client(conn)
         ts = attempt.where["message_ts"]
+
+        def intend(what: str):
+            def record(intent: dict) -> None:
+                attempt.intend(what, thread_state=json.dumps({"pending": intent}))
+            return record
+
         if ts is None:
-            posted = slack_sink.post_message(client, channel, payload)
+            posted, found = slack_sink.post_once(client, channel, payload, key, pending=pending_intent(attempt),
+                                                 record_intent=intend("the review"))
+            if found:  # an earlier try posted it: show this content there
+                attempt.checkpoint("the review (found by its key)", message_ts=posted.ts, thread_state=NO_PENDING)
+                method[0] = "chat.update"
+                slack_sink.update_message(client, channel, posted.ts, payload)
         else:
             # changed content (or a retry of a failed update): the same message, plus
             # one note in its thread so readers see it moved
             method[0] = "chat.update"
             posted = slack_sink.update_message(client, channel, ts, payload)
             method[0] = "chat.postMessage (thread reply)"
-            slack_sink.thread_reply(client, channel, ts, revision_note(attempt.version))
+            note_key = f"{key}:revised:{attempt.version}"
+            pending = pending_intent(attempt)
+            if not (pending and pending.get("key") == note_key
+                    and slack_sink.find_posted(client, channel, note_key, thread_ts=ts)):
+                intend("the revision note")({"key": note_key})
+                slack_sink.thread_reply(client, channel, ts, revision_note(attempt.version), key=note_key)
         action = "posted" if ts is None else "updated"
-        return ledger.Sent(action, {"channel_id": posted.channel_id, "message_ts": posted.ts})
+        return ledger.Sent(action, {"channel_id": posted.channel_id, "message_ts": posted.ts, "thread_state": NO_PENDING})
 
     attempt = ledger.Attempt(engine, report, period_key, SINK_SLACK, channel, digest, where={"channel_id": channel})
     done = attempt.run(

@@ -236,7 +236,7 @@ class Attempt:
         that fails raises :class:`LedgerWriteError` naming what the sink has."""
         if self.unchanged and (present is None or present()):
             return Outcome("unchanged", self.row.version, dict(self.where))
-        # The exactly-once protocol records its intent here, before the call.
+        # a send that creates messages records each intent first (:meth:`intend`)
         try:
             sent = send(self)
         except LedgerWriteError:
@@ -261,6 +261,20 @@ class Attempt:
                 f"ledger write failed: {exc}. {self._advice()}"
             ) from exc
         return Outcome(sent.action, self.version, dict(self.where), sent.detail)
+
+    def intend(self, what: str, **where) -> None:
+        """Record, before a call that creates something in the sink, that it is about to
+        be made (``where`` carries the intent: the delivery key in ``thread_state``). A
+        ledger that cannot take it stops the delivery before anything is sent."""
+        self.where.update(where)
+        try:
+            self._record(FAILED, error=f"incomplete: about to post {what} {self._placed()}; a re-run looks "
+                                       "for it by its key before posting")
+        except Exception as exc:
+            raise LedgerWriteError(
+                f"{self.key['report']} {self.key['period_key']}: could not record the intent to post {what} "
+                f"in report_deliveries ({exc}); nothing was sent. Re-run once the warehouse answers."
+            ) from exc
 
     def checkpoint(self, step: str, **where) -> None:
         """Record a call of a multi-call send that succeeded, before the next call:

@@ -303,6 +303,7 @@ class _SlackDelivery:
         self.channel_id: str = self.attempt.where["channel_id"]
         self.steps: list[str] = []
         self.method = "chat.postMessage"
+        self.key = f"kaizen:{review.report}:{review.period_key}"  # the deliveries' key in Slack metadata
 
     @staticmethod
     def _load_state(row: ledger.LedgerRow | None) -> dict:
@@ -319,6 +320,7 @@ class _SlackDelivery:
         state.setdefault("charts", {})
         state.setdefault("notes", [])
         state.setdefault("noted_hash", None)
+        state.setdefault("pending", None)  # the post an earlier try was about to make
         if "shown_hash" not in state:  # a row written by another code path
             delivered = row is not None and row.status == ledger.DELIVERED and row.message_ts
             state["shown_hash"] = row.content_hash if delivered else None
@@ -366,13 +368,9 @@ class _SlackDelivery:
         self._replies(client, version, in_place=not revision)
         self._charts(client, version, revision)
         if revision and self.state["noted_hash"] != rv.digest:
-            self.method = "chat.postMessage"
-            note = slack_sink.thread_reply(
-                client,
-                self.channel,
-                self.ts,
-                revision_note(row.summary if row else None, rv.summary, version),
-            )
+            text = revision_note(row.summary if row else None, rv.summary, version)
+            note, _ = self._post_once(client, {"text": text}, f"{self.key}:revised:{version}", "the revision note",
+                                      thread_ts=self.ts)
             self.state["notes"].append(note.ts)
             self.state["noted_hash"] = rv.digest
             self._checkpoint("the revision note")
@@ -392,16 +390,32 @@ class _SlackDelivery:
             f"{error} Done before the failure: {done}.{where}", slack_error=error.slack_error, retryable=error.retryable
         )
 
+    def _post_once(self, client, payload: dict, key: str, what: str, *, thread_ts: str | None = None):
+        """``chat.postMessage`` exactly once (:func:`kaizen.delivery.slack.post_once`):
+        the intent in the ledger before the call, the message found by its key after
+        an unknown outcome. Returns (the message, whether it was found)."""
+        def record(intent: dict) -> None:
+            self.state["pending"] = intent
+            self.attempt.intend(what, **self._where())
+
+        self.method = "chat.postMessage"
+        posted, found = slack_sink.post_once(client, self.channel, payload, key, pending=self.state.get("pending"),
+                                             record_intent=record, thread_ts=thread_ts)
+        self.state["pending"] = None
+        return posted, found
+
     def _headline(self, client) -> None:
         rv = self.rv
         digest = payload_hash(rv.headline)
         if self.ts is None:
-            self.method = "chat.postMessage"
-            posted = slack_sink.post_message(client, self.channel, rv.headline)
+            posted, found = self._post_once(client, rv.headline, self.key, "the headline")
             self.ts, self.channel_id = posted.ts, posted.channel_id
             # a new headline starts a new thread: nothing of an older one applies
             self.state.update(headline_hash=digest, replies=[], charts={}, notes=[], noted_hash=None)
-            self._checkpoint("the headline")
+            self._checkpoint("the headline" + (" (found by its key)" if found else ""))
+            if found:  # posted by an earlier try: show this content there
+                self.method = "chat.update"
+                slack_sink.update_message(client, self.channel, self.ts, rv.headline)
         elif self.state["headline_hash"] != digest:
             self.method = "chat.update"
             slack_sink.update_message(client, self.channel, self.ts, rv.headline)
@@ -423,8 +437,11 @@ class _SlackDelivery:
                 replies[i]["hash"] = digest
                 self._checkpoint(f"the update of reply {i + 1}")
             else:
-                self.method = "chat.postMessage"
-                posted = slack_sink.post_message(client, self.channel, payload, thread_ts=self.ts)
+                posted, found = self._post_once(client, payload, f"{self.key}:reply:{i + 1}", f"reply {i + 1}",
+                                                thread_ts=self.ts)
+                if found and digest != "removed":  # posted by an earlier try: this content there
+                    self.method = "chat.update"
+                    slack_sink.update_message(client, self.channel, posted.ts, payload)
                 replies.append({"ts": posted.ts, "hash": digest})
                 self._checkpoint(f"reply {i + 1} of {len(wanted)}")
 

@@ -10,10 +10,10 @@ Retries (decided here, once):
 - HTTP 5xx and connection errors: retried only for calls that are safe to repeat
   (``auth.test``, ``conversations.info``, ``chat.update``, ``files.getUploadURLExternal``).
   ``chat.postMessage`` and ``files.completeUploadExternal`` are NOT retried on a 5xx or
-  a reset: Slack has no idempotency key and may have posted already. The failure is
-  recorded in the ledger (status ``failed``, error saying the post may exist) and
-  raised; the task's own retry then posts again, so the worst case is a visible
-  duplicate that the error message names, never a silently missing review.
+  a reset: Slack has no idempotency key and may have posted already. Posts go through
+  :func:`post_once` instead: the intent is in the ledger before the call and the key
+  in the message's metadata, so the next try looks the message up (channel history,
+  or the thread's replies) and adopts it rather than posting a second one.
 - ``invalid_auth``, ``channel_not_found``, ``not_in_channel`` (and their kin) fail at
   once with a message naming the connection or channel and the fix.
 """
@@ -28,7 +28,8 @@ from kaizen.errors import KaizenError
 RATE_LIMIT_RETRIES = 3
 SERVER_ERROR_RETRIES = 2
 IDEMPOTENT_METHODS = frozenset(
-    {"auth.test", "conversations.info", "chat.update", "files.getUploadURLExternal"}
+    {"auth.test", "conversations.info", "conversations.history", "conversations.replies", "chat.update",
+     "files.getUploadURLExternal"}
 )
 
 AUTH_ERRORS = frozenset(
@@ -181,9 +182,52 @@ class Posted:
     ts: str
 
 
-def post_message(client, channel: str, payload: dict, *, thread_ts: str | None = None) -> Posted:
-    """``chat.postMessage`` of a Block Kit payload; a reply in a thread with ``thread_ts``."""
+METADATA_EVENT = "kaizen_delivery"
+LOOKBACK = 200  # messages of the channel (or thread) searched for a post whose answer was lost
+
+
+def _metadata(key: str | None) -> dict:
+    return {"metadata": {"event_type": METADATA_EVENT, "event_payload": {"key": key}}} if key else {}
+
+
+def find_posted(client, channel: str, key: str, *, thread_ts: str | None = None) -> str | None:
+    """The ts of the message carrying delivery ``key`` in its metadata, among the
+    channel's :data:`LOOKBACK` newest top-level messages (or the thread of
+    ``thread_ts``'s); None when there is none."""
+    if thread_ts:
+        resp = client.conversations_replies(channel=channel, ts=thread_ts, limit=LOOKBACK,
+                                            include_all_metadata=True)
+    else:
+        resp = client.conversations_history(channel=channel, limit=LOOKBACK, include_all_metadata=True)
+    for msg in resp.get("messages") or []:
+        meta = msg.get("metadata") or {}
+        if meta.get("event_type") == METADATA_EVENT and (meta.get("event_payload") or {}).get("key") == key:
+            return msg.get("ts")
+    return None
+
+
+def post_once(client, channel: str, payload: dict, key: str, *, pending: dict | None,
+              record_intent, thread_ts: str | None = None) -> tuple[Posted, bool]:
+    """``chat.postMessage`` exactly once for delivery ``key``: when an earlier try
+    recorded its intent (``pending``, the ledger's) and may have posted — a crash, a
+    lost answer, a ledger write that failed — the message is looked up by its key
+    first and adopted; otherwise ``record_intent(intent)`` writes the intent to the
+    ledger BEFORE the call and the message carries the key in its ``metadata``.
+    Returns (the message, whether it was found rather than posted)."""
+    if pending and pending.get("key") == key:
+        ts = find_posted(client, channel, key, thread_ts=thread_ts)
+        if ts:
+            return Posted(channel_id=channel, ts=ts), True
+    record_intent({"key": key})
+    return post_message(client, channel, payload, thread_ts=thread_ts, key=key), False
+
+
+def post_message(client, channel: str, payload: dict, *, thread_ts: str | None = None,
+                 key: str | None = None) -> Posted:
+    """``chat.postMessage`` of a Block Kit payload; a reply in a thread with ``thread_ts``;
+    ``key`` goes into the message's metadata (see :func:`post_once`)."""
     kwargs = {"thread_ts": thread_ts} if thread_ts else {}
+    kwargs.update(_metadata(key))
     resp = client.chat_postMessage(
         channel=channel,
         text=payload.get("text", ""),
@@ -202,8 +246,8 @@ def update_message(client, channel: str, ts: str, payload: dict) -> Posted:
     return Posted(channel_id=resp["channel"], ts=resp["ts"])
 
 
-def thread_reply(client, channel: str, thread_ts: str, text: str) -> Posted:
-    resp = client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=text)
+def thread_reply(client, channel: str, thread_ts: str, text: str, *, key: str | None = None) -> Posted:
+    resp = client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=text, **_metadata(key))
     return Posted(channel_id=resp["channel"], ts=resp["ts"])
 
 
