@@ -127,38 +127,37 @@ def median_rebuild(demo, dialect, tmp, first, last, runs) -> tuple[float, str, d
     return statistics.median(r["seconds"] for r in results), rss, results[-1]
 
 
-def incremental(demo: Path, dialect: str, tmp: Path, history_first: date, day: date, prev: date, runs: int) -> float:
+def incremental(demo: Path, dialect: str, tmp: Path, history_first: date, day: date, prev: date, runs: int,
+                tail: bool = False) -> tuple[float, float | None]:
     """Median time of one trading day's extract + day KPIs + rollups to date on top of a
-    history (the day is re-run ``runs`` times: each run replaces the same slices)."""
+    history (the day is re-run ``runs`` times: each run replaces the same slices); with
+    ``tail``, then the median time of the weekly review's tail on that history
+    (:func:`review_tail`)."""
     keep = warehouse_conn(dialect, tmp)
     try:
         run_rebuild(demo, dialect, tmp, history_first, prev, keep=keep)
-        return statistics.median(run_rebuild(demo, dialect, tmp, day, day, keep=keep)["seconds"] for _ in range(runs))
+        t_day = statistics.median(run_rebuild(demo, dialect, tmp, day, day, keep=keep)["seconds"] for _ in range(runs))
+        return t_day, review_tail(demo, keep[0], day, runs) if tail else None
     finally:
         keep[1]()
 
 
-def review_tail(demo: Path, dialect: str, tmp: Path, history_first: date, friday: date, runs: int) -> float:
-    """Median time of the weekly review's tail extract and rollups (Friday 16:00 IST to
-    the week's end) on top of a history ending on ``friday``'s daily run; each run
-    replaces the same slices."""
+def review_tail(demo: Path, conn: str, day: date, runs: int) -> float:
+    """Median time of the weekly review's tail extract and rollups — from ``day``'s
+    16:00 IST cut-off (the last daily run) to the end of its week — on the warehouse
+    ``conn``; each run replaces the same slices."""
     from kaizen.period import Period
 
-    week = Period.of("week", friday)
+    week = Period.of("week", day)
     period = {"kind": "weekly", "grain": "week", "period_start": week.start.isoformat(), "key": week.key,
               "as_of": week.closes_utc.isoformat()}
-    conn, drop = warehouse_conn(dialect, tmp)
     env = {**ENV, "KAIZEN_DEMO_DIR": str(demo), "AIRFLOW_CONN_KAIZEN_WAREHOUSE": conn}
-    try:
-        run_rebuild(demo, dialect, tmp, history_first, friday, keep=(conn, drop))
-        times = []
-        for _ in range(runs):
-            out = subprocess.run([PY, "-c", CHILD_TAIL, json.dumps(period)], env=env, check=True,
-                                 capture_output=True, text=True).stdout
-            times.append(json.loads(out.strip().splitlines()[-1])["seconds"])
-        return statistics.median(times)
-    finally:
-        drop()
+    times = []
+    for _ in range(runs):
+        out = subprocess.run([PY, "-c", CHILD_TAIL, json.dumps(period)], env=env, check=True,
+                             capture_output=True, text=True).stdout
+        times.append(json.loads(out.strip().splitlines()[-1])["seconds"])
+    return statistics.median(times)
 
 
 def parse_times() -> dict[str, float]:
@@ -225,19 +224,24 @@ def main() -> int:
                 day = args.end
                 prev = cal.previous_trading_day(day)
                 long_demo = tmp / "demo36"
-                if not long_demo.exists():
-                    generate(long_demo, day, 36, args.trades_per_day)
-                long_first = cal.next_trading_day(day - timedelta(days=3 * 365))
-                t_long = incremental(long_demo, dialect, tmp, long_first, day, prev, args.runs)
+                # to the next Monday, so the week's tail after ``day`` exists: 3 years of history
+                # from the demo's first day, which is a few days short of 3 × 365 before ``day``
+                long_gen = generate(long_demo, day + timedelta(days=7 - day.weekday()), 36, args.trades_per_day)
+                long_first = date.fromisoformat(long_gen["first"])
+                t_long, t_tail = incremental(long_demo, dialect, tmp, long_first, day, prev, args.runs, tail=True)
                 short_first = cal.next_trading_day(day - timedelta(days=30))
-                t_short = incremental(long_demo, dialect, tmp, short_first, day, prev, args.runs)
+                t_short, _ = incremental(long_demo, dialect, tmp, short_first, day, prev, args.runs)
+                # the same with a history that holds the whole quarter to date, as 3 years do:
+                # what grows with history alone (1 month holds half the quarter's orders)
+                from kaizen.period import Period
+
+                q_first = cal.next_trading_day(Period.of("quarter", day).start - timedelta(days=1))
+                t_q, _ = incremental(long_demo, dialect, tmp, q_first, day, prev, args.runs)
                 add((f"incremental day {dialect}", "3 years vs 1 month of history",
                              f"median {t_long:.2f} s vs {t_short:.2f} s", f"{t_long / t_short:.2f}×"))
-                # the Friday of the week before ``day``'s, so the demo has its weekend
-                friday = day - timedelta(days=(day.weekday() - 4) % 7 + 7)
-                t_tail = review_tail(long_demo, dialect, tmp, long_first, cal.previous_trading_day(
-                    friday + timedelta(days=1)), args.runs)
-                add((f"review tail {dialect}", "weekly review: Fri 16:00 to the week's end, 3 years of history",
+                add((f"incremental day {dialect}", "3 years vs the quarter to date",
+                     f"median {t_long:.2f} s vs {t_q:.2f} s", f"{t_long / t_q:.2f}×"))
+                add((f"review tail {dialect}", "weekly review: the last daily run to the week's end, 3 years",
                      f"median {t_tail:.2f} s of {args.runs}", ""))
     for name, secs in parse_times().items():
         add((f"parse dags/{name}", "", f"{secs * 1000:.1f} ms", ""))
