@@ -25,8 +25,10 @@ FIRST = date(2026, 11, 20)
 
 def _parse(name: str, records, *, oracle: bool, first=FIRST, last=DEMO_END):
     """parse_trades/parse_orders; with ``oracle`` every record goes through the checker."""
+    until = cal.ist_datetime(last + timedelta(days=1), datetime.min.time())  # as parse_orders sets it
     screen = (partial(accel.screen_trades, parse_ts=parse_ts) if name == "trades" else
-              partial(accel.screen_orders, parse_ts=parse_ts, statuses=trading.ORDER_STATUSES))
+              partial(accel.screen_orders, parse_ts=parse_ts, statuses=trading.ORDER_STATUSES,
+                      until_us=accel.epoch_us(until)))
     plain = []
 
     def counted(*a):
@@ -38,7 +40,7 @@ def _parse(name: str, records, *, oracle: bool, first=FIRST, last=DEMO_END):
               check=partial(trading._check_trade, calendar=cal.calendar()), spec=trading.TRADE_FRAME)
     if name == "orders":
         kw = dict(source="orders", key="order_id", day_field="submitted_at", fields=trading.ORDER_COLUMNS,
-                  check=trading._check_order, spec=trading.ORDER_FRAME)
+                  check=partial(trading._check_order, until=until), spec=trading.ORDER_FRAME)
     out = trading.parse_records(first, last, records, screen=counted, **kw)
     return out, sum(plain)
 
@@ -55,6 +57,24 @@ def assert_same(name: str, records, **kw) -> int:
     return plain
 
 
+def test_an_order_filled_after_the_extracted_days_is_quarantined():
+    """Issue 14: an order filled in 2031 used to load, and the daily review printed an
+    average execution of 7,02,20,868 ms. A fill after the end of the last extracted IST
+    day has not happened yet: quarantined with its reason, by the bulk path and the
+    checker alike; a fill at that very instant still loads."""
+    day = date(2026, 11, 26)
+    good = order("O1", submitted="2026-11-26T04:00:00Z", filled="2026-11-26T04:00:00.250Z")
+    edge = order("O2", submitted="2026-11-26T18:00:00Z", filled="2026-11-26T18:30:00Z")  # 27 Nov 00:00 IST
+    future = order("O3", submitted="2026-11-26T04:00:00Z", filled="2031-01-01T04:00:00Z")
+    for oracle in (False, True):
+        (n, frame, rejects), _ = _parse("orders", [good, edge, future], oracle=oracle, first=day, last=day)
+        assert (n, sorted(frame["order_id"]), [r.record_key for r in rejects]) == (3, ["O1", "O2"], ["O3"])
+        assert rejects[0].reason == ("filled_at 2031-01-01T04:00:00Z is after the end of the extracted days "
+                                     "(2026-11-26T18:30:00Z): a fill in the future")
+    n, frame, rejects = trading.parse_orders(day, day, [good, edge, future])
+    assert (n, len(frame), [r.record_key for r in rejects]) == (3, 2, ["O3"])
+
+
 def test_hand_made_records_agree_with_the_checkers():
     assert assert_same("trades", nasty_trades()) > 5
     assert assert_same("orders", nasty_orders()) > 3
@@ -65,7 +85,8 @@ STAMPS = ["2026-11-26T04:00:00Z", "2026-11-26T04:00:00z", " 2026-11-26T04:00:00Z
           "2026-11-26 09:30:00+05:30", "2026-11-26T04:00:00", "2026-11-26T04:00", "2026-11-26",
           "20261126T040000Z", "2026-W48-4T04:00:00Z", "2026-11-26T04:00:00.1234567Z", "2026-11-26T04:00:00+0530",
           "", "garbage", None, 12345, True, datetime(2026, 11, 26, 4, 0), datetime(2026, 11, 26, 9, 30, tzinfo=IST),
-          "1944-01-03T04:00:00Z", "2026-11-26T10:00:00.000001Z", "2026-11-26T03:45:00Z", "2026-11-28T05:00:00Z"]
+          "1944-01-03T04:00:00Z", "2026-11-26T10:00:00.000001Z", "2026-11-26T03:45:00Z", "2026-11-28T05:00:00Z",
+          "2031-01-01T04:00:00Z"]
 ODD = ["", None, 0, 2.5, 3.0, "3", True, False, float("nan"), float("inf"), -1, 2**60, 2**64, "x", "BUY", "sell"]
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Sequence
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from functools import partial
 from pathlib import Path
 
@@ -34,6 +34,7 @@ from kaizen.sources.base import (
     SourceError,
     TableLoad,
     as_number,
+    iso_z,
     load,
     parse_ts,
 )
@@ -260,9 +261,10 @@ def _check_trade(t: dict, exit_: datetime, day: date, calendar: cal.Calendar) ->
     }, None
 
 
-def _check_order(o: dict, submitted: datetime, day: date) -> tuple[dict | None, str | None]:
+def _check_order(o: dict, submitted: datetime, day: date, *, until: datetime | None = None) -> tuple[dict | None, str | None]:
     """(row, None) or (None, reason). ``submitted`` is ``o``'s submitted_at and ``day``
-    its IST date, as the day filter read them."""
+    its IST date, as the day filter read them; a fill after ``until`` (the end of the
+    extracted days) has not happened yet: a bad clock or a bad record."""
     for f in ("order_id", "symbol"):
         if o.get(f) in (None, ""):
             return None, f"missing {f}"
@@ -289,6 +291,9 @@ def _check_order(o: dict, submitted: datetime, day: date) -> tuple[dict | None, 
     if filled is not None and filled < submitted:
         ms = (filled - submitted).total_seconds() * 1000
         return None, f"filled_at before submitted_at (negative execution latency {ms:.0f} ms)"
+    if filled is not None and until is not None and filled > until:
+        return None, (f"filled_at {iso_z(filled)} is after the end of the extracted days ({iso_z(until)}): "
+                      "a fill in the future")
     return {
         "order_id": str(o["order_id"]),
         "trading_day": day,
@@ -408,9 +413,11 @@ def parse_trades(first: date, last: date, records) -> tuple[int, pd.DataFrame, l
 
 
 def parse_orders(first: date, last: date, records) -> tuple[int, pd.DataFrame, list[Reject]]:
+    until = cal.ist_datetime(last + timedelta(days=1), time(0))  # the end of the last extracted IST day
     return parse_records(first, last, records, source="orders", key="order_id", day_field="submitted_at",
-                         fields=ORDER_COLUMNS, check=_check_order,
-                         screen=partial(accel.screen_orders, parse_ts=parse_ts, statuses=ORDER_STATUSES),
+                         fields=ORDER_COLUMNS, check=partial(_check_order, until=until),
+                         screen=partial(accel.screen_orders, parse_ts=parse_ts, statuses=ORDER_STATUSES,
+                                        until_us=accel.epoch_us(until)),
                          spec=ORDER_FRAME)
 
 

@@ -30,6 +30,11 @@ SAFE_INT = 2**53  # integers exactly representable as float64
 OK, NULL, BAD = 0, 1, 2  # the state of a parsed stamp
 
 
+def epoch_us(ts: datetime) -> int:
+    """An aware datetime as microseconds since the epoch (the unit of :func:`stamps`)."""
+    return (ts - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
+
+
 def stamps(values, parse_ts) -> tuple[np.ndarray, np.ndarray]:
     """(microseconds since the epoch, state OK/NULL/BAD) of each value as ``parse_ts``
     reads it (NULL: None; BAD: ``parse_ts`` raises). ISO text goes through
@@ -139,9 +144,10 @@ def screen_trades(cols: dict[str, np.ndarray], exit_us: np.ndarray, exit_days: n
 
 
 def screen_orders(cols: dict[str, np.ndarray], submitted_us: np.ndarray, days: np.ndarray, parse_ts,
-                  statuses: dict[str, str]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+                  statuses: dict[str, str], until_us: int | None = None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """(which orders are plain, their row columns); ``statuses`` maps the source's
-    status spelling (upper case) to the stored one."""
+    status spelling (upper case) to the stored one; a fill after ``until_us`` is not
+    plain (the checker quarantines it)."""
     ok = _texts(cols["order_id"]) & _texts(cols["symbol"])
     side_ok, _ = _side(cols["side"])
     qty_ok, qty = _ints(cols["quantity"])
@@ -150,6 +156,8 @@ def screen_orders(cols: dict[str, np.ndarray], submitted_us: np.ndarray, days: n
     filled = status == "filled"
     ok &= side_ok & qty_ok & (status != None)  # noqa: E711 (elementwise)
     ok &= np.where(filled, (filled_state == OK) & (filled_us >= submitted_us), filled_state == NULL)
+    if until_us is not None:
+        ok &= ~filled | (filled_us <= until_us)
     trade_ok = np.array([v is None or type(v) is str for v in cols["trade_id"]], dtype=bool)
     ok &= trade_ok
     return ok, {
