@@ -60,16 +60,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO / "plugins") not in sys.path:
     sys.path.insert(0, str(REPO / "plugins"))
-# the Makefile's Airflow settings, so a plain `python bench/replay.py` works too (set
-# before anything imports airflow: its configuration is read at import time)
-for _key, _value in {
-    "AIRFLOW_HOME": str(REPO / ".airflow"),
-    "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
-    "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"),
-    "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-}.items():
-    os.environ.setdefault(_key, _value)
+from kaizen import config  # noqa: E402
 
+config.local_airflow_defaults()  # the Makefile's Airflow settings, so a plain `python bench/replay.py` works
 from kaizen import calendar as cal  # noqa: E402
 from kaizen.period import Period, midnight_utc, window_day  # noqa: E402
 
@@ -190,23 +183,23 @@ class ReplayResult:
 
 
 # ---------------------------------------------------------------- environment
+def _apply(values: dict[str, str | None]) -> None:
+    for k, v in values.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+
+
 @contextmanager
 def environment(values: dict[str, str | None]):
     """Set (a str) or unset (None) environment variables, restoring them afterwards."""
     saved = {k: os.environ.get(k) for k in values}
     try:
-        for k, v in values.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+        _apply(values)
         yield
     finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+        _apply(saved)
 
 
 def run_env(workdir: Path, demo_dir: Path, warehouse_db: Path, out_dir: Path) -> dict[str, str | None]:

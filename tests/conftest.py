@@ -15,15 +15,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "plugins"))
 sys.path.insert(0, str(REPO / "tests"))
 
-# The same Airflow settings as the Makefile, so plain `pytest` works too; set before
-# anything imports airflow (its configuration is read at import time).
-for _key, _value in {
-    "AIRFLOW_HOME": str(REPO / ".airflow"),
-    "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
-    "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"),
-    "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-}.items():
-    os.environ.setdefault(_key, _value)
+from kaizen import config as _config  # noqa: E402
+
+_config.local_airflow_defaults()  # the Makefile's Airflow settings, so plain `pytest` works too
 
 PG_ADMIN_URL = os.environ.get("KAIZEN_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 

@@ -46,6 +46,19 @@ def demo_dir() -> Path:
     return Path(os.environ.get(ENV_DEMO_DIR) or data_dir() / "demo")
 
 
+def local_airflow_defaults() -> None:
+    """The Makefile's Airflow settings for this checkout, where the environment does not
+    set them: a plain ``pytest`` or ``python bench/…`` then works too. Call it before
+    anything imports airflow (its configuration is read at import time)."""
+    for key, value in {
+        "AIRFLOW_HOME": str(REPO_ROOT / ".airflow"),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(REPO_ROOT / "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO_ROOT / "plugins"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+    }.items():
+        os.environ.setdefault(key, value)
+
+
 def demo_now():
     """The instant the demo sources answer as of (``KAIZEN_DEMO_NOW``, ISO-8601 with an
     offset), as a live API answers as of the moment it is asked; None (unset): as of

@@ -134,9 +134,6 @@ def compute_rollups_to_date(day: date, run_id: str) -> dict:
             "changed": sorted({f"{r['grain']}:{r['period_start']}" for r in rows if r["run_id"] == run_id})}
 
 
-REVIEW_OF_GRAIN = {"week": "weekly", "month": "monthly", "quarter": "quarterly"}
-
-
 def revise_reviews(periods: list[str], run_id: str, *, mode: str = "auto", run_type: str | None = None,
                    now: datetime | None = None) -> list[dict]:
     """Late data re-finalised ``periods`` ("grain:YYYY-MM-DD"): the week, month and
@@ -144,9 +141,8 @@ def revise_reviews(periods: list[str], run_id: str, *, mode: str = "auto", run_t
     delivered through the same ledger — revised in place ("Revised: …" in the thread,
     the outbox's revisions.json) only when their content changed, never posted twice.
     Periods without a delivered review, and periods still running, are left alone."""
-    import sqlalchemy as sa
-
     from kaizen import warehouse
+    from kaizen.delivery import ledger
 
     now = now or datetime.now(cal.UTC)
     engine = warehouse.get_engine()
@@ -159,11 +155,7 @@ def revise_reviews(periods: list[str], run_id: str, *, mode: str = "auto", run_t
         period = Period.of(grain, date.fromisoformat(start[:10]))
         if not period.is_complete(now):
             continue
-        with engine.connect() as conn:
-            delivered = conn.execute(sa.text(
-                "select 1 from report_deliveries where report = :r and period_key = :k and status = 'delivered'"),
-                {"r": f"{kind}_review", "k": period.key}).first()
-        if delivered is None:
+        if not ledger.delivered(engine, f"{kind}_review", period.key):
             continue
         request = resolve_review_period(kind, param_period_start=period.start.isoformat())
         result = deliver_review(render_review(request, run_id), mode=mode, run_type=run_type)
@@ -398,6 +390,7 @@ def run_daily(day: date, run_id: str) -> dict:
 
 # ---------------------------------------------------------------- review meetings
 REVIEW_GRAIN = {"weekly": "week", "monthly": "month", "quarterly": "quarter"}
+REVIEW_OF_GRAIN = {grain: kind for kind, grain in REVIEW_GRAIN.items()}
 
 
 def resolve_review_period(

@@ -141,12 +141,9 @@ def _deliver_slack(report, period_key, payload, engine, digest, conn, kind) -> D
             method[0] = "chat.update"
             posted = slack_sink.update_message(client, channel, ts, payload)
             method[0] = "chat.postMessage (thread reply)"
-            note_key = f"{key}:revised:{attempt.version}"
-            pending = pending_intent(attempt)
-            if not (pending and pending.get("key") == note_key
-                    and slack_sink.find_posted(client, channel, note_key, thread_ts=ts)):
-                intend("the revision note")({"key": note_key})
-                slack_sink.thread_reply(client, channel, ts, revision_note(attempt.version), key=note_key)
+            slack_sink.post_once(client, channel, {"text": revision_note(attempt.version)},
+                                 f"{key}:revised:{attempt.version}", pending=pending_intent(attempt),
+                                 record_intent=intend("the revision note"), thread_ts=ts)
         action = "posted" if ts is None else "updated"
         return ledger.Sent(action, {"channel_id": posted.channel_id, "message_ts": posted.ts, "thread_state": NO_PENDING})
 

@@ -70,6 +70,14 @@ def get(engine: sa.Engine, report: str, period_key: str, sink: str, target: str)
     return LedgerRow(**{k: m.get(k) for k in LedgerRow.__dataclass_fields__})
 
 
+def delivered(engine: sa.Engine, report: str, period_key: str) -> bool:
+    """Whether ``report`` of ``period_key`` has been delivered to any sink."""
+    with engine.connect() as conn:
+        return conn.execute(sa.text(
+            f"select 1 from {TABLE} where report = :r and period_key = :k and status = :s"),
+            {"r": report, "k": period_key, "s": DELIVERED}).first() is not None
+
+
 def write(
     engine: sa.Engine,
     *,

@@ -246,11 +246,6 @@ def update_message(client, channel: str, ts: str, payload: dict) -> Posted:
     return Posted(channel_id=resp["channel"], ts=resp["ts"])
 
 
-def thread_reply(client, channel: str, thread_ts: str, text: str, *, key: str | None = None) -> Posted:
-    resp = client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=text, **_metadata(key))
-    return Posted(channel_id=resp["channel"], ts=resp["ts"])
-
-
 def upload_file(client, channel: str, thread_ts: str | None, data: bytes, filename: str, title: str) -> str:
     """Upload ``data`` with the v2 flow (``files.getUploadURLExternal``, the raw POST,
     ``files.completeUploadExternal``) into ``channel``, in the thread of ``thread_ts``
