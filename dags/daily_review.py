@@ -13,6 +13,11 @@ weekends and holidays are reported by the next trading day. A manual run takes t
 `day` param, or else the latest trading day whose review time has passed.
 
 **Writes.** `raw_*` landing tables and `quarantine` (the day's slice, replaced),
+`source_outages` (a source that could not deliver the window: the review still goes
+out on time with that source's sections marked "unavailable: <source> (<reason>)", and
+`check_sources` fails the run; clearing the failed extraction once the source is back
+revises the posted review in place, and so does the next day's run, which lands what
+the source missed in the last 7 days),
 `kpi_values` (grain `day`, and the week, month and quarter containing the day,
 recomputed to date), `report_deliveries`; a week, month or quarter review already
 delivered whose figures this run's data changed is revised in place; posts to Slack (connection
@@ -25,7 +30,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pendulum
-from airflow.sdk import AsyncCallback, DeadlineAlert, DeadlineReference, Param, dag
+from airflow.sdk import AsyncCallback, DeadlineAlert, DeadlineReference, Param, TriggerRule, dag
 
 from kaizen.dag_defaults import DEFAULT_ARGS, SLACK_POOL, deliver_param, task
 from kaizen.pipeline import SOURCES
@@ -85,7 +90,9 @@ def daily_review():
 
         return extract_source(source, trading_day(period), run_id)
 
-    @task
+    # runs when every extraction is done, failed ones included: a source whose retries
+    # are spent does not hold back the others (its sections show "unavailable")
+    @task(trigger_rule=TriggerRule.ALL_DONE)
     def compute_day_kpis(period: dict, run_id=None) -> dict:
         """Day-grain KPIs into kpi_values."""
         from kaizen.pipeline import compute_day_kpis, trading_day
@@ -111,7 +118,19 @@ def daily_review():
             run_type=str(getattr(dag_run, "run_type", "") or ""),
         )
 
-    @task
+    @task(pool=SLACK_POOL)
+    def revise_recovered(period: dict, params=None, dag_run=None, run_id=None) -> list[dict]:
+        """Earlier days whose missing source this run landed: their KPIs recomputed and their delivered reviews revised in place."""
+        from kaizen.pipeline import revise_recovered, trading_day
+
+        return revise_recovered(
+            trading_day(period),
+            run_id,
+            mode=(params or {}).get("deliver", "auto"),
+            run_type=str(getattr(dag_run, "run_type", "") or ""),
+        )
+
+    @task(trigger_rule=TriggerRule.ALL_DONE)
     def draft_postmortems(period: dict) -> list[dict]:
         """Post-mortem drafts for P0/P1 incidents resolved in the last week (a human-edited draft is never overwritten)."""
         from kaizen.pipeline import draft_postmortems, trading_day
@@ -137,19 +156,29 @@ def daily_review():
             run_type=str(getattr(dag_run, "run_type", "") or ""),
         )
 
+    # the extraction failure has alerted already: this leaf only keeps the run from
+    # showing green while a source is missing
+    @task(trigger_rule=TriggerRule.ALL_DONE, on_failure_callback=None)
+    def check_sources(period: dict) -> dict:
+        """Fail the run (without retrying) when a source could not deliver the day's window; the review went out with its sections marked unavailable."""
+        from kaizen.pipeline import check_sources, trading_day
+
+        return check_sources(trading_day(period))
+
     period = resolve_period()
     ready = prepare_warehouse()
     extracted = extract_source.partial(period=period).expand(source=list(SOURCES))
     ready >> extracted
     kpis = compute_day_kpis(period)
-    extracted >> kpis
+    [ready, extracted] >> kpis
     rendered = render_daily_review(period)
     kpis >> rendered
     rollups = compute_rollups(period)
     kpis >> rollups
-    revise_reviews(rollups)
+    revise_reviews(rollups) >> revise_recovered(period)
     extracted >> draft_postmortems(period)
     post_daily_review(period, rendered)
+    extracted >> check_sources(period)
 
 
 daily_review()

@@ -363,3 +363,55 @@ def test_fit_lines_counts_what_is_left_out():
     assert lines[0] == "head" and lines[1] == "line 000"
     assert lines[-1] == f"…and {100 - (len(lines) - 2)} more"
     assert render.fit_lines([1, 2], str, limit=100) == "1\n2"
+
+
+def test_an_unavailable_source_marks_its_sections_and_hides_nothing_else(engine):
+    """Prometheus down and PagerDuty refusing: their figures say "unavailable", their
+    sections name the source and the reason, the trading section keeps its values,
+    and the issues section never claims "No incidents"."""
+    from kaizen.sources.base import SourceError
+    from kaizen.warehouse import outages
+
+    load_kpis(engine)
+    load_incidents(engine, [incident("I1", "Order gateway down", WINDOW_START + timedelta(hours=2))])
+    outages.record(engine, "prometheus", DAY, SourceError(
+        "Prometheus GET /api/v1/query_range still failing after 5 attempts (last: ConnectionError)", transient=True),
+        "r1", at=NOW)
+    outages.record(engine, "prometheus", DAY, SourceError("Prometheus down again", transient=True), "r1", at=NOW)
+    outages.record(engine, "pagerduty", DAY, RuntimeError("boom"), "r1", at=NOW)
+    outages.record(engine, "github", DAY, SourceError("GitHub 401", transient=False), "r1", at=NOW)
+    with engine.connect() as c:
+        rows = {r.source: r for r in c.exec_driver_sql(
+            "select source, attempts, transient, reason from source_outages").all()}
+    assert {s: (r.attempts, bool(r.transient)) for s, r in rows.items()} == {
+        "prometheus": (2, True), "pagerduty": (1, True), "github": (1, False)}
+    assert rows["pagerduty"].reason == "RuntimeError: boom"
+
+    report = daily.build_daily(engine, DAY)
+    assert report.figures["uptime_pct"].display == "unavailable"
+    assert report.figures["alerts_per_day"].display == "unavailable"
+    assert report.figures["win_rate_pct"].display == "58.33 %"  # trading is unaffected
+    assert report.unavailable == {
+        "system": ["unavailable: pagerduty (RuntimeError: boom)", "unavailable: prometheus (Prometheus down again)"],
+        "issues": ["unavailable: pagerduty (RuntimeError: boom)"],
+    }
+    assert report.notes[-1] == "Unavailable: github (GitHub 401)"
+    out = daily.render_daily(report, run_id="r1")
+    system = section(out["payload"], "system")
+    assert ":warning: unavailable: prometheus (Prometheus down again)" in system
+    assert "• Uptime (24×7): *unavailable* (target ≥ 99.9 %) ⚠️" in system and "Alerts: *n/a*" in system
+    issues = section(out["payload"], "issues")
+    assert issues == "*Issues*\n:warning: unavailable: pagerduty (RuntimeError: boom)"
+    assert "No incidents" not in out["markdown"] and "Order gateway down" not in out["markdown"]
+    assert "> ⚠️ unavailable: prometheus (Prometheus down again)" in out["markdown"]
+    assert "incidents unavailable" in out["payload"]["text"]
+    assert block_kit_problems(out["payload"]["blocks"]) == []
+
+    # the sources land: the outages clear and the review is what it was without them
+    for source in ("prometheus", "pagerduty", "github"):
+        assert outages.clear(engine, source, DAY, "r2")
+    assert not outages.clear(engine, "prometheus", DAY, "r3")
+    assert outages.recovered_by(engine, "r2") == [DAY] and outages.recovered_by(engine, "r3") == []
+    again = daily.render_daily(daily.build_daily(engine, DAY), run_id="r2")
+    assert "unavailable" not in again["markdown"] and "Order gateway down" in again["markdown"]
+    assert again["content_hash"] != out["content_hash"]

@@ -74,9 +74,35 @@ def extract_source(source: str, day: date, run_id: str) -> list[dict]:
     import importlib
 
     from kaizen import warehouse
+    from kaizen.warehouse import outages
 
     module = importlib.import_module(f"kaizen.sources.{source}")
-    results = module.extract(day, warehouse.get_engine(), run_id)
+    engine = warehouse.get_engine()
+    try:
+        results = module.extract(day, engine, run_id)
+    except Exception as exc:
+        # the review still goes out on time, with this source's sections marked
+        # unavailable (kaizen.warehouse.outages); the error itself is raised as it is
+        try:
+            outage = outages.record(engine, source, day, exc, run_id)
+            log.warning("extract %s for %s failed (attempt %d): %s", source, day, outage.attempts, outage.reason)
+        except Exception:  # the warehouse itself may be what is down: the original error matters
+            log.exception("could not record the outage of %s for %s", source, day)
+        raise
+    if outages.clear(engine, source, day, run_id):
+        log.info("extract %s: %s has landed; its outage is over", source, day)
+    for past in outages.missed(engine, source, day):
+        # the source is back: land what it missed on earlier days (revise_recovered
+        # then revises those days' reviews); still failing, it stays owed
+        try:
+            results += module.extract(past, engine, run_id)
+        except Exception as exc:
+            outage = outages.record(engine, source, past, exc, run_id)
+            log.warning("extract %s: %s still unavailable (attempt %d): %s", source, past, outage.attempts,
+                        outage.reason)
+        else:
+            outages.clear(engine, source, past, run_id)
+            log.info("extract %s: %s, missed earlier, has landed", source, past)
     out = [r.as_dict() for r in results]
     for r in out:
         log.info("extract %s: %s", source, r)
@@ -92,7 +118,11 @@ def compute_day_kpis(day: date, run_id: str) -> dict:
     from kaizen import warehouse
     from kaizen.kpis import day as day_kpis
 
-    rows = day_kpis.compute_day(warehouse.get_engine(), day, run_id)
+    engine = warehouse.get_engine()
+    # the daily DAG runs this once every extraction is done, failed ones included; a
+    # warehouse whose preparation failed fails here too (cheap when it is prepared)
+    warehouse.apply_ddl(engine)
+    rows = day_kpis.compute_day(engine, day, run_id)
     statuses: dict[str, int] = {}
     for r in rows:
         statuses[r["status"]] = statuses.get(r["status"], 0) + 1
@@ -381,11 +411,63 @@ def deliver_daily_review(day: date, rendered: dict, *, mode: str = "auto", run_t
 def run_daily(day: date, run_id: str) -> dict:
     """The whole daily review for one trading day, without Airflow (CLI, tests)."""
     prepare_warehouse()
-    extracted = {s: extract_source(s, day, run_id) for s in SOURCES}
+    extracted = {}
+    for source in SOURCES:
+        try:
+            extracted[source] = extract_source(source, day, run_id)
+        except Exception:  # recorded as an outage; the review goes out, then check_sources fails
+            extracted[source] = None
     kpis = compute_day_kpis(day, run_id)
     rendered = render_daily_review(day, run_id)
     delivered = deliver_daily_review(day, rendered)
+    revise_recovered(day, run_id)
+    check_sources(day)
     return {"day": day.isoformat(), "extracted": extracted, "kpis": kpis, "delivered": delivered}
+
+
+def revise_recovered(day: date, run_id: str, *, mode: str = "auto", run_type: str | None = None) -> list[dict]:
+    """Days before ``day`` whose missing sources this run landed (see
+    :func:`extract_source`): their KPIs and rollups recomputed, and their daily reviews
+    — and any week, month or quarter review they change — revised in place."""
+    from kaizen import warehouse
+    from kaizen.delivery import ledger
+    from kaizen.warehouse import outages
+
+    engine = warehouse.get_engine()
+    out = []
+    for past in outages.recovered_by(engine, run_id):
+        if past == day:
+            continue  # this run's own day goes through the usual tasks
+        compute_day_kpis(past, run_id)
+        rollups = compute_rollups_to_date(past, run_id)
+        delivered = {"action": "not delivered before: left alone"}
+        if ledger.delivered(engine, "daily_review", past.isoformat()):
+            delivered = deliver_daily_review(past, render_daily_review(past, run_id), mode=mode, run_type=run_type)
+        out.append({"day": past.isoformat(), "daily_review": delivered.get("action"),
+                    "reviews": revise_reviews(rollups["changed"], run_id, mode=mode, run_type=run_type)})
+        log.info("revised the daily review of %s: %s", past, delivered.get("action"))
+    return out
+
+
+def check_sources(day: date) -> dict:
+    """Fail (permanently: a retry of the check changes nothing) when a source could not
+    deliver ``day``'s window, after the review has gone out with its sections marked,
+    so the run is never shown green with data missing."""
+    from kaizen import warehouse
+    from kaizen.sources.base import SourceError
+    from kaizen.warehouse import outages
+
+    with warehouse.get_engine().connect() as conn:
+        down = outages.of_day(conn, day)
+    if down:
+        raise SourceError(
+            f"the review of {day} went out with {len(down)} source(s) unavailable: "
+            + "; ".join(o.text for o in down.values())
+            + ". When the source is back, clear its failed extract_source task with its downstream tasks "
+            "(or re-run the day): the posted review is revised in place.",
+            transient=False,
+        )
+    return {"day": day.isoformat(), "unavailable": []}
 
 
 # ---------------------------------------------------------------- review meetings

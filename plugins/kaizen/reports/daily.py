@@ -18,6 +18,7 @@ from kaizen import calendar as cal
 from kaizen.period import Period
 from kaizen.reports import render
 from kaizen.reports.model import Figure, Incident, ist_text, make_figure, period_sheet_tab, read_incidents
+from kaizen.warehouse import outages
 
 SLACK_TEMPLATE = "daily_review.slack.json.j2"
 MARKDOWN_TEMPLATE = "daily_review.md.j2"
@@ -35,6 +36,17 @@ SYSTEM_KPIS = (
     "alerts_per_day_p2",
 )
 DAILY_KPIS = TRADING_KPIS + SYSTEM_KPIS
+
+# What each source feeds: the figures it makes and the sections they sit in. A source
+# that could not deliver the window (kaizen.warehouse.outages) shows its figures as
+# "unavailable" and its sections say why; a source with no section gets a note.
+SOURCE_FIGURES = {
+    "trading": TRADING_KPIS + ("avg_execution_ms",),
+    "prometheus": ("uptime_pct", "session_uptime_pct", "sli_p95_latency_ms", "errors_count"),
+    "pagerduty": ("alerts_per_day", "alerts_per_day_p0", "alerts_per_day_p1", "alerts_per_day_p2"),
+}
+SOURCE_SECTIONS = {"trading": ("trading", "system"), "prometheus": ("system",), "pagerduty": ("system", "issues")}
+UNAVAILABLE = "unavailable"
 
 PROBABLE_HOLIDAY = "no trades — probable market holiday, not in the calendar"
 
@@ -66,6 +78,8 @@ class DailyReport:
     alerts: AlertCounts
     incidents: list[Incident] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # calendar warnings, shown under the title
+    # section (trading, system, issues) -> "unavailable: <source> (<reason>)" lines
+    unavailable: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def open_incidents(self) -> list[Incident]:
@@ -110,8 +124,19 @@ def build_daily(engine: sa.Engine, day: date) -> DailyReport:
     with engine.connect() as conn:
         rows, defs = read_kpis(conn, day)
         incidents = read_incidents(conn, start, end)
+        down = outages.of_day(conn, day)
     figures = {k: make_figure(k, rows.get(k), defs.get(k)) for k in DAILY_KPIS}
     notes = cal.provisional_notes(day)
+    unavailable: dict[str, list[str]] = {}
+    for source, outage in down.items():
+        for kpi_id in SOURCE_FIGURES.get(source, ()):
+            figures[kpi_id] = replace(figures[kpi_id], display=UNAVAILABLE, mark=render.status_mark("stale"))
+        for section in SOURCE_SECTIONS.get(source, ()):
+            unavailable.setdefault(section, []).append(outage.text)
+        if source not in SOURCE_SECTIONS:
+            notes.append(outage.text[0].upper() + outage.text[1:])
+    if "pagerduty" in down:
+        incidents = []  # what is stored may be stale: no list (and never "No incidents")
     if cal.is_provisional(day.year) and figures["trades_count"].status == "no_events":
         # the measures call a trade-less, order-less day of a provisional year "no events"
         figures["trades_count"] = replace(figures["trades_count"], display=PROBABLE_HOLIDAY)
@@ -119,11 +144,15 @@ def build_daily(engine: sa.Engine, day: date) -> DailyReport:
                         f"{day:%a %d %b %Y}. If NSE was closed, add the day to 'holidays' in "
                         f"{cal.shown_path(cal.calendar().overrides_file)}.")
     per_day = figures["alerts_per_day"]
+
+    def count(f: Figure) -> int | None:
+        return None if "pagerduty" in down else _alert_count(f)
+
     alerts = AlertCounts(
-        total=_alert_count(per_day),
-        p0=_alert_count(figures["alerts_per_day_p0"]),
-        p1=_alert_count(figures["alerts_per_day_p1"]),
-        p2=_alert_count(figures["alerts_per_day_p2"]),
+        total=count(per_day),
+        p0=count(figures["alerts_per_day_p0"]),
+        p1=count(figures["alerts_per_day_p1"]),
+        p2=count(figures["alerts_per_day_p2"]),
         days=per_day.denominator
         if per_day.denominator is not None
         else (end - start).total_seconds() / 86400,
@@ -140,6 +169,7 @@ def build_daily(engine: sa.Engine, day: date) -> DailyReport:
         alerts=alerts,
         incidents=incidents,
         notes=notes,
+        unavailable=unavailable,
     )
 
 

@@ -40,6 +40,7 @@ DDL_FILES = (
     "kpi_values.sql",
     "source_coverage.sql",
     "period_coverage.sql",
+    "source_outages.sql",
     "report_deliveries.sql",
     "kaizen_schema.sql",
     "v_scorecard.sql",
