@@ -16,19 +16,20 @@ import pytest
 from kaizen import calendar as cal
 from kaizen.sources import trading
 from kaizen.sources import trading_accel as accel
-from kaizen.sources.base import parse_ts, payload_json
+from kaizen.sources.base import FUTURE_TOLERANCE, parse_ts, payload_json
 from source_wire import order, trade
 from test_sources_trading_range import DEMO_END, nasty_orders, nasty_trades
 
 FIRST = date(2026, 11, 20)
 
 
-def _parse(name: str, records, *, oracle: bool, first=FIRST, last=DEMO_END):
+def _parse(name: str, records, *, oracle: bool, first=FIRST, last=DEMO_END, as_of=None, undated_days=()):
     """parse_trades/parse_orders; with ``oracle`` every record goes through the checker."""
     until = cal.ist_datetime(last + timedelta(days=1), datetime.min.time())  # as parse_orders sets it
-    screen = (partial(accel.screen_trades, parse_ts=parse_ts) if name == "trades" else
+    limit = accel.epoch_us(as_of + FUTURE_TOLERANCE) if as_of else None
+    screen = (partial(accel.screen_trades, parse_ts=parse_ts, limit_us=limit) if name == "trades" else
               partial(accel.screen_orders, parse_ts=parse_ts, statuses=trading.ORDER_STATUSES,
-                      until_us=accel.epoch_us(until)))
+                      until_us=accel.epoch_us(until), limit_us=limit))
     plain = []
 
     def counted(*a):
@@ -37,11 +38,11 @@ def _parse(name: str, records, *, oracle: bool, first=FIRST, last=DEMO_END):
         return (np.zeros_like(ok) if oracle else ok), values
 
     kw = dict(source="trades", key="trade_id", day_field="exit_time", fields=trading.TRADE_COLUMNS,
-              check=partial(trading._check_trade, calendar=cal.calendar()), spec=trading.TRADE_FRAME)
+              check=partial(trading._check_trade, calendar=cal.calendar(), as_of=as_of), spec=trading.TRADE_FRAME)
     if name == "orders":
         kw = dict(source="orders", key="order_id", day_field="submitted_at", fields=trading.ORDER_COLUMNS,
-                  check=partial(trading._check_order, until=until), spec=trading.ORDER_FRAME)
-    out = trading.parse_records(first, last, records, screen=counted, **kw)
+                  check=partial(trading._check_order, until=until, as_of=as_of), spec=trading.ORDER_FRAME)
+    out = trading.parse_records(first, last, records, screen=counted, undated_days=undated_days, **kw)
     return out, sum(plain)
 
 
@@ -115,6 +116,32 @@ def test_random_mutations_agree_with_the_checkers(seed):
     orders = _mutations(rng, order, list(trading.ORDER_COLUMNS), 600)
     assert assert_same("trades", trades) > 50
     assert assert_same("orders", orders) > 50
+    # as of a run on 26 Nov (records of the 26th afternoon and the 27th are in its future),
+    # with the records on no day quarantined on two days
+    kw = dict(as_of=AS_OF, undated_days=(date(2026, 11, 25), D))
+    assert assert_same("trades", trades, **kw) > 30
+    assert assert_same("orders", orders, **kw) > 30
+
+
+AS_OF = datetime(2026, 11, 26, 6, 0, tzinfo=UTC)
+D = date(2026, 11, 26)
+
+
+def test_future_and_undated_records_agree_with_the_checkers():
+    """The as-of and the records on no day, by the bulk path and the checkers alike."""
+    trades = [trade("A"), trade("B", exit="2026-11-26T06:05:00Z"), trade("C", exit="2026-11-26T06:05:00.000001Z"),
+              trade("E", exit=None), trade("F", exit="soon"), trade("G", exit="2026-11-26T25:00:00Z")]
+    orders = [order("A"), order("B", filled="2026-11-26T06:05:00.000001Z"),
+              order("C", submitted="2026-11-26T06:05:00.000001Z", filled="2026-11-26T06:05:01Z"),
+              order("E", submitted=None), order("F", submitted=""), order("G", submitted="2026-11-26 lunch")]
+    kw = dict(first=D, last=D, as_of=AS_OF, undated_days=(D,))
+    for name, records in (("trades", trades), ("orders", orders)):
+        assert_same(name, records, **kw)
+        (n, frame, rejects), _ = _parse(name, records, oracle=False, **kw)
+        key = "trade_id" if name == "trades" else "order_id"
+        assert (n, frame[key].tolist()) == (6, ["A", "B"] if name == "trades" else ["A"])
+        assert [r.record_key for r in rejects] == (["C", "G", "E", "F"] if name == "trades" else ["B", "C", "G", "E", "F"])
+        assert all(r.day == D for r in rejects)
 
 
 def test_stamps_read_what_parse_ts_reads():

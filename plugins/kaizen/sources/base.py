@@ -1,6 +1,14 @@
 """What every source shares: the result record, the quarantine record, timestamp
 parsing, and the load step (replace the day's slice of each ``raw_*`` table and of
-``quarantine`` in one transaction, and check that nothing was dropped)."""
+``quarantine`` in one transaction, and check that nothing was dropped).
+
+Timestamps of source records are read with :func:`read_ts` (a time, or the reason the
+record is quarantined) and checked against the extraction's *as-of* with
+:func:`future_reason`: an extraction runs as of its own clock (:func:`extraction_clock`:
+now, or the demo clock ``KAIZEN_DEMO_NOW`` of a rehearsal), and a record stamped more
+than :data:`FUTURE_TOLERANCE` after it has not happened yet — a bad clock or a bad
+record — so it is quarantined, never loaded. Each source's docstring says which of its
+times are checked."""
 
 from __future__ import annotations
 
@@ -97,6 +105,40 @@ def parse_ts(value) -> datetime | None:
     if ts.tzinfo is None:
         ts = ts.replace(tzinfo=UTC)
     return ts.astimezone(UTC)
+
+
+# How far a source's clock may run ahead of the extraction's before a record stamped
+# after the as-of counts as "in the future" (clock skew between hosts, not bad data).
+FUTURE_TOLERANCE = timedelta(minutes=5)
+
+
+def extraction_clock() -> datetime:
+    """The instant an extraction runs as of: the demo clock (``KAIZEN_DEMO_NOW``, a
+    rehearsal's, see :func:`kaizen.config.demo_now`) when set, else now (UTC)."""
+    from kaizen import config
+
+    at = config.demo_now()
+    return at.astimezone(UTC) if at is not None else datetime.now(UTC)
+
+
+def read_ts(value, field: str) -> tuple[datetime | None, str | None]:
+    """Parse a timestamp or give a reason: ``(time, None)`` — an aware UTC datetime, or
+    None for NULL — or ``(None, "unparseable <field> <value>")``."""
+    try:
+        return parse_ts(value), None
+    except ValueError:
+        return None, f"unparseable {field} {value!r}"
+
+
+def future_reason(field: str, ts: datetime | None, as_of: datetime | None, what: str) -> str | None:
+    """Why ``ts`` (the record's ``field``) is in the future as of ``as_of``, or None:
+    later than ``as_of`` + :data:`FUTURE_TOLERANCE`. ``what`` names the event, e.g.
+    "a fill". ``as_of`` None: not checked."""
+    if ts is None or as_of is None or ts <= as_of + FUTURE_TOLERANCE:
+        return None
+    minutes = int(FUTURE_TOLERANCE.total_seconds() // 60)
+    return (f"{field} {iso_z(ts)} is after the as-of {iso_z(as_of)} (the extraction's clock, "
+            f"{minutes} min tolerance): {what} in the future")
 
 
 def iso_z(ts: datetime) -> str:

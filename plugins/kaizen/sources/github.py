@@ -10,7 +10,19 @@ before it, any status).
 A range of trading days (:func:`extract_range`, e.g. a year's rebuild) is one fetch and
 one load for the range's window [first day's window start, last day's window end) —
 the windows of consecutive trading days tile the time line — leaving exactly what
-extracting the days one at a time in order leaves (:class:`DayReplay`)."""
+extracting the days one at a time in order leaves (:class:`DayReplay`).
+
+Validation of times (:func:`parse`): a deployment without a readable ``created_at``
+belongs to no window: it is in every window of the extract, quarantined by each (as
+:mod:`kaizen.sources.github_issues` does with an issue without ``updated_at``). A
+status or commit date that cannot be read, a status dated before its deployment was
+created, and a ``created_at``, ``finished_at`` (the final status) or first commit
+date more than :data:`~kaizen.sources.base.FUTURE_TOLERANCE` after the extract's
+*as-of* quarantine the deployment. The as-of is the instant the extraction runs as of
+(``as_of`` of :func:`prepare_window`; by default the extraction's clock,
+:func:`kaizen.sources.base.extraction_clock`). A later non-final status (e.g.
+``inactive`` once a newer deployment supersedes it) sets no loaded time and is not
+checked against it."""
 
 from __future__ import annotations
 
@@ -19,15 +31,26 @@ import logging
 import re
 import time
 from collections.abc import Callable
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import requests
 import sqlalchemy as sa
 
+from kaizen import calendar as cal
 from kaizen import config
 from kaizen.period import window_day, windows_utc
-from kaizen.sources.base import ExtractResult, Reject, SourceError, TableLoad, load, parse_ts
+from kaizen.sources.base import (
+    ExtractResult,
+    Reject,
+    SourceError,
+    TableLoad,
+    extraction_clock,
+    future_reason,
+    load,
+    parse_ts,
+    read_ts,
+)
 from kaizen.sources.http import HttpError, JsonClient
 
 log = logging.getLogger(__name__)
@@ -58,9 +81,6 @@ def _needed(deployments: list[dict], start: datetime, end: datetime):
     for i, d in enumerate(ordered):
         prev[str(d.get("id"))] = ordered[i - 1] if i else None
     inside = [d for d in deployments if _created(d) and start <= _created(d) < end]
-    undated = [d.get("id") for d in deployments if _created(d) is None]
-    if undated:
-        log.warning("GitHub deployments without a readable created_at belong to no day: %s", undated)
     return inside, prev
 
 
@@ -205,13 +225,15 @@ def _pull_requests(commits: list[dict]) -> str | None:
     return ",".join(str(n) for n in sorted(nums)) or None
 
 
-def _check(d: dict, statuses: list[dict], compare: dict | None, rolled_back: bool):
+def _check(d: dict, statuses: list[dict], compare: dict | None, rolled_back: bool, as_of: datetime | None = None):
+    """(row, None) or (None, reason); times after ``as_of`` (the extraction's as-of,
+    with its tolerance; None: not checked) are in the future."""
     did = str(d.get("id"))
     if d.get("id") is None:
         return None, "missing deployment id"
-    created = _created(d)
-    if created is None:
-        return None, f"missing or unparseable created_at {d.get('created_at')!r}"
+    created, reason = read_ts(d.get("created_at"), "created_at")
+    if reason or created is None:
+        return None, reason or "missing created_at"
     if not d.get("sha"):
         return None, "missing sha"
     env = d.get("environment")
@@ -222,12 +244,9 @@ def _check(d: dict, statuses: list[dict], compare: dict | None, rolled_back: boo
         state = s.get("state")
         if state not in STATES:
             return None, f"unknown status state {state!r} (status {s.get('id')})"
-        try:
-            at = parse_ts(s.get("created_at"))
-        except ValueError:
-            at = None
+        at, reason = read_ts(s.get("created_at"), "created_at")
         if at is None:
-            return None, f"status {s.get('id')} has no valid created_at"
+            return None, f"status {s.get('id')} has no valid created_at" + (f" ({reason})" if reason else "")
         if at < created:
             return None, (f"status {s.get('id')} ({state}) dated {at.isoformat()} before the deployment "
                           f"was created {created.isoformat()}")
@@ -241,12 +260,17 @@ def _check(d: dict, statuses: list[dict], compare: dict | None, rolled_back: boo
     commits = (compare or {}).get("commits") or []
     dates = []
     for c in commits:
-        try:
-            at = parse_ts(((c.get("commit") or {}).get("author") or {}).get("date"))
-        except ValueError:
-            at = None
+        at, reason = read_ts(((c.get("commit") or {}).get("author") or {}).get("date"), "commit.author.date")
+        if reason:
+            return None, f"commit {c.get('sha')}: {reason}"
         if at:
             dates.append(at)
+    first_commit = min(dates) if dates else None
+    future = (future_reason("created_at", created, as_of, "a deployment created")
+              or future_reason("finished_at", finished_at, as_of, f"a final status ({status})")
+              or future_reason("first commit date", first_commit, as_of, "a commit"))
+    if future:
+        return None, future
     count = (compare or {}).get("total_commits")
     return {
         "deployment_id": did,
@@ -258,7 +282,7 @@ def _check(d: dict, statuses: list[dict], compare: dict | None, rolled_back: boo
         "status": status,
         "is_rollback": "rollback_of" in _payload(d),
         "rolled_back": rolled_back,
-        "first_commit_at": min(dates) if dates else None,
+        "first_commit_at": first_commit,
         "commit_count": int(count) if isinstance(count, int) else len(commits),
         "pull_requests": _pull_requests(commits),
     }, None
@@ -333,24 +357,50 @@ def by_window_day(records: list[dict], placed: Callable[[dict], datetime]) -> li
     return sorted(groups.items(), key=lambda kv: kv[0])
 
 
-def parse(raw: dict, start: datetime, end: datetime) -> tuple[int, list[dict], list[Reject], set[str]]:
+def window_days(start: datetime, end: datetime) -> list[date]:
+    """The trading days whose review windows meet [start, end): where a record without a
+    readable time (on no day) is met, and quarantined, by each."""
+    return cal.trading_days(window_day(start), window_day(end - timedelta(microseconds=1)))
+
+
+def with_undated(groups: list[tuple[date, list[dict]]], undated: list[dict], start: datetime, end: datetime
+                 ) -> list[tuple[date, list[dict]]]:
+    """``groups`` (:func:`by_window_day`) with the records on no day added to every window
+    of [start, end) — each day's extract meets them — days in order."""
+    if not undated:
+        return groups
+    by_day = dict(groups)
+    return [(day, by_day.get(day, []) + undated) for day in window_days(start, end)]
+
+
+def parse(raw: dict, start: datetime, end: datetime, *, as_of: datetime | None = None
+          ) -> tuple[int, list[dict], list[Reject], set[str]]:
     """(extracted, rows, rejects, rollback targets) of the deployments created in
     [start, end): per trading day window as its own extract would, then the days in
-    order (a deployment id loaded by an earlier day is quarantined by a later one)."""
+    order (a deployment id loaded by an earlier day is quarantined by a later one).
+    Validated as of ``as_of`` (None: the extraction's clock); a deployment without a
+    readable created_at is in every window, and quarantined by each."""
+    as_of = as_of or extraction_clock()
     deployments = raw["deployments"]
     inside, prev = _needed(deployments, start, end)
+    undated = [d for d in deployments if _created(d) is None]
+    if undated:
+        log.warning("GitHub deployments without a readable created_at are on no day: quarantined by every "
+                    "window: %s", [d.get("id") for d in undated])
     rollback_targets = {str(_payload(d)["rollback_of"]) for d in deployments if "rollback_of" in _payload(d)}
     replay = DayReplay("deployments", "raw_deployments", "deployment_id")
     rejects: list[Reject] = []
     targets: set[str] = set()
-    for day, group in by_window_day(inside, _created):
+    n = 0
+    for day, group in with_undated(by_window_day(inside, _created), undated, start, end):
+        n += len(group)
         rows, seen = [], set()
         for d in group:
             did = str(d.get("id"))
             base = prev.get(did)
             spec = f"{base.get('sha')}...{d.get('sha')}" if base else None
             row, reason = _check(d, raw["statuses"].get(did, []),
-                                 raw["compares"].get(spec) if spec else None, did in rollback_targets)
+                                 raw["compares"].get(spec) if spec else None, did in rollback_targets, as_of)
             if row is None:
                 rejects.append(Reject("deployments", did, reason,
                                       {"deployment": d, "statuses": raw["statuses"].get(did, [])}, day=day))
@@ -364,19 +414,22 @@ def parse(raw: dict, start: datetime, end: datetime) -> tuple[int, list[dict], l
         # rollbacks in this window mark their (earlier) targets as rolled back
         targets |= {str(_payload(d)["rollback_of"]) for d in group
                     if "rollback_of" in _payload(d) and str(d.get("id")) in seen}
-    return len(inside), replay.rows(), rejects + replay.rejects, targets
+    return n, replay.rows(), rejects + replay.rejects, targets
 
 
-def prepare_range(first: date, last: date, transport: Transport | None = None) -> list[TableLoad]:
+def prepare_range(first: date, last: date, transport: Transport | None = None, *,
+                  as_of: datetime | None = None) -> list[TableLoad]:
     """The trading days ``first``..``last`` in one fetch, validated: the same rows and
-    quarantine as extracting them one at a time in order."""
-    return prepare_window(*windows_utc(first, last), transport)
+    quarantine as extracting them one at a time in order (``as_of``: see :func:`parse`)."""
+    return prepare_window(*windows_utc(first, last), transport, as_of=as_of)
 
 
-def prepare_window(start: datetime, end: datetime, transport: Transport | None = None) -> list[TableLoad]:
-    """The instants [start, end) in one fetch, validated: what to load."""
+def prepare_window(start: datetime, end: datetime, transport: Transport | None = None, *,
+                   as_of: datetime | None = None) -> list[TableLoad]:
+    """The instants [start, end) in one fetch, validated as of ``as_of`` (None: the
+    extraction's clock): what to load."""
     raw = (transport or default_transport())(start, end)
-    n, rows, rejects, targets = parse(raw, start, end)
+    n, rows, rejects, targets = parse(raw, start, end, as_of=as_of)
     # Targets inside the range were flagged by the parse (``rolled_back``: any listed
     # rollback names them); older ones are updated here, as each day's extract would.
     extra = [("update raw_deployments set rolled_back = true where deployment_id = :id and created_at < :start",
@@ -388,10 +441,11 @@ def prepare_window(start: datetime, end: datetime, transport: Transport | None =
 
 
 def extract_range(first: date, last: date, engine: sa.Engine, run_id: str,
-                  transport: Transport | None = None) -> list[ExtractResult]:
+                  transport: Transport | None = None, *, as_of: datetime | None = None) -> list[ExtractResult]:
     """The trading days ``first``..``last`` in one fetch and one load."""
-    return load(engine, (first, last), run_id, prepare_range(first, last, transport))
+    return load(engine, (first, last), run_id, prepare_range(first, last, transport, as_of=as_of))
 
 
-def extract(day: date, engine: sa.Engine, run_id: str, transport: Transport | None = None) -> list[ExtractResult]:
-    return extract_range(day, day, engine, run_id, transport)
+def extract(day: date, engine: sa.Engine, run_id: str, transport: Transport | None = None, *,
+            as_of: datetime | None = None) -> list[ExtractResult]:
+    return extract_range(day, day, engine, run_id, transport, as_of=as_of)

@@ -14,8 +14,21 @@ Decisions (see the module's tests):
 - ``impact_start`` after the trigger (detected before impact, e.g. a predictive alert)
   is loaded as recorded; MTTD consumers should clamp negative detection times to 0.
 - Quarantined: resolved or acknowledged before triggered, missing service or
-  created_at, unparseable custom-field datetime. Alerts of a quarantined incident are
-  still loaded (they fired), with the incident's priority when readable.
+  created_at, an unparseable time (created_at, acknowledgements, resolved_at,
+  last_status_change_at when it is the resolution, the impact_start custom field).
+  Alerts of a quarantined incident are still loaded (they fired), with the incident's
+  priority when readable.
+- As-of: the instant the extraction runs as of (``as_of`` of :func:`prepare_window`;
+  by default the extraction's clock, :func:`kaizen.sources.base.extraction_clock`:
+  now, or the demo clock of a rehearsal). An incident triggered, acknowledged,
+  resolved or impacted more than :data:`~kaizen.sources.base.FUTURE_TOLERANCE` after
+  it is quarantined (an incident "resolved in 2031" is not an open one); so are an
+  alert or a log entry created after it. A resolution after the window's end but
+  before the as-of is real: the review shows the incident as open at its cut-off.
+- An incident without a readable created_at belongs to no window: it is in every
+  window of the extract, quarantined by each (with its alerts and log entries, as
+  any quarantined incident's), as :mod:`kaizen.sources.github_issues` does with an
+  issue without ``updated_at``.
 - A range of trading days (:func:`extract_range`, e.g. a year's rebuild) is one fetch
   and one load that leave exactly what extracting the days one at a time in order
   leaves: each day's window is parsed as its own extract would, then the days are
@@ -38,8 +51,19 @@ import sqlalchemy as sa
 
 from kaizen import config
 from kaizen.period import windows_utc
-from kaizen.sources.base import ExtractResult, Reject, SourceError, TableLoad, iso_z, load, parse_ts
-from kaizen.sources.github import DayReplay, by_window_day
+from kaizen.sources.base import (
+    ExtractResult,
+    Reject,
+    SourceError,
+    TableLoad,
+    extraction_clock,
+    future_reason,
+    iso_z,
+    load,
+    parse_ts,
+    read_ts,
+)
+from kaizen.sources.github import DayReplay, by_window_day, with_undated
 from kaizen.sources.http import JsonClient
 
 log = logging.getLogger(__name__)
@@ -186,30 +210,39 @@ def _field(fields: list[dict], name: str):
     return None
 
 
-def _check_incident(inc: dict, fields: list[dict], entries: list[dict]):
+def _check_incident(inc: dict, fields: list[dict], entries: list[dict], as_of: datetime | None = None):
+    """(row, None) or (None, reason); times after ``as_of`` (the extraction's as-of,
+    with its tolerance; None: not checked) are in the future."""
     if not inc.get("id"):
         return None, "missing incident id"
-    triggered = _created(inc)
-    if triggered is None:
-        return None, f"missing or unparseable created_at {inc.get('created_at')!r}"
+    triggered, reason = read_ts(inc.get("created_at"), "created_at")
+    if reason or triggered is None:
+        return None, reason or "missing created_at"
     service = (inc.get("service") or {}).get("summary")
     if not service:
         return None, "missing service"
     status = inc.get("status")
     if status not in {"triggered", "acknowledged", "resolved"}:
         return None, f"unknown status {status!r}"
-    try:
-        acks = sorted(parse_ts(a.get("at")) for a in inc.get("acknowledgements") or [] if a.get("at"))
-        acked = acks[0] if acks else (_log_times(entries, "acknowledge_log_entry") or [None])[0]
-        resolved = parse_ts(inc.get("resolved_at")) if inc.get("resolved_at") else None
-    except ValueError as exc:
-        return None, f"unparseable timestamp ({exc})"
+    acks = []
+    for a in inc.get("acknowledgements") or []:
+        at, reason = read_ts(a.get("at"), "acknowledgements[].at") if a.get("at") else (None, None)
+        if reason:
+            return None, reason
+        if at is not None:
+            acks.append(at)
+    acked = min(acks) if acks else (_log_times(entries, "acknowledge_log_entry") or [None])[0]
+    resolved, reason = read_ts(inc.get("resolved_at") or None, "resolved_at")
+    if reason:
+        return None, reason
     if resolved is None and status == "resolved":
         resolves = _log_times(entries, "resolve_log_entry")
         if resolves:
             resolved = resolves[-1]
         elif inc.get("last_status_change_at"):
-            resolved = parse_ts(inc["last_status_change_at"])
+            resolved, reason = read_ts(inc["last_status_change_at"], "last_status_change_at")
+            if reason:
+                return None, reason
     if status != "resolved":
         resolved = None  # re-opened incidents: the old resolution no longer holds
     if resolved is not None and resolved < triggered:
@@ -217,10 +250,15 @@ def _check_incident(inc: dict, fields: list[dict], entries: list[dict]):
     if acked is not None and acked < triggered:
         return None, f"acknowledged {acked.isoformat()} before triggered {triggered.isoformat()}"
     raw_impact = _field(fields, "impact_start")
-    try:
-        impact = parse_ts(raw_impact) if raw_impact not in (None, "") else None
-    except ValueError:
-        return None, f"unparseable custom field impact_start {raw_impact!r}"
+    impact, reason = read_ts(raw_impact if raw_impact != "" else None, "custom field impact_start")
+    if reason:
+        return None, reason
+    future = (future_reason("created_at", triggered, as_of, "an incident triggered")
+              or future_reason("acknowledged_at", acked, as_of, "an acknowledgement")
+              or future_reason("resolved_at", resolved, as_of, "a resolution")
+              or future_reason("custom field impact_start", impact, as_of, "an impact"))
+    if future:
+        return None, future
     caused = _field(fields, "caused_by_deployment")
     num = inc.get("incident_number")
     if not isinstance(num, int):
@@ -241,12 +279,15 @@ def _check_incident(inc: dict, fields: list[dict], entries: list[dict]):
     }, None
 
 
-def _check_alert(alert: dict, incident: dict):
+def _check_alert(alert: dict, incident: dict, as_of: datetime | None = None):
     if not alert.get("id"):
         return None, "missing alert id"
-    created = _created(alert)
-    if created is None:
-        return None, f"missing or unparseable created_at {alert.get('created_at')!r}"
+    created, reason = read_ts(alert.get("created_at"), "created_at")
+    if reason or created is None:
+        return None, reason or "missing created_at"
+    future = future_reason("created_at", created, as_of, "an alert")
+    if future:
+        return None, future
     return {
         "alert_id": str(alert["id"]),
         "incident_id": str((alert.get("incident") or {}).get("id") or incident.get("id")),
@@ -258,14 +299,17 @@ def _check_alert(alert: dict, incident: dict):
     }, None
 
 
-def _check_log_entry(entry: dict, incident_id: str):
+def _check_log_entry(entry: dict, incident_id: str, as_of: datetime | None = None):
     if not entry.get("id"):
         return None, "missing log entry id"
-    created = _created(entry)
-    if created is None:
-        return None, f"missing or unparseable created_at {entry.get('created_at')!r}"
+    created, reason = read_ts(entry.get("created_at"), "created_at")
+    if reason or created is None:
+        return None, reason or "missing created_at"
     if not entry.get("type"):
         return None, "missing log entry type"
+    future = future_reason("created_at", created, as_of, "a log entry")
+    if future:
+        return None, future
     summary = entry.get("summary")
     note = (entry.get("channel") or {}).get("summary") if isinstance(entry.get("channel"), dict) else None
     if entry.get("type") == "annotate_log_entry" and note:
@@ -279,7 +323,7 @@ def _check_log_entry(entry: dict, incident_id: str):
     }, None
 
 
-def _log_entries_of(raw: dict, inside: list[dict], day: date):
+def _log_entries_of(raw: dict, inside: list[dict], day: date, as_of: datetime | None = None):
     """(extracted, rows, rejects) of the log entries of one window's incidents."""
     rows, rejects, seen, n = [], [], set(), 0
     loaded: set[str] = set()  # per window: an entry listed under two incidents is a duplicate
@@ -289,7 +333,7 @@ def _log_entries_of(raw: dict, inside: list[dict], day: date):
         seen.add(str(inc.get("id")))
         for entry in raw.get("log_entries", {}).get(inc.get("id"), []):
             n += 1
-            row, reason = _check_log_entry(entry, str(inc.get("id")))
+            row, reason = _check_log_entry(entry, str(inc.get("id")), as_of)
             if row is None:
                 rejects.append(Reject("log_entries", str(entry.get("id")), reason, entry, day=day))
             elif row["log_entry_id"] in loaded:
@@ -305,7 +349,7 @@ def _inside(raw: dict, start: datetime, end: datetime) -> list[dict]:
     return [i for i in raw["incidents"] if (c := _created(i)) is not None and start <= c < end]
 
 
-def _parse_window(raw: dict, inside: list[dict], day: date):
+def _parse_window(raw: dict, inside: list[dict], day: date, as_of: datetime | None = None):
     """Incidents and alerts of one review window's incidents, as its extract parses them."""
     inc_rows, inc_rej, al_rows, al_rej = [], [], [], []
     seen_i, seen_a = set(), set()
@@ -313,7 +357,7 @@ def _parse_window(raw: dict, inside: list[dict], day: date):
     for inc in inside:
         iid = str(inc.get("id"))
         row, reason = _check_incident(inc, raw["custom_fields"].get(inc.get("id"), []),
-                                      raw["log_entries"].get(inc.get("id"), []))
+                                      raw["log_entries"].get(inc.get("id"), []), as_of)
         if row is None:
             inc_rej.append(Reject("incidents", iid, reason, inc, day=day))
         elif iid in seen_i:
@@ -326,7 +370,7 @@ def _parse_window(raw: dict, inside: list[dict], day: date):
         for alert in raw["alerts"].get(inc.get("id"), []):
             n_alerts += 1
             aid = str(alert.get("id"))
-            arow, areason = _check_alert(alert, inc)
+            arow, areason = _check_alert(alert, inc, as_of)
             if arow is None:
                 al_rej.append(Reject("alerts", aid, areason, alert, day=day))
             elif aid in seen_a:
@@ -338,9 +382,11 @@ def _parse_window(raw: dict, inside: list[dict], day: date):
     return (len(inside), inc_rows, inc_rej), (n_alerts, al_rows, al_rej)
 
 
-def parse(raw: dict, start: datetime, end: datetime):
+def parse(raw: dict, start: datetime, end: datetime, *, as_of: datetime | None = None):
     """(incidents, alerts, log entries, incident ids, alert ids of the slice) of the
-    incidents triggered in [start, end), each an (extracted, rows, rejects) triple.
+    incidents triggered in [start, end), each an (extracted, rows, rejects) triple,
+    validated as of ``as_of`` (None: the extraction's clock). An incident without a
+    readable created_at is in every window, and quarantined by each.
 
     Each trading day's window is parsed as its own extract would, then the days are
     played in order (:class:`~kaizen.sources.github.DayReplay`): a later window's
@@ -348,9 +394,11 @@ def parse(raw: dict, start: datetime, end: datetime):
     (its incidents') replaces what an earlier window loaded there, and an id loaded by
     an earlier window is quarantined by a later one. The slice ids are those of all
     the windows."""
-    undated = [i.get("id") for i in raw["incidents"] if _created(i) is None]
+    as_of = as_of or extraction_clock()
+    undated = [i for i in raw["incidents"] if _created(i) is None]
     if undated:
-        log.warning("PagerDuty incidents without a readable created_at belong to no day: %s", undated)
+        log.warning("PagerDuty incidents without a readable created_at are on no day: quarantined by every "
+                    "window: %s", [i.get("id") for i in undated])
     incidents = DayReplay("incidents", "raw_incidents", "incident_id")
     alerts = DayReplay("alerts", "raw_alerts", "alert_id", column="incident_id")
     entries = DayReplay("log_entries", "raw_incident_log_entries", "log_entry_id", column="incident_id")
@@ -358,9 +406,9 @@ def parse(raw: dict, start: datetime, end: datetime):
     rej_i, rej_a, rej_l = [], [], []
     inc_ids: set[str] = set()
     alert_ids: set[str] = set()
-    for day, inside in by_window_day(_inside(raw, start, end), _created):
-        (ni, inc_rows, inc_rej), (na, al_rows, al_rej) = _parse_window(raw, inside, day)
-        nl, le_rows, le_rej = _log_entries_of(raw, inside, day)
+    for day, inside in with_undated(by_window_day(_inside(raw, start, end), _created), undated, start, end):
+        (ni, inc_rows, inc_rej), (na, al_rows, al_rej) = _parse_window(raw, inside, day, as_of)
+        nl, le_rows, le_rej = _log_entries_of(raw, inside, day, as_of)
         ids = {str(i.get("id")) for i in inside}
         incidents.day(day, inc_rows)
         alerts.day(day, al_rows, drop_keys=[r["alert_id"] for r in al_rows], drop_values=ids)
@@ -386,16 +434,19 @@ def _in_list(column: str, prefix: str, values: list[str]) -> tuple[str, dict]:
     return f"{column} in ({', '.join(':' + p for p in params)})", params
 
 
-def prepare_range(first: date, last: date, transport: Transport | None = None) -> list[TableLoad]:
+def prepare_range(first: date, last: date, transport: Transport | None = None, *,
+                  as_of: datetime | None = None) -> list[TableLoad]:
     """The trading days ``first``..``last`` in one fetch, validated: the same rows and
-    quarantine as extracting them one at a time in order."""
-    return prepare_window(*windows_utc(first, last), transport)
+    quarantine as extracting them one at a time in order (``as_of``: see :func:`parse`)."""
+    return prepare_window(*windows_utc(first, last), transport, as_of=as_of)
 
 
-def prepare_window(start: datetime, end: datetime, transport: Transport | None = None) -> list[TableLoad]:
-    """The instants [start, end) in one fetch, validated: what to load."""
+def prepare_window(start: datetime, end: datetime, transport: Transport | None = None, *,
+                   as_of: datetime | None = None) -> list[TableLoad]:
+    """The instants [start, end) in one fetch, validated as of ``as_of`` (None: the
+    extraction's clock): what to load."""
     raw = (transport or default_transport())(start, end)
-    incidents, alerts, entries, inc_ids, alert_ids = parse(raw, start, end)
+    incidents, alerts, entries, inc_ids, alert_ids = parse(raw, start, end, as_of=as_of)
     # The alerts slice: the alerts of the windows' incidents (an alert can be grouped
     # into an incident after the window) plus every alert these extracts load.
     inc_where, inc_params = _in_list("incident_id", "i", inc_ids) if inc_ids else ("1 = 0", {})
@@ -418,10 +469,11 @@ def prepare_window(start: datetime, end: datetime, transport: Transport | None =
 
 
 def extract_range(first: date, last: date, engine: sa.Engine, run_id: str,
-                  transport: Transport | None = None) -> list[ExtractResult]:
+                  transport: Transport | None = None, *, as_of: datetime | None = None) -> list[ExtractResult]:
     """The trading days ``first``..``last`` in one fetch and one load."""
-    return load(engine, (first, last), run_id, prepare_range(first, last, transport))
+    return load(engine, (first, last), run_id, prepare_range(first, last, transport, as_of=as_of))
 
 
-def extract(day: date, engine: sa.Engine, run_id: str, transport: Transport | None = None) -> list[ExtractResult]:
-    return extract_range(day, day, engine, run_id, transport)
+def extract(day: date, engine: sa.Engine, run_id: str, transport: Transport | None = None, *,
+            as_of: datetime | None = None) -> list[ExtractResult]:
+    return extract_range(day, day, engine, run_id, transport, as_of=as_of)

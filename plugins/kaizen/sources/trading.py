@@ -10,11 +10,33 @@ records dicts in the order of the SQL's ``ORDER BY`` (the database sorts them); 
 transport of the old shape ``fetch(day)`` is still accepted (called per day). Each
 record is validated by :func:`_check_trade` / :func:`_check_order`; the first valid
 copy of a key wins, every other record is quarantined with its reason. The valid rows
-are returned as a pandas DataFrame (the bulk shape of :func:`kaizen.sources.base.load`)."""
+are returned as a pandas DataFrame (the bulk shape of :func:`kaizen.sources.base.load`).
+
+Timestamps (issue 14, validation; every case below is quarantined with its reason, and
+extracted = loaded + quarantined):
+
+- *As-of.* An extract runs as of ``as_of`` (:func:`prepare_range`; by default the
+  extraction's clock, :func:`kaizen.sources.base.extraction_clock`: now, or the demo
+  clock of a rehearsal). A trade whose ``exit_time``, an order whose ``submitted_at`` or
+  ``filled_at`` is more than :data:`~kaizen.sources.base.FUTURE_TOLERANCE` after it
+  has not happened yet. Independently, a fill after the end of the last extracted IST
+  day cannot belong to these days (``until`` of :func:`_check_order`); a fill before
+  its submission is a negative execution latency.
+- *Unreadable times.* An unparseable ``entry_time`` or ``filled_at`` quarantines its
+  record. A record whose *day field* (``exit_time``, ``submitted_at``) cannot be read
+  but whose text starts with a date (``YYYY-MM-DD``, what the SQL's text bounds fetch
+  it by) is that date's record, quarantined by that day's extract. Without any date
+  (NULL, empty, other text) it belongs to no trading day: the transport fetches such
+  records apart from the day bounds, and every trading day of every extract
+  quarantines it again until the trading system fixes it (as
+  :mod:`kaizen.sources.github_issues` does with an issue without ``updated_at``), so a
+  range extract leaves what its days one at a time leave."""
 
 from __future__ import annotations
 
+import calendar as _months
 import inspect
+import re
 from collections.abc import Callable, Sequence
 from datetime import date, datetime, time, timedelta
 from functools import partial
@@ -29,14 +51,18 @@ from kaizen import config, warehouse
 from kaizen.sources import trading_accel as accel
 from kaizen.sources.base import (
     DAY_SLICE,
+    FUTURE_TOLERANCE,
     ExtractResult,
     Reject,
     SourceError,
     TableLoad,
     as_number,
+    extraction_clock,
+    future_reason,
     iso_z,
     load,
     parse_ts,
+    read_ts,
 )
 
 SIDES = {"BUY": 1, "SELL": -1}
@@ -68,6 +94,22 @@ where submitted_at >= :lo and submitted_at < :hi
 order by {", ".join(ORDERS_ORDER_BY)}
 """
 
+# The records whose day field no text bound finds (NULL, or text that does not start
+# with a date): fetched apart, by every extract. The text that starts with a date but
+# lies inside the bounds is the main query's already.
+DATE_PREFIX = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+UNDATED_WHERE = {
+    "sqlite": ("{f} is null or (cast({f} as text) not glob '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]*'"
+               " and not ({f} >= :lo and {f} < :hi))"),
+    "postgresql": ("{f} is null or (cast({f} as text) !~ '^[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}'"
+                   " and not ({f} >= :lo and {f} < :hi))"),
+}
+UNDATED_SQL = {
+    "trades": f"select {', '.join(TRADE_COLUMNS)} from trades where {{where}} order by {', '.join(TRADES_ORDER_BY)}",
+    "orders": f"select {', '.join(ORDER_COLUMNS)} from orders where {{where}} order by {', '.join(ORDERS_ORDER_BY)}",
+}
+DAY_FIELDS = {"trades": "exit_time", "orders": "submitted_at"}
+
 Transport = Callable[[date, date], dict]  # (first, last) -> {"trades": ..., "orders": ...}
 
 
@@ -98,15 +140,22 @@ class Records(Sequence):
         return self._columns.get(name) or (None,) * len(self.rows)
 
 
-def _select(conn: sa.Connection, sql: str, params: dict) -> Records:
-    return Records(*warehouse.fetch_table(conn, sql, params))
+def _undated_sql(name: str, dialect: str) -> str:
+    where = UNDATED_WHERE.get(dialect, "{f} is null").format(f=DAY_FIELDS[name])
+    return UNDATED_SQL[name].format(where=where)
 
 
 def _fetch(engine: sa.Engine, first: date, last: date) -> dict:
-    """The records of [first, last] (and a day either side) as dicts, in the SQL's order."""
+    """The records of [first, last] (and a day either side) as dicts, in the SQL's order,
+    then those whose day field no day's bounds find (NULL, or text without a date)."""
     params = _bounds(first, last)
+    out = {}
     with engine.connect() as conn:
-        return {"trades": _select(conn, TRADES_SQL, params), "orders": _select(conn, ORDERS_SQL, params)}
+        for name, sql in (("trades", TRADES_SQL), ("orders", ORDERS_SQL)):
+            names, rows = warehouse.fetch_table(conn, sql, params)
+            _, undated = warehouse.fetch_table(conn, _undated_sql(name, conn.dialect.name), params)
+            out[name] = Records(names, rows + undated)
+    return out
 
 
 def sql_transport(url_or_engine) -> Transport:
@@ -161,32 +210,53 @@ def _takes_range(fetch) -> bool:
 
 def _fetch_range(fetch, first: date, last: date) -> dict:
     """``fetch(first, last)``; a transport of the old shape ``fetch(day)`` is called per
-    day and each day's records are cut to that day, in day order."""
+    day and each day's records are cut to that day, in day order (the records on no
+    day once, from the first call)."""
     if _takes_range(fetch):
         return fetch(first, last)
     out: dict[str, list[dict]] = {"trades": [], "orders": []}
+    undated: dict[str, list[dict]] = {}
     day = first
     while day <= last:
         raw = fetch(day)
-        for name, field in (("trades", "exit_time"), ("orders", "submitted_at")):
+        for name, field in DAY_FIELDS.items():
             out[name] += [r for r in raw[name] if _day_of(r, field) == day]
+            if name not in undated:
+                undated[name] = [r for r in raw[name] if _day_of(r, field) is None]
         day += timedelta(days=1)
+    for name, records in undated.items():
+        out[name] += records
     return out
 
 
 # ---------------------------------------------------------------- per-record validation
 
-def _parsed(record: dict, field: str) -> datetime | None:
-    """``record[field]`` as an aware UTC datetime; None when it is NULL or unparseable
-    (a record whose day field is either belongs to no day: it is never extracted)."""
-    try:
-        return parse_ts(record.get(field))
-    except ValueError:
+def _text_day(value) -> date | None:
+    """The day of an unreadable day field's text: the date it starts with, clamped to a
+    real date (2026-11-31 → 30 Nov: the day whose ISO text range holds it, where the
+    fetch's text bounds find it); None when it does not start with ``YYYY-MM-DD``."""
+    if not isinstance(value, str) or not DATE_PREFIX.match(value):
         return None
+    y, m, d = int(value[:4]), int(value[5:7]), int(value[8:10])
+    if y == 0 or (y == 1 and (m == 0 or (m == 1 and d == 0))):
+        return None
+    if m == 0:
+        return date(y - 1, 12, 31)
+    if m > 12:
+        return date(y, 12, 31)
+    if d == 0:
+        return date(y, m, 1) - timedelta(days=1)
+    return date(y, m, min(d, _months.monthrange(y, m)[1]))
 
 
 def _day_of(record: dict, field: str) -> date | None:
-    ts = _parsed(record, field)
+    """The day a record's day field puts it on: the IST date of the time, or for an
+    unreadable time the date its text starts with; None: on no day (NULL, no date)."""
+    value = record.get(field)
+    try:
+        ts = parse_ts(value)
+    except ValueError:
+        return _text_day(value)
     return cal.ist_date(ts) if ts else None
 
 
@@ -204,9 +274,11 @@ def _session_problem(field: str, ts: datetime, calendar: cal.Calendar) -> str | 
     return f"{field} {local:%Y-%m-%d %H:%M:%S} IST outside the NSE session ({hours})"
 
 
-def _check_trade(t: dict, exit_: datetime, day: date, calendar: cal.Calendar) -> tuple[dict | None, str | None]:
+def _check_trade(t: dict, exit_: datetime, day: date, calendar: cal.Calendar, *,
+                 as_of: datetime | None = None) -> tuple[dict | None, str | None]:
     """(row, None) or (None, reason). ``exit_`` is ``t``'s exit_time and ``day`` its IST
-    date, as the day filter read them; ``calendar`` gives the NSE sessions."""
+    date, as the day filter read them; ``calendar`` gives the NSE sessions; a trade
+    closed after ``as_of`` (the extraction's as-of; None: not checked) is in the future."""
     for f in ("trade_id", "symbol", "strategy"):
         if t.get(f) in (None, ""):
             return None, f"missing {f}"
@@ -221,12 +293,14 @@ def _check_trade(t: dict, exit_: datetime, day: date, calendar: cal.Calendar) ->
         qty = int(q)
     if qty <= 0:
         return None, f"non-positive quantity {qty}"
-    try:
-        entry = parse_ts(t.get("entry_time"))
-    except ValueError:
-        return None, f"unparseable entry_time {t.get('entry_time')!r}"
+    entry, reason = read_ts(t.get("entry_time"), "entry_time")
+    if reason:
+        return None, reason
     if entry is None:
         return None, "missing entry_time"
+    future = future_reason("exit_time", exit_, as_of, "a trade closed")
+    if future:
+        return None, future
     if exit_ < entry:
         return None, f"exit_time {exit_.isoformat()} before entry_time {entry.isoformat()}"
     for f, ts in (("entry_time", entry), ("exit_time", exit_)):
@@ -261,10 +335,12 @@ def _check_trade(t: dict, exit_: datetime, day: date, calendar: cal.Calendar) ->
     }, None
 
 
-def _check_order(o: dict, submitted: datetime, day: date, *, until: datetime | None = None) -> tuple[dict | None, str | None]:
+def _check_order(o: dict, submitted: datetime, day: date, *, until: datetime | None = None,
+                 as_of: datetime | None = None) -> tuple[dict | None, str | None]:
     """(row, None) or (None, reason). ``submitted`` is ``o``'s submitted_at and ``day``
     its IST date, as the day filter read them; a fill after ``until`` (the end of the
-    extracted days) has not happened yet: a bad clock or a bad record."""
+    extracted days), a submission or fill after ``as_of`` (the extraction's as-of, with
+    its tolerance) has not happened yet: a bad clock or a bad record. None: not checked."""
     for f in ("order_id", "symbol"):
         if o.get(f) in (None, ""):
             return None, f"missing {f}"
@@ -294,6 +370,10 @@ def _check_order(o: dict, submitted: datetime, day: date, *, until: datetime | N
     if filled is not None and until is not None and filled > until:
         return None, (f"filled_at {iso_z(filled)} is after the end of the extracted days ({iso_z(until)}): "
                       "a fill in the future")
+    future = (future_reason("submitted_at", submitted, as_of, "an order submitted")
+              or future_reason("filled_at", filled, as_of, "a fill"))
+    if future:
+        return None, future
     return {
         "order_id": str(o["order_id"]),
         "trading_day": day,
@@ -364,23 +444,40 @@ def _frame_of(columns: dict, spec) -> pd.DataFrame:
 
 
 def parse_records(first: date, last: date, records, *, source: str, key: str, day_field: str,
-                  fields, check, screen, spec) -> tuple[int, pd.DataFrame, list[Reject]]:
+                  fields, check, screen, spec, undated_days: Sequence[date] = ()
+                  ) -> tuple[int, pd.DataFrame, list[Reject]]:
     """Keep the records of IST days [first, last] (in the given order); validate each
     with ``check(record, its day field parsed, that field's IST date)`` — the plain
     ones in bulk by ``screen`` (:mod:`kaizen.sources.trading_accel`); the first valid
-    copy of a key wins. Returns (extracted count, rows as a DataFrame, rejects)."""
+    copy of a key wins. A day field that cannot be parsed puts its record on the date
+    its text starts with (:func:`_text_day`), where it is quarantined; a record on no
+    day at all is quarantined on each of ``undated_days`` (none: not extracted).
+    Returns (extracted count, rows as a DataFrame, rejects)."""
     if not isinstance(records, Sequence):
         records = list(records)
-    us, state = accel.stamps(_object_column(records, day_field), parse_ts)
+    day_values = _object_column(records, day_field)
+    us, state = accel.stamps(day_values, parse_ts)
     days = accel.ist_days(us)
+    undated = state == accel.NULL
+    for i in np.flatnonzero(state == accel.BAD).tolist():
+        d = _text_day(day_values[i])
+        if d is None:
+            undated[i] = True
+        else:
+            days[i] = (d - accel.EPOCH_DAY).days
     lo, hi = (first - accel.EPOCH_DAY).days, (last - accel.EPOCH_DAY).days
-    kept = np.flatnonzero((state == accel.OK) & (lo <= days) & (days <= hi))
+    kept = np.flatnonzero(~undated & (lo <= days) & (days <= hi))
     cols = {f: _object_column(records, f)[kept] for f in fields}
     plain, values = screen(cols, us[kept], days[kept])
+    plain &= state[kept] == accel.OK
     day_of = accel.as_dates(days[kept])  # each kept record's IST day, as the day filter read it
     slow_rows, slow_at, rejects = [], [], []
     for j in np.flatnonzero(~plain).tolist():
         rec = records[int(kept[j])]
+        if state[kept[j]] != accel.OK:  # a day from the text of an unparseable time
+            _, reason = read_ts(rec.get(day_field), day_field)
+            rejects.append((j, Reject(source, str(rec.get(key)), reason, rec, day=day_of[j])))
+            continue
         row, reason = check(rec, parse_ts(rec.get(day_field)), day_of[j])
         if row is None:
             rejects.append((j, Reject(source, str(rec.get(key)), reason, rec, day=day_of[j])))
@@ -402,30 +499,58 @@ def parse_records(first: date, last: date, records, *, source: str, key: str, da
     if dup.any():
         frame = frame[~dup].reset_index(drop=True)
     rejects.sort(key=lambda r: r[0])
-    return len(kept), frame, [r for _, r in rejects]
+    out = [r for _, r in rejects]
+    nowhere = np.flatnonzero(undated).tolist() if len(undated_days) else []
+    for day in undated_days:
+        for i in nowhere:
+            rec = records[i]
+            value = rec.get(day_field)
+            reason = f"missing {day_field}" if value is None else read_ts(value, day_field)[1]
+            out.append(Reject(source, str(rec.get(key)), f"{reason}: on no trading day (each day's extract "
+                                                         "quarantines it)", rec, day=day))
+    return len(kept) + len(nowhere) * len(undated_days), frame, out
 
 
-def parse_trades(first: date, last: date, records) -> tuple[int, pd.DataFrame, list[Reject]]:
+def _limit_us(as_of: datetime) -> int:
+    """The latest instant (µs since the epoch) a record may carry as of ``as_of``."""
+    return accel.epoch_us(as_of + FUTURE_TOLERANCE)
+
+
+def parse_trades(first: date, last: date, records, *, as_of: datetime | None = None,
+                 undated_days: Sequence[date] = ()) -> tuple[int, pd.DataFrame, list[Reject]]:
+    """The trades of IST days [first, last] among ``records``, validated as of ``as_of``
+    (None: the extraction's clock); see :func:`parse_records` for ``undated_days``."""
+    as_of = as_of or extraction_clock()
     calendar = cal.calendar()
     return parse_records(first, last, records, source="trades", key="trade_id", day_field="exit_time",
-                         fields=TRADE_COLUMNS, check=partial(_check_trade, calendar=calendar),
-                         screen=partial(accel.screen_trades, parse_ts=parse_ts), spec=TRADE_FRAME)
+                         fields=TRADE_COLUMNS, check=partial(_check_trade, calendar=calendar, as_of=as_of),
+                         screen=partial(accel.screen_trades, parse_ts=parse_ts, limit_us=_limit_us(as_of)),
+                         spec=TRADE_FRAME, undated_days=undated_days)
 
 
-def parse_orders(first: date, last: date, records) -> tuple[int, pd.DataFrame, list[Reject]]:
+def parse_orders(first: date, last: date, records, *, as_of: datetime | None = None,
+                 undated_days: Sequence[date] = ()) -> tuple[int, pd.DataFrame, list[Reject]]:
+    """The orders of IST days [first, last] among ``records``, validated as of ``as_of``
+    (None: the extraction's clock); see :func:`parse_records` for ``undated_days``."""
+    as_of = as_of or extraction_clock()
     until = cal.ist_datetime(last + timedelta(days=1), time(0))  # the end of the last extracted IST day
     return parse_records(first, last, records, source="orders", key="order_id", day_field="submitted_at",
-                         fields=ORDER_COLUMNS, check=partial(_check_order, until=until),
+                         fields=ORDER_COLUMNS, check=partial(_check_order, until=until, as_of=as_of),
                          screen=partial(accel.screen_orders, parse_ts=parse_ts, statuses=ORDER_STATUSES,
-                                        until_us=accel.epoch_us(until)),
-                         spec=ORDER_FRAME)
+                                        until_us=accel.epoch_us(until), limit_us=_limit_us(as_of)),
+                         spec=ORDER_FRAME, undated_days=undated_days)
 
 
-def prepare_range(first: date, last: date, transport: Transport | None = None) -> list[TableLoad]:
-    """The trading days ``first``..``last`` fetched and validated: what to load."""
+def prepare_range(first: date, last: date, transport: Transport | None = None, *,
+                  as_of: datetime | None = None) -> list[TableLoad]:
+    """The trading days ``first``..``last`` fetched and validated as of ``as_of`` (None:
+    the extraction's clock, :func:`~kaizen.sources.base.extraction_clock`): what to load.
+    A record on no day is quarantined on each trading day of the range."""
+    as_of = as_of or extraction_clock()
     raw = _fetch_range(transport or default_transport(), first, last)
-    n_t, trades, t_rej = parse_trades(first, last, raw["trades"])
-    n_o, orders, o_rej = parse_orders(first, last, raw["orders"])
+    every = cal.trading_days(first, last)
+    n_t, trades, t_rej = parse_trades(first, last, raw["trades"], as_of=as_of, undated_days=every)
+    n_o, orders, o_rej = parse_orders(first, last, raw["orders"], as_of=as_of, undated_days=every)
     where, params = DAY_SLICE, {"first": first, "last": last}
     return [
         TableLoad("trades", "raw_trades", where, params, n_t, trades, t_rej, key="trade_id"),
@@ -434,10 +559,12 @@ def prepare_range(first: date, last: date, transport: Transport | None = None) -
 
 
 def extract_range(first: date, last: date, engine: sa.Engine, run_id: str,
-                  transport: Transport | None = None) -> list[ExtractResult]:
-    """The trading days ``first``..``last``: one fetch, one load."""
-    return load(engine, (first, last), run_id, prepare_range(first, last, transport))
+                  transport: Transport | None = None, *, as_of: datetime | None = None) -> list[ExtractResult]:
+    """The trading days ``first``..``last``: one fetch, one load (``as_of``: see
+    :func:`prepare_range`)."""
+    return load(engine, (first, last), run_id, prepare_range(first, last, transport, as_of=as_of))
 
 
-def extract(day: date, engine: sa.Engine, run_id: str, transport: Transport | None = None) -> list[ExtractResult]:
-    return extract_range(day, day, engine, run_id, transport)
+def extract(day: date, engine: sa.Engine, run_id: str, transport: Transport | None = None, *,
+            as_of: datetime | None = None) -> list[ExtractResult]:
+    return extract_range(day, day, engine, run_id, transport, as_of=as_of)

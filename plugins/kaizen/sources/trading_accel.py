@@ -117,15 +117,19 @@ def _in_session(us: np.ndarray, days: np.ndarray) -> np.ndarray:
     return (lo <= tod) & (tod <= hi) & (us >= FIXED_IST_FROM)
 
 
-def screen_trades(cols: dict[str, np.ndarray], exit_us: np.ndarray, exit_days: np.ndarray, parse_ts
-                  ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+def screen_trades(cols: dict[str, np.ndarray], exit_us: np.ndarray, exit_days: np.ndarray, parse_ts,
+                  limit_us: int | None = None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """(which trades are plain, their row columns) — ``cols`` are the records' fields
-    as object arrays, ``exit_us``/``exit_days`` their parsed exit times and IST days."""
+    as object arrays, ``exit_us``/``exit_days`` their parsed exit times and IST days; a
+    trade closed after ``limit_us`` (the as-of with its tolerance) is not plain (the
+    checker quarantines it)."""
     ok = _texts(cols["trade_id"]) & _texts(cols["symbol"]) & _texts(cols["strategy"])
     side_ok, direction = _side(cols["side"])
     qty_ok, qty = _ints(cols["quantity"])
     entry_us, entry_state = stamps(cols["entry_time"], parse_ts)
     ok &= side_ok & qty_ok & (entry_state == OK) & (exit_us >= entry_us)
+    if limit_us is not None:
+        ok &= exit_us <= limit_us
     ok &= _in_session(entry_us, ist_days(entry_us)) & _in_session(exit_us, exit_days)
     money = {}
     for f in ("entry_price", "exit_price", "fees", "net_pnl"):
@@ -144,10 +148,12 @@ def screen_trades(cols: dict[str, np.ndarray], exit_us: np.ndarray, exit_days: n
 
 
 def screen_orders(cols: dict[str, np.ndarray], submitted_us: np.ndarray, days: np.ndarray, parse_ts,
-                  statuses: dict[str, str], until_us: int | None = None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+                  statuses: dict[str, str], until_us: int | None = None, limit_us: int | None = None
+                  ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """(which orders are plain, their row columns); ``statuses`` maps the source's
-    status spelling (upper case) to the stored one; a fill after ``until_us`` is not
-    plain (the checker quarantines it)."""
+    status spelling (upper case) to the stored one; a fill after ``until_us`` (the end
+    of the extracted days), a submission or fill after ``limit_us`` (the as-of with its
+    tolerance) is not plain (the checker quarantines it)."""
     ok = _texts(cols["order_id"]) & _texts(cols["symbol"])
     side_ok, _ = _side(cols["side"])
     qty_ok, qty = _ints(cols["quantity"])
@@ -158,6 +164,8 @@ def screen_orders(cols: dict[str, np.ndarray], submitted_us: np.ndarray, days: n
     ok &= np.where(filled, (filled_state == OK) & (filled_us >= submitted_us), filled_state == NULL)
     if until_us is not None:
         ok &= ~filled | (filled_us <= until_us)
+    if limit_us is not None:
+        ok &= (submitted_us <= limit_us) & (~filled | (filled_us <= limit_us))
     trade_ok = np.array([v is None or type(v) is str for v in cols["trade_id"]], dtype=bool)
     ok &= trade_ok
     return ok, {
