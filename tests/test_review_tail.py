@@ -97,3 +97,69 @@ def range_demo_nov(tmp_path_factory):
     out = tmp_path_factory.mktemp("demo-nov")
     generate(end=date(2026, 11, 27), months=1, seed=3, out_dir=out, trades_per_day=30)
     return out
+
+
+def test_prometheus_down_at_the_weekly_review_posts_the_gap_then_the_next_daily_run_revises_it(
+        range_demo_nov, tmp_path, monkeypatch):
+    """Prometheus unreachable when the Monday review extracts the weekend: the review
+    still goes out, titled as awaiting the probes from Friday's cut-off, and the run
+    fails at check_sources (not at compute_rollups, which would have sent nothing).
+    Monday's 16:00 daily run, Prometheus back, lands the weekend, completes the week
+    and revises the delivered review in place (outbox: revisions.json, version 2)."""
+    import socket
+
+    from kaizen import dag_defaults
+    from kaizen.cli import dag_for_test
+    from kaizen.sources import http, prometheus
+
+    db = tmp_path / "w.db"
+    monkeypatch.setenv("KAIZEN_SOURCES", "demo")
+    monkeypatch.setenv("KAIZEN_DEMO_DIR", str(range_demo_nov))
+    monkeypatch.setenv("KAIZEN_OUT_DIR", str(tmp_path / "out"))
+    monkeypatch.setenv("AIRFLOW_CONN_KAIZEN_WAREHOUSE", json.dumps({"conn_type": "sqlite", "host": str(db)}))
+    monkeypatch.delenv("AIRFLOW_CONN_KAIZEN_SLACK", raising=False)
+    engine = sa.create_engine(f"sqlite:///{db}")
+    pipeline.prepare_warehouse()
+    for d in [date(2026, 11, 13), *WEEK]:
+        for source in pipeline.SOURCES:
+            pipeline.extract_source(source, d, f"daily-{d}")
+        pipeline.compute_day_kpis(d, f"daily-{d}")
+        pipeline.compute_rollups_to_date(d, f"daily-{d}")
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead = s.getsockname()[1]
+    monkeypatch.setattr(prometheus, "prepare_window", lambda start, end, transport=None: (_ for _ in ()).throw(
+        http.HttpError(f"Prometheus GET /api/v1/query_range still failing after 5 attempts (last: ConnectionError); "
+                       f"Prometheus at 127.0.0.1:{dead} may be down", transient=True)))
+    monkeypatch.setitem(dag_defaults.DEFAULT_ARGS, "retries", 0)
+    at = cal.ist_datetime(date(2026, 11, 23), __import__("datetime").time(10, 0))
+    run = dag_for_test("weekly_review").test(logical_date=at, run_after=at)
+    states = {ti.task_id: str(ti.state) for ti in run.get_task_instances()}
+    assert str(run.state) == "failed"
+    assert states == {"resolve_period": "success", "compute_rollups": "success", "render_review": "success",
+                      "deliver_review": "success", "check_sources": "failed"}
+    folder = tmp_path / "out" / "weekly_review" / "2026-W47"
+    doc = (folder / "review.md").read_text()
+    assert "(awaiting errors from 20 Nov 16:00 IST, latency from 20 Nov 16:00 IST, probes from 20 Nov 16:00 IST)" in doc
+    assert not (folder / "revisions.json").exists()
+    assert _week_row(engine, "uptime_pct")["is_complete"] in (0, False)
+
+    monkeypatch.undo()  # Prometheus is back (and the environment with it: set it again)
+    monkeypatch.setenv("KAIZEN_SOURCES", "demo")
+    monkeypatch.setenv("KAIZEN_DEMO_DIR", str(range_demo_nov))
+    monkeypatch.setenv("KAIZEN_OUT_DIR", str(tmp_path / "out"))
+    monkeypatch.setenv("AIRFLOW_CONN_KAIZEN_WAREHOUSE", json.dumps({"conn_type": "sqlite", "host": str(db)}))
+    monkeypatch.delenv("AIRFLOW_CONN_KAIZEN_SLACK", raising=False)
+    monday = date(2026, 11, 23)
+    for source in pipeline.SOURCES:
+        pipeline.extract_source(source, monday, "daily-monday")
+    pipeline.compute_day_kpis(monday, "daily-monday")
+    rollups = pipeline.compute_rollups_to_date(monday, "daily-monday")
+    assert "week:2026-11-16" in rollups["changed"]
+    revised = pipeline.revise_reviews(rollups["changed"], "daily-monday")
+    assert [r["period_key"] for r in revised] == ["2026-W47"]
+    assert _week_row(engine, "uptime_pct")["is_complete"] in (1, True)
+    assert "awaiting" not in (folder / "review.md").read_text()
+    notes = json.loads((folder / "revisions.json").read_text())
+    assert [n["version"] for n in notes] == [2]

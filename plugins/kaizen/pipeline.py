@@ -527,7 +527,15 @@ def land_tail(until: datetime, run_id: str, issues_until: datetime | None = None
     out = []
     for name in sources.WINDOW_SOURCES:
         upto = max(until, issues_until) if name == "github_issues" and issues_until is not None else until
-        out += [r.as_dict() for r in load(engine, (day, day), run_id, sources.prepare_window(name, landed, upto))]
+        try:
+            out += [r.as_dict() for r in load(engine, (day, day), run_id, sources.prepare_window(name, landed, upto))]
+        except Exception as exc:
+            # the review still goes out: its period shows the gap ("awaiting …"), the
+            # next daily run lands it and revises the review; check_sources fails the run
+            from kaizen.warehouse.outages import reason_of
+
+            log.warning("review tail: %s unavailable: %s", name, reason_of(exc))
+            out.append({"source": name, "unavailable": reason_of(exc)})
     log.info("review tail %s … %s extracted: %s", landed.isoformat(), until.isoformat(), out)
     return out
 
@@ -545,7 +553,24 @@ def compute_review_rollups(period: dict, run_id: str) -> dict:
     tail = land_tail(min(as_of, Period.of(period["grain"], start).closes_utc), run_id,
                      issues_until=datetime.fromisoformat(run_after) if run_after else None)
     rows = periods.compute_rollups(warehouse.get_engine(), [period["grain"]], start, start, run_id, as_of=as_of)
-    return {"rows": len(rows), "tail": tail}
+    return {"rows": len(rows), "tail": tail,
+            "unavailable": [f"{t['source']} ({t['unavailable']})" for t in tail if "unavailable" in t]}
+
+
+def check_review_sources(rollups: dict, period_key: str) -> dict:
+    """Fail the review run (without retrying) when a source could not land the review's
+    tail; the review went out with the period's gap shown ("awaiting …")."""
+    from kaizen.sources.base import SourceError
+
+    if rollups.get("unavailable"):
+        raise SourceError(
+            f"the review of {period_key} went out with its data incomplete: unavailable: "
+            + "; ".join(rollups["unavailable"])
+            + ". The review shows the gap; when the source is back, the next daily run lands the missing data "
+            "and revises the review in place.",
+            transient=False,
+        )
+    return {"period": period_key, "unavailable": []}
 
 
 def render_review(period: dict, run_id: str) -> dict:

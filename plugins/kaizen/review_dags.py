@@ -69,10 +69,17 @@ def review_dag(kind: str, timetable, doc_md: str):
                 run_type=str(getattr(dag_run, "run_type", "") or ""),
             )
 
+        @task(on_failure_callback=None)  # alerting is its own failure; it says what is missing
+        def check_sources(rollups: dict, period: dict) -> dict:
+            """Fail the run (without retrying) when a source could not land the review's data; the review went out showing the gap."""
+            from kaizen.pipeline import check_review_sources
+
+            return check_review_sources(rollups, period["key"])
+
         period = resolve_period()
         rollups = compute_rollups(period)
         rendered = render_review(period)
         rollups >> rendered
-        deliver_review(rendered)
+        deliver_review(rendered) >> check_sources(rollups, period)
 
     return review()
