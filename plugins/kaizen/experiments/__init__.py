@@ -1,0 +1,1 @@
+"""A/B experiments: registry, statistics, readouts"""
