@@ -279,14 +279,14 @@ def max_drawdown(
         raise ValueError(f"capital_base must be a positive number, got {capital_base!r}")
     _check_alpha(alpha)
     seed, resamples = _check_bootstrap(seed, resamples)
-    dd_c, dd_t = float(_max_drawdown_pct(c, capital)), float(_max_drawdown_pct(t, capital))
+    dd_c, dd_t = float(max_drawdown_pct(c, capital)), float(max_drawdown_pct(t, capital))
 
     def drawdown_diff(idx_c, idx_t, axis=-1):
         # scipy resamples the trade indices; sorting them puts each resample back in
         # time order before its equity path is walked
         in_order_c = np.sort(idx_c, axis=axis).astype(np.intp)
         in_order_t = np.sort(idx_t, axis=axis).astype(np.intp)
-        return _max_drawdown_pct(t[in_order_t], capital) - _max_drawdown_pct(c[in_order_c], capital)
+        return max_drawdown_pct(t[in_order_t], capital) - max_drawdown_pct(c[in_order_c], capital)
 
     indices = (np.arange(len(c)), np.arange(len(t)))
     low, high = _percentile_bootstrap(indices, drawdown_diff, alpha, seed, resamples)
@@ -298,7 +298,7 @@ def max_drawdown(
     )  # fmt: skip
 
 
-def _max_drawdown_pct(pnl: np.ndarray, capital: float) -> np.ndarray:
+def max_drawdown_pct(pnl: np.ndarray, capital: float) -> np.ndarray:
     """Max drawdown in % of each path along the last axis (a scalar for one path):
     equity = capital + cumulative P&L, peak = running max of equity and capital."""
     import numpy as np

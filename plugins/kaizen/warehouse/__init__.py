@@ -42,16 +42,22 @@ DDL_FILES = (
     "period_coverage.sql",
     "source_outages.sql",
     "report_deliveries.sql",
+    "experiments.sql",
+    "experiment_results.sql",
     "kaizen_schema.sql",
     "v_scorecard.sql",
     "v_kpi_day.sql",
     "v_kpi_week.sql",
     "v_kpi_month.sql",
     "v_kpi_quarter.sql",
+    "v_experiment_readout.sql",
 )
 
 
-def warehouse_url() -> str:
+def warehouse_url(hide_password: bool = False) -> str:
+    """The warehouse's SQLAlchemy URL. It holds the password: it is registered with
+    Airflow's log masker, and anything shown to a person passes ``hide_password=True``
+    (the password as ``***``)."""
     conn = config.get_connection(config.WAREHOUSE_CONN_ID)
     if conn is None:
         path = config.data_dir() / "kaizen.db"
