@@ -12,7 +12,7 @@ from decimal import Decimal
 import gspread
 import pytest
 
-from fakes.sheets import FakeSheetsServer
+from fakes.sheets import QUOTA_MESSAGES, FakeSheetsServer
 from kaizen import config
 from kaizen.delivery import sheets as S
 
@@ -558,6 +558,23 @@ def test_permanent_429_fails_within_the_bound_with_a_clear_message(fake, sheet):
     assert SID in message and "values.batchUpdate" in message
     assert "60 write requests per minute per user" in message and "re-run" in message
     assert 2 <= len(fake.calls("values.batchUpdate")) <= policy.max_attempts
+
+
+def test_a_read_quota_429_quotes_the_read_quota_not_the_write_one(fake, sheet):
+    S.sync(sheet, [period_tab("Daily", [["d1", "d1", 1, 50.0, 1.0, None, "ok"]])], "t1")  # the tab exists
+    slept = []
+    sheet.client.sleep = slept.append
+    fake.fail(429, times=None, retry_after=2, ops=["values.batchGet"], message=QUOTA_MESSAGES["read"])
+    with pytest.raises(S.SheetsQuotaError) as info:
+        S.sync(sheet, [period_tab("Daily", [["d1", "d1", 2, 50.0, 1.0, None, "ok"]])], "t2")
+    message = str(info.value)
+    assert "Google Sheets values.batchGet on spreadsheet" in message
+    assert "limit 'Read requests per minute per user'" in message  # Google's own words
+    assert f"The Sheets API allows {S.READ_QUOTA_TEXT}" in message and "what else reads" in message
+    assert "write requests" not in message and "connection 'kaizen_gsheets'" in message
+    assert info.value.transient is True
+    # FAST allows 5 s of waiting: 2 s, 2 s, and a third 2 s would pass it — three tries
+    assert len(fake.calls("values.batchGet")) == 3 and slept == [2.0, 2.0]
 
 
 def test_a_long_retry_after_is_not_slept_past_the_bound(fake, sheet):

@@ -207,8 +207,63 @@ def test_failed_update_keeps_the_message_and_is_redone(engine, slack):
 def test_invalid_blocks_are_rejected_like_slack(engine, slack):
     p = payload()
     p["blocks"][1]["text"]["text"] = "x" * 3001
-    with pytest.raises(SlackDeliveryError, match="invalid_blocks"):
+    with pytest.raises(SlackDeliveryError, match="invalid_blocks") as err:
         send(engine, p)
+    msg = str(err.value)
+    # Slack's own details name the bad block
+    assert "errors: must be less than 3001 characters [json-pointer:/blocks/1/text]" in msg
+    assert "response_metadata.messages: [ERROR] must be less than 3001 characters [json-pointer:/blocks/1/text]" in msg
+    assert "connection 'kaizen_slack'" in msg and CHANNEL in msg and "Retrying cannot help" in msg
+    assert err.value.retryable is False and err.value.slack_error == "invalid_blocks"
+    assert len(slack.calls_to("chat.postMessage")) == 1
+    row = ledger.get(engine, "daily_review", PERIOD, "slack", CHANNEL)
+    assert row.status == "failed" and "json-pointer:/blocks/1/text" in row.error
+
+
+@pytest.mark.parametrize(
+    ("fault", "fragments"),
+    [
+        ("invalid_blocks_format", ["must provide an object [json-pointer:/blocks/0/text]", "not valid Block Kit"]),
+        ("msg_too_long", ["msg_too_long", "40,000 characters"]),
+        ("invalid_arguments", ["response_metadata.messages: [ERROR] missing required field: channel"]),
+        ("too_many_attachments", ["more than 100 attachments"]),
+        ("no_text", ["neither text nor blocks"]),
+    ],
+)
+def test_a_refused_message_is_permanent_and_quotes_slack(engine, slack, fault, fragments):
+    slack.fail("chat.postMessage", fault)
+    with pytest.raises(SlackDeliveryError) as err:
+        send(engine, payload())
+    msg = str(err.value)
+    assert err.value.retryable is False and err.value.transient is False and err.value.slack_error == fault
+    for fragment in [fault, *fragments, "connection 'kaizen_slack'", CHANNEL, "fix the message Kaizen renders"]:
+        assert fragment in msg
+    assert len(slack.calls_to("chat.postMessage")) == 1
+
+
+def test_missing_scope_names_the_scope_needed(engine, slack):
+    slack.fail("chat.postMessage", "missing_scope")
+    with pytest.raises(SlackDeliveryError) as err:
+        send(engine, payload())
+    msg = str(err.value)
+    assert "missing_scope" in msg and "needed scope: chat:write; the token has: channels:read" in msg
+    assert err.value.retryable is False and "kaizen_slack" in msg
+
+
+def test_a_rate_limit_that_outlasts_the_retries_is_transient(engine, slack, monkeypatch):
+    from types import SimpleNamespace
+
+    from slack_sdk.http_retry import builtin_handlers
+
+    slept = []
+    monkeypatch.setattr(builtin_handlers, "time", SimpleNamespace(sleep=slept.append))
+    slack.fail("chat.postMessage", "ratelimited:9", times=4)
+    with pytest.raises(SlackDeliveryError) as err:
+        send(engine, payload())
+    msg = str(err.value)
+    assert err.value.retryable is True
+    assert "still rate limited (HTTP 429, Retry-After 9 s)" in msg and "kaizen_slack" in msg and CHANNEL in msg
+    assert len(slack.calls_to("chat.postMessage")) == 4 and len(slept) == 3 and all(9 <= w < 10 for w in slept)
 
 
 def test_a_ledger_that_is_down_stops_the_post_before_it_is_made(engine, slack, monkeypatch):

@@ -36,6 +36,18 @@ def _response(status: int, body: dict) -> requests.Response:
     return r
 
 
+def _slack_error(error: str, status: int = 200, **extra) -> SlackDeliveryError:
+    """What kaizen.delivery.slack.explain makes of slack_sdk's error for ``error``."""
+    from slack_sdk.errors import SlackApiError
+    from slack_sdk.web import SlackResponse
+
+    from kaizen.delivery.slack import explain
+
+    resp = SlackResponse(client=None, http_verb="POST", api_url="https://slack.com/api/chat.postMessage",
+                         req_args={}, data={"ok": False, "error": error, **extra}, headers={}, status_code=status)
+    return explain(SlackApiError(error, resp), method="chat.update", channel="C0DAILY01", kind="daily")
+
+
 def _prometheus_error(error_type: str) -> SourceError:
     name = next(iter(prometheus.QUERIES))
     with pytest.raises(SourceError) as info:
@@ -59,12 +71,37 @@ def _prometheus_error(error_type: str) -> SourceError:
     (JsonClient("GitHub", "kaizen_github", "http://127.0.0.1:9")._client_error(
         "GitHub GET /x", _response(401, {"message": "Bad credentials"})),
      False),
+    (JsonClient("PagerDuty", "kaizen_pagerduty", "http://127.0.0.1:9")._client_error(
+        "PagerDuty GET /incidents", _response(400, {"error": {"message": "Arguments Caused Error", "code": 2002}})),
+     False),
+    (_slack_error("invalid_auth"), False), (_slack_error("channel_not_found"), False),
+    (_slack_error("not_in_channel"), False), (_slack_error("msg_too_long"), False),
+    (_slack_error("invalid_blocks", errors=["must be less than 3001 characters [json-pointer:/blocks/1/text]"]),
+     False),
+    (_slack_error("invalid_arguments"), False), (_slack_error("message_not_found"), False),
+    (_slack_error("internal_error", 500), True), (_slack_error("ratelimited", 429), True),
+    (_slack_error("some_new_error"), True),  # unknown to Kaizen: a retry may help
 ])
 def test_each_error_says_whether_a_retry_can_help(error, transient):
     assert isinstance(error, KaizenError)
     assert error.transient is transient and is_permanent(error) is not transient
     if isinstance(error, SlackDeliveryError):
         assert error.retryable is transient
+
+
+def test_slack_errors_name_the_connection_the_channel_and_slacks_own_details():
+    err = _slack_error("invalid_blocks", errors=["must be less than 3001 characters [json-pointer:/blocks/1/text]"],
+                       response_metadata={"messages": ["[ERROR] must be less than 3001 characters "
+                                                       "[json-pointer:/blocks/1/text]"]})
+    msg = str(err)
+    assert msg.startswith("Slack chat.update to channel C0DAILY01 (connection 'kaizen_slack') was refused "
+                          "(invalid_blocks) [Slack says — errors: must be less than 3001 characters "
+                          "[json-pointer:/blocks/1/text] | response_metadata.messages: [ERROR] must be less than "
+                          "3001 characters [json-pointer:/blocks/1/text]]: a block breaks Block Kit's rules")
+    assert msg.endswith("Retrying cannot help: fix the message Kaizen renders (a bug in kaizen.reports, or a "
+                        "setting that makes it too long) and re-run.")
+    gone = str(_slack_error("message_not_found"))
+    assert "delivery ledger" in gone and "fix the message Kaizen renders" not in gone and "kaizen_slack" in gone
 
 
 def test_prometheus_bad_data_is_permanent_and_its_outages_are_not():

@@ -2,11 +2,14 @@
 compare, issues (``labels`` ANDed, ``state``, ``since`` on updated_at; pull requests
 listed too, as the real endpoint does), paginated with ``per_page``/``page`` and RFC 8288 ``Link`` headers
 (rel="next"/"last"/"first"/"prev") like api.github.com; GitHub's error bodies
-(``{"message", "documentation_url", "status"}``), 429 with Retry-After and the
-secondary-rate-limit 403."""
+(``{"message", "documentation_url", "status"}``), 429 with Retry-After, the
+secondary-rate-limit 403, and the primary-rate-limit 429 with only
+``x-ratelimit-remaining: 0`` and ``x-ratelimit-reset`` (a Unix time
+:attr:`FakeGitHub.reset_s` seconds ahead) (``429_reset``)."""
 
 from __future__ import annotations
 
+import time
 from urllib.parse import urlencode
 
 from fakes._json_api import FakeAPI, q1
@@ -32,6 +35,7 @@ class FakeGitHub(FakeAPI):
         self.compares = compares or {}
         self.token = token
         self.issues = issues or []  # newest first, as GET /repos/{o}/{r}/issues sorts by default
+        self.reset_s = 5  # x-ratelimit-reset of the "429_reset" fault, seconds from now
 
     def _page(self, path, query, items):
         per_page = min(int(q1(query, "per_page", 30)), 100)
@@ -122,4 +126,11 @@ class FakeGitHub(FakeAPI):
             )
         if kind == "500":
             return 500, {}, {"message": "Server Error", "status": "500"}
+        if kind == "429_reset":
+            return (
+                429,
+                {"x-ratelimit-limit": "5000", "x-ratelimit-remaining": "0", "x-ratelimit-used": "5000",
+                 "x-ratelimit-reset": str(int(time.time()) + self.reset_s)},
+                {"message": "API rate limit exceeded for user ID 1.", "documentation_url": DOCS, "status": "429"},
+            )
         raise ValueError(kind)

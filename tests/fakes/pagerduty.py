@@ -2,7 +2,10 @@
 classic pagination ``limit``/``offset`` → ``more``/``total``), ``/incidents/{id}/alerts``,
 ``/incidents/{id}/log_entries`` (paginated the same way) and
 ``/incidents/{id}/custom_fields/values``; ``Authorization: Token token=…``; PagerDuty's
-error bodies ``{"error": {"message", "code"}}``, 429 with Retry-After."""
+error bodies ``{"error": {"message", "code", "errors"}}`` (e.g. ``2002`` "Arguments
+Caused Error", HTTP 400), 429 with Retry-After, and 429 with only the
+``ratelimit-limit`` / ``ratelimit-remaining`` / ``ratelimit-reset`` headers PagerDuty
+sends (``429_reset``: reset in :attr:`FakePagerDuty.reset_s` seconds)."""
 
 from __future__ import annotations
 
@@ -25,6 +28,7 @@ class FakePagerDuty(FakeAPI):
         self.custom_fields = custom_fields or {}
         self.log_entries = log_entries or {}
         self.token = token
+        self.reset_s = 7  # ratelimit-reset of the "429_reset" fault
 
     def _page(self, key, query, items):
         limit = int(q1(query, "limit", 25))
@@ -77,4 +81,10 @@ class FakePagerDuty(FakeAPI):
             return 429, {"Retry-After": "1"}, {"error": {"message": "Rate Limit Exceeded", "code": 2020}}
         if kind == "500":
             return 500, {}, {"error": {"message": "Internal Error", "code": 2000}}
+        if kind == "2002":
+            return 400, {}, {"error": {"message": "Arguments Caused Error", "code": 2002,
+                                       "errors": ["Since cannot be after until."]}}
+        if kind == "429_reset":
+            return (429, {"ratelimit-limit": "960", "ratelimit-remaining": "0", "ratelimit-reset": str(self.reset_s)},
+                    {"error": {"message": "Rate Limit Exceeded", "code": 2020}})
         raise ValueError(kind)

@@ -19,7 +19,8 @@ leading ``+``/``-``/``@`` that is not a number — becomes ``{"formula": …}``,
 ``'`` marks text and is dropped, numeric strings become numbers), so a test can prove
 that RAW input keeps user text inert. Writes past a sheet's grid answer 400 "exceeds
 grid limits" as the real API does. Every request is recorded; faults (429 with or
-without ``Retry-After``, permanent 429, 5xx, 403, 404) can be switched on.
+without ``Retry-After``, permanent 429 — on the write or the read quota, see
+:data:`QUOTA_MESSAGES` —, 5xx, 403, 404) can be switched on.
 """
 
 from __future__ import annotations
@@ -55,6 +56,12 @@ _MESSAGES = {
     500: "Internal error encountered.",
     502: "Bad Gateway",
     503: "The service is currently unavailable.",
+}
+# Google's 429 names the quota that ran out: pass one as ``fail(429, message=…)``.
+QUOTA_MESSAGES = {
+    "write": _MESSAGES[429],
+    "read": "Quota exceeded for quota metric 'Read requests' and limit 'Read requests per minute per user' "
+    "of service 'sheets.googleapis.com' for consumer 'project_number:0'.",
 }
 
 

@@ -19,6 +19,13 @@ auth header). Faults are queued per method with :meth:`FakeSlack.fail`::
                                                               # the client cannot know it posted
     slack.fail("*", "invalid_auth")                           # any method
     slack.fail("chat.postMessage", "channel_not_found")
+    slack.fail("chat.postMessage", "ratelimited:7")           # 429, Retry-After: 7
+    slack.fail("chat.postMessage", "invalid_blocks")          # with errors[] and
+                                                              # response_metadata.messages
+
+Faults named in :data:`DETAILED_FAULTS` answer with the details real Slack sends along
+(``errors[]`` and ``response_metadata.messages`` naming the bad block by json-pointer);
+any other name answers ``{"ok": false, "error": <name>}``.
 """
 
 from __future__ import annotations
@@ -36,6 +43,35 @@ MAX_SECTION_TEXT = 3000
 MAX_HEADER_TEXT = 150
 MAX_FIELDS = 10
 MAX_FIELD_TEXT = 2000
+
+# Faults answered with the details real Slack gives for them.
+DETAILED_FAULTS = {
+    "invalid_blocks": {
+        "errors": ["must be less than 3001 characters [json-pointer:/blocks/1/text/text]"],
+        "response_metadata": {"messages": ["[ERROR] must be less than 3001 characters "
+                                           "[json-pointer:/blocks/1/text/text]"]},
+    },
+    "invalid_blocks_format": {
+        "errors": ["invalid_blocks_format: must provide an object [json-pointer:/blocks/0/text]"],
+        "response_metadata": {"messages": ["[ERROR] must provide an object [json-pointer:/blocks/0/text]"]},
+    },
+    "invalid_arguments": {
+        "response_metadata": {"messages": ["[ERROR] missing required field: channel"]},
+    },
+    "msg_too_long": {},
+    "too_many_attachments": {},
+    "no_text": {},
+    "missing_scope": {"needed": "chat:write", "provided": "channels:read"},
+}
+
+
+def _error_body(error: str, problems: list[str] | None = None) -> dict:
+    """Slack's answer to a refused call: ``errors`` and the ``[ERROR]`` messages."""
+    body = {"ok": False, "error": error}
+    if problems:
+        body["errors"] = list(problems)
+        body["response_metadata"] = {"messages": [f"[ERROR] {p}" for p in problems]}
+    return body
 
 
 @dataclass
@@ -155,13 +191,16 @@ class FakeSlack:
     def handle(self, method: str, body: dict, auth: str | None) -> tuple[int, dict, dict]:
         """(HTTP status, JSON body, extra headers)."""
         fault = self._next_fault(method)
-        if fault == "ratelimited":
-            return 429, {"ok": False, "error": "ratelimited"}, {"Retry-After": "0"}
+        if fault == "ratelimited" or (fault or "").startswith("ratelimited:"):
+            after = fault.partition(":")[2] or "0"
+            return 429, {"ok": False, "error": "ratelimited"}, {"Retry-After": after}
         if fault == "server_error":
             return 500, {"ok": False, "error": "internal_error"}, {}
         if fault == "lost_answer":  # Slack did the work; the answer never arrives
             self.handle(method, body, auth)
             return 500, {"ok": False, "error": "internal_error"}, {}
+        if fault in DETAILED_FAULTS:
+            return 200, {"ok": False, "error": fault, **json.loads(json.dumps(DETAILED_FAULTS[fault]))}, {}
         if fault:
             return 200, {"ok": False, "error": fault}, {}
         token = (auth or "").removeprefix("Bearer ").strip() or body.get("token")
@@ -205,7 +244,7 @@ class FakeSlack:
                 blocks = json.loads(blocks)
             problems = block_kit_problems(blocks)
             if problems:
-                return {"ok": False, "error": "invalid_blocks", "errors": problems}
+                return _error_body("invalid_blocks", problems)
         elif not body.get("text"):
             return {"ok": False, "error": "no_text"}
         return None

@@ -57,6 +57,7 @@ log = logging.getLogger(__name__)
 SHEETS_API_ROOT = "https://sheets.googleapis.com"
 SCOPES = ("https://www.googleapis.com/auth/spreadsheets",)
 WRITE_QUOTA_TEXT = "60 write requests per minute per user"
+READ_QUOTA_TEXT = "60 read requests per minute per user"
 
 ABOUT_TAB = "About"
 LAST_SYNC_LABEL = "last sync (IST)"
@@ -299,7 +300,8 @@ def _explain(
     if not isinstance(exc, APIError):
         return SheetsUnavailableError(
             f"{where} failed after {attempts} attempt(s) and {waited:.1f} s of backoff: "
-            f"{type(exc).__name__}: {exc}. Check network access to sheets.googleapis.com and re-run the task."
+            f"{type(exc).__name__}: {exc}. Check network access to sheets.googleapis.com (or the base_url of "
+            f"connection {conn_id!r}) and re-run the task."
         )
     status = exc.response.status_code
     message = str(exc.error.get("message", "")) if isinstance(exc.error, Mapping) else str(exc)
@@ -318,20 +320,42 @@ def _explain(
             f"URL between /d/ and /edit)."
         )
     if status == 429:
+        quota, uses, verb = _quota_named(message, operation)
         return SheetsQuotaError(
             f"{where} was still rate-limited (HTTP 429: {message}) after {attempts} attempt(s) and "
-            f"{waited:.1f} s of backoff. The Sheets API allows {WRITE_QUOTA_TEXT}, shared by everything "
-            f"using {who}; kaizen spends at most two writes per sync. Find what else writes with this "
-            f"account (or a loop re-running syncs), wait a minute, then re-run the task or re-deliver "
-            f"the period; raise the quota in the Google Cloud console if the load is legitimate."
+            f"{waited:.1f} s of backoff. The Sheets API allows {quota}, shared by everything "
+            f"using {who} (connection {conn_id!r}); kaizen spends {uses} per sync. Find what else "
+            f"{verb} with this account (or a loop re-running syncs), wait a minute, then re-run the task or "
+            f"re-deliver the period; raise the quota in the Google Cloud console if the load is legitimate."
         )
     if status >= 500:
         return SheetsUnavailableError(
             f"{where} failed with HTTP {status} ({message}) after {attempts} attempt(s) and {waited:.1f} s "
-            f"of backoff: Google's side is failing. Re-run the task later: each request is applied "
-            f"whole or not at all, and a re-run overwrites the same rows (it never appends twice)."
+            f"of backoff: Google's side is failing, not connection {conn_id!r}. Re-run the task later: each "
+            f"request is applied whole or not at all, and a re-run overwrites the same rows (it never "
+            f"appends twice)."
         )
-    return SheetsRequestError(f"{where} was rejected (HTTP {status}: {message}).")
+    return SheetsRequestError(
+        f"{where} was rejected (HTTP {status}: {message}); retrying cannot help. Check the spreadsheet "
+        f"(protected ranges, tabs renamed by hand) and connection {conn_id!r}; otherwise this is a bug in "
+        f"kaizen.delivery.sheets."
+    )
+
+
+def _quota_named(message: str, operation: str) -> tuple[str, str, str]:
+    """(the per-minute quota Google's 429 names, what one sync spends of it, the verb):
+    Google's message says which limit ran out, e.g. "… limit 'Read requests per minute
+    per user' …"; without that, the operation's kind decides."""
+    text = message.lower()
+    if "read requests" in text:
+        kind = "read"
+    elif "write requests" in text:
+        kind = "write"
+    else:
+        kind = "read" if operation in ("spreadsheets.get", "values.batchGet", "values.get") else "write"
+    if kind == "read":
+        return READ_QUOTA_TEXT, "two or three reads (opening the spreadsheet included)", "reads"
+    return WRITE_QUOTA_TEXT, "at most two writes", "writes"
 
 
 def _token_failure(exc: Exception, conn_id: str) -> SheetsAuthError:

@@ -33,9 +33,45 @@ IDEMPOTENT_METHODS = frozenset(
 )
 
 AUTH_ERRORS = frozenset(
-    {"invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired", "missing_scope"}
+    {"invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired", "missing_scope",
+     "not_allowed_token_type", "no_permission", "team_access_not_granted", "ekm_access_denied",
+     "access_denied"}
 )
-CHANNEL_ERRORS = frozenset({"channel_not_found", "not_in_channel", "is_archived", "restricted_action"})
+CHANNEL_ERRORS = frozenset({"channel_not_found", "not_in_channel", "is_archived", "restricted_action",
+                            "restricted_action_read_only_channel", "restricted_action_thread_only_channel",
+                            "restricted_action_non_threadable_channel", "cannot_reply_to_message"})
+# The call itself is wrong (its blocks, text, arguments or metadata): Slack refuses it
+# the same way every time, so these are permanent too.
+REQUEST_ERRORS = frozenset(
+    {"invalid_blocks", "invalid_blocks_format", "msg_too_long", "invalid_arguments", "too_many_attachments",
+     "no_text", "invalid_attachments", "invalid_metadata_format", "invalid_metadata_schema",
+     "metadata_too_large", "metadata_must_be_sent_from_app", "markdown_text_conflict", "invalid_form_data",
+     "invalid_post_type", "invalid_json", "json_not_object", "invalid_array_arg", "invalid_charset",
+     "message_not_found", "thread_not_found", "cant_update_message", "edit_window_closed",
+     "file_not_found", "invalid_name"}
+)
+# Of those, the ones about the message being targeted rather than the one rendered.
+TARGET_ERRORS = frozenset({"message_not_found", "thread_not_found", "cant_update_message", "edit_window_closed",
+                           "file_not_found"})
+REQUEST_FIXES = {
+    "invalid_blocks": "a block breaks Block Kit's rules (see the json-pointer above: ≤ 50 blocks, section "
+    "text ≤ 3,000 characters, header ≤ 150, ≤ 10 fields of ≤ 2,000)",
+    "invalid_blocks_format": "the blocks are not valid Block Kit JSON (see the json-pointer above)",
+    "msg_too_long": "the message text is longer than Slack accepts (40,000 characters)",
+    "too_many_attachments": "the message has more than 100 attachments",
+    "no_text": "the message has neither text nor blocks",
+    "invalid_arguments": "an argument of the call is missing or invalid (see Slack's messages above)",
+    "message_not_found": "the message to update is gone from the channel (deleted by hand?): delete its "
+    "row in the delivery ledger so that the next run posts it afresh",
+    "thread_not_found": "the thread's parent message is gone from the channel (deleted by hand?): delete "
+    "its row in the delivery ledger so that the next run posts it afresh",
+    "cant_update_message": "the message was not posted by this app's token, so it cannot be updated",
+    "edit_window_closed": "the workspace no longer allows editing this message",
+}
+MAX_DETAILS = 8  # of Slack's errors[] / response_metadata.messages quoted in an error
+# Slack's side failing or busy: a later try may pass.
+SERVER_ERRORS = frozenset({"ratelimited", "internal_error", "fatal_error", "service_unavailable",
+                           "request_timeout"})
 
 CHANNEL_ENV = {
     "daily": config.ENV_SLACK_DAILY_CHANNEL,
@@ -134,46 +170,107 @@ def resolve_channel(conn, kind: str) -> str:
     return channel
 
 
+def _slack_details(data: dict) -> str:
+    """Slack's own words about a refused call: ``errors[]``, ``response_metadata.messages``
+    (they name the bad block by json-pointer), ``needed``/``provided`` scopes."""
+    parts = []
+    errors = data.get("errors")
+    if errors:
+        errors = errors if isinstance(errors, list) else [errors]
+        parts.append("errors: " + "; ".join(str(e)[:300] for e in errors[:MAX_DETAILS]))
+    messages = (data.get("response_metadata") or {}).get("messages") if isinstance(
+        data.get("response_metadata"), dict) else None
+    if messages:
+        messages = messages if isinstance(messages, list) else [messages]
+        parts.append("response_metadata.messages: " + "; ".join(str(m)[:300] for m in messages[:MAX_DETAILS]))
+    if data.get("needed"):
+        parts.append(f"needed scope: {data['needed']}; the token has: {data.get('provided', '?')}")
+    return f" [Slack says — {' | '.join(parts)}]" if parts else ""
+
+
 def explain(exc: Exception, *, method: str, channel: str, kind: str) -> SlackDeliveryError:
     """A clear, actionable error for a failed Slack call (one already explained, such as
-    a connection without a token, is returned as is)."""
+    a connection without a token, is returned as is). Every message names the method,
+    the channel and the connection, quotes Slack's own details, and says what to do;
+    ``retryable`` is False when a retry cannot help (token, channel, request errors)."""
     from slack_sdk.errors import SlackApiError
 
     if isinstance(exc, SlackDeliveryError):
         return exc
+    conn = f"connection {config.SLACK_CONN_ID!r}"
+    where = f"Slack {method} to channel {channel} ({conn})"
+    posting = method.startswith("chat.postMessage")
     if isinstance(exc, SlackApiError):
-        err = (exc.response.data or {}).get("error") if isinstance(exc.response.data, dict) else None
+        data = exc.response.data if isinstance(exc.response.data, dict) else {}
+        err = data.get("error")
         status = exc.response.status_code
+        details = _slack_details(data)
         if err in AUTH_ERRORS:
             return SlackDeliveryError(
-                f"Slack rejected the token of connection {config.SLACK_CONN_ID!r} ({err}) on {method}: "
-                "set a valid bot token (xoxb-…, scopes chat:write, files:write) as the connection's password.",
+                f"Slack rejected the token of {conn} ({err}) on {method}: set a valid bot token (xoxb-…, "
+                f"scopes chat:write, files:write) as the connection's password.{details} The call was to "
+                f"channel {channel}; the token also needs channels:history (to find its own posts). "
+                "Retrying cannot help.",
                 slack_error=err,
                 retryable=False,
             )
         if err in CHANNEL_ERRORS:
             fix = {
-                "channel_not_found": f"check the channel ID in {CHANNEL_ENV[kind]} / the connection extra "
-                f"'channels.{kind}' (IDs, not names) and that the bot can see the channel",
+                "channel_not_found": f"check the channel ID in {CHANNEL_ENV.get(kind, 'the channel setting')} / "
+                f"the extra 'channels.{kind}' of {conn} (IDs, not names) and that the bot can see the channel",
                 "not_in_channel": "invite the Kaizen app to the channel (/invite @<app>)",
                 "is_archived": "unarchive the channel or configure another channel ID",
-            }.get(err, "check the channel's settings")
+            }.get(err, "check the channel's settings (posting permissions, threads) or configure another "
+                       "channel ID")
             return SlackDeliveryError(
-                f"Slack refused {method} to channel {channel} ({err}): {fix}.",
+                f"Slack refused {method} to channel {channel} ({err}, {conn}){details}: {fix}. "
+                "Retrying cannot help.",
                 slack_error=err,
                 retryable=False,
             )
-        if status >= 500 and method == "chat.postMessage":
+        if err in REQUEST_ERRORS:
+            fix = REQUEST_FIXES.get(err, "the call's arguments are refused (see Slack's messages above)")
+            then = ("" if err in TARGET_ERRORS else ": fix the message Kaizen renders (a bug in kaizen.reports, "
+                    "or a setting that makes it too long) and re-run")
             return SlackDeliveryError(
-                f"Slack answered HTTP {status} to chat.postMessage in channel {channel}; the message may have been "
-                "posted anyway (Slack has no idempotency key), so it was not retried automatically. A re-run posts "
-                "again: delete a duplicate by hand if one appears.",
+                f"{where} was refused ({err}){details}: {fix}. Retrying cannot help{then}.",
+                slack_error=err,
+                retryable=False,
+            )
+        if status >= 500 and posting:
+            return SlackDeliveryError(
+                f"Slack answered HTTP {status} ({err or 'no error code'}) to {where}; the message may have been "
+                "posted anyway (Slack has no idempotency key), so it was not repeated at once. Re-run the task "
+                "later: Kaizen recorded its intent and looks the message up by its delivery key before posting "
+                "again.",
+                slack_error=err,
+            )
+        if status == 429 or err == "ratelimited":
+            after = exc.response.headers.get("Retry-After") or exc.response.headers.get("retry-after")
+            return SlackDeliveryError(
+                f"{where} was still rate limited (HTTP {status}{f', Retry-After {after} s' if after else ''}) "
+                "after the client's retries: re-run the task in a minute, and check what else posts with "
+                f"the token of {conn}.",
+                slack_error=err,
+            )
+        if status >= 500 or err in SERVER_ERRORS:
+            return SlackDeliveryError(
+                f"{where} failed with HTTP {status} ({err or 'no error code'}){details} after the client's "
+                "retries: Slack is failing or busy. Re-run the task later (see https://slack-status.com).",
                 slack_error=err,
             )
         return SlackDeliveryError(
-            f"Slack {method} failed in channel {channel}: HTTP {status} {err or exc}", slack_error=err
+            f"{where} failed: HTTP {status} {err or exc}{details}. Retrying may help; if the same error comes "
+            f"back, look the code up at https://api.slack.com/methods/{method.split()[0]} and fix {conn} or "
+            "the message.",
+            slack_error=err,
         )
-    return SlackDeliveryError(f"Slack {method} failed in channel {channel}: {type(exc).__name__}: {exc}")
+    lost = (" The message may have been posted: the next try looks it up by its delivery key before posting "
+            "again." if posting else "")
+    return SlackDeliveryError(
+        f"{where} failed: {type(exc).__name__}: {exc}. Slack could not be reached or did not answer: check "
+        f"network access to Slack (or the base_url in the extra of {conn}) and re-run the task.{lost}"
+    )
 
 
 @dataclass(frozen=True)
