@@ -339,12 +339,13 @@ def test_failure_after_the_headline_resumes_without_a_second_headline(engine, sl
 def test_failed_chart_upload_is_redone_alone(engine, slack, tmp_path):
     r = make_rendered(tmp_path)
     slack.fail("files.completeUploadExternal", "server_error")
-    with pytest.raises(SlackDeliveryError, match="files_upload_v2"):
+    with pytest.raises(SlackDeliveryError, match="files.completeUploadExternal"):
         deliver(engine, r, sync_sheets=False)
     slack.reset_calls()
     result = deliver(engine, r, sync_sheets=False)
     assert result["slack"]["action"] == "resumed"
     assert [c.method for c in slack.calls] == [
+        "conversations.replies",  # the file of the failed try is not in the thread: upload again
         "files.getUploadURLExternal",
         "upload",
         "files.completeUploadExternal",
@@ -587,9 +588,26 @@ def _lost_answer_on_post(slack, n: int):
     return fault
 
 
+def _crash_after_share():
+    """The chart's share (files.completeUploadExternal) reaches Slack, then the worker
+    dies before the ledger hears of it."""
+    from slack_sdk import WebClient
+
+    real, done = WebClient.files_completeUploadExternal, {"n": 0}
+
+    def complete(self, **kwargs):
+        resp = real(self, **kwargs)
+        if not done["n"]:
+            done["n"] += 1
+            raise SystemExit("killed")
+        return resp
+
+    return complete
+
+
 @pytest.mark.parametrize("fault", [
     "lost answer: headline", "lost answer: reply 2", "crash after the headline", "crash after reply 1",
-    "ledger write fails after the last call",
+    "lost answer: chart upload", "crash after the chart upload", "ledger write fails after the last call",
 ])
 def test_every_lost_or_crashed_post_is_found_again_and_never_doubled(engine, slack, tmp_path, monkeypatch, fault):
     """Table of Slack faults around a review's posts (issue 14): after the re-run the
@@ -601,6 +619,14 @@ def test_every_lost_or_crashed_post_is_found_again_and_never_doubled(engine, sla
         if fault.startswith("lost answer"):
             mp.setattr(slack, "_next_fault", _lost_answer_on_post(slack, 1 if "headline" in fault else 3))
             expected = SlackDeliveryError
+        elif fault == "lost answer: chart upload":
+            slack.fail("files.completeUploadExternal", "lost_answer")
+            expected = SlackDeliveryError
+        elif fault == "crash after the chart upload":
+            from slack_sdk import WebClient
+
+            mp.setattr(WebClient, "files_completeUploadExternal", _crash_after_share())
+            expected = SystemExit
         elif fault.startswith("crash"):
             mp.setattr(slack_sink, "post_message", _crash_after("headline" if "headline" in fault else "reply"))
             expected = SystemExit
@@ -618,10 +644,11 @@ def test_every_lost_or_crashed_post_is_found_again_and_never_doubled(engine, sla
             deliver(engine, r, sync_sheets=False)
     result = deliver(engine, r, sync_sheets=False)["slack"]
     heads = [m for m in slack.messages.values() if not m["thread_ts"]]
-    replies = [m for m in slack.messages.values() if m["thread_ts"]]
+    replies = [m for m in slack.messages.values() if m["thread_ts"] and not m.get("files")]
     assert len(heads) == 1 and result["message_ts"] == heads[0]["ts"]
     assert sorted(m["text"] for m in replies) == ["Reliability", "Trading"]
-    assert len([c for c in slack.calls_to("files.completeUploadExternal") if c.response.get("ok")]) == 1
+    assert len(slack.shared_files()) == 1  # one chart in the thread, however the first try ended
+    assert [m["thread_ts"] for m in slack.messages.values() if m.get("files")] == [heads[0]["ts"]]
     assert slack_row(engine).status == "delivered"
     assert all(m["metadata"]["event_payload"]["key"].startswith(f"kaizen:{REPORT}:{PERIOD}")
-               for m in slack.messages.values())
+               for m in slack.messages.values() if not m.get("files"))

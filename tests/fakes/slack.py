@@ -333,9 +333,21 @@ class FakeSlack:
             if f.get("id") not in self.uploads:
                 return {"ok": False, "error": "file_not_found"}
             out.append({"id": f["id"], "title": f.get("title"), "size": len(self.uploads[f["id"]])})
-        if body.get("channel_id") and body["channel_id"] not in self.channels:
+        ch = body.get("channel_id")
+        if ch and ch not in self.channels:
             return {"ok": False, "error": "channel_not_found"}
+        if ch:  # shared: the file appears as a message of the channel (or of the thread)
+            thread_ts = body.get("thread_ts") or None
+            if thread_ts and (ch, thread_ts) not in self.messages:
+                return {"ok": False, "error": "thread_not_found"}
+            ts = self._new_ts()
+            self.messages[(ch, ts)] = {"ts": ts, "text": "", "blocks": None, "thread_ts": thread_ts,
+                                       "metadata": None, "files": [{"id": f["id"], "title": f["title"]} for f in out]}
         return {"ok": True, "files": out}
+
+    def shared_files(self) -> list[str]:
+        """Ids of the files shared, once per share (a duplicate upload shows twice)."""
+        return [f["id"] for m in self.messages.values() for f in m.get("files") or []]
 
     # ------------------------------------------------------------ HTTP
     def _handler(self):

@@ -452,10 +452,18 @@ class _SlackDelivery:
             if known and (known["hash"] == digest or revision):
                 continue
             title = _chart_title(name) + (f" (revised, version {version})" if known else "")
-            self.method = "files_upload_v2"
-            file_id = slack_sink.upload_file(client, self.channel, self.ts, data, f"{name}.png", title)
+            self.method = "files.completeUploadExternal"
+
+            def record(intent: dict, name=name) -> None:
+                self.state["pending"] = intent
+                self.attempt.intend(f"the upload of chart {name}", **self._where())
+
+            file_id, found = slack_sink.upload_once(
+                client, self.channel, self.ts, data, f"{name}.png", title, f"{self.key}:chart:{name}:{digest}",
+                pending=self.state.get("pending"), record_intent=record)
+            self.state["pending"] = None
             self.state["charts"][name] = {"file_id": file_id, "hash": digest}
-            self._checkpoint(f"the upload of chart {name}")
+            self._checkpoint(f"the upload of chart {name}" + (" (found in the thread)" if found else ""))
 
 
 # ---------------------------------------------------------------------------- outbox

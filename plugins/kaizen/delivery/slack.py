@@ -343,12 +343,45 @@ def update_message(client, channel: str, ts: str, payload: dict) -> Posted:
     return Posted(channel_id=resp["channel"], ts=resp["ts"])
 
 
-def upload_file(client, channel: str, thread_ts: str | None, data: bytes, filename: str, title: str) -> str:
-    """Upload ``data`` with the v2 flow (``files.getUploadURLExternal``, the raw POST,
-    ``files.completeUploadExternal``) into ``channel``, in the thread of ``thread_ts``
-    when given; returns the file id."""
-    resp = client.files_upload_v2(
-        channel=channel, thread_ts=thread_ts, content=data, filename=filename, title=title
-    )
-    file = resp.get("file") or (resp.get("files") or [{}])[0]
-    return str(file.get("id", ""))
+def find_uploaded(client, channel: str, thread_ts: str, file_id: str) -> bool:
+    """Whether file ``file_id`` is shared in the thread of ``thread_ts`` (its share is a
+    message of the thread whose ``files`` hold it)."""
+    resp = client.conversations_replies(channel=channel, ts=thread_ts, limit=LOOKBACK)
+    return any(f.get("id") == file_id for msg in resp.get("messages") or [] for f in msg.get("files") or [])
+
+
+def upload_once(client, channel: str, thread_ts: str, data: bytes, filename: str, title: str, key: str, *,
+                pending: dict | None, record_intent) -> tuple[str, bool]:
+    """Upload ``data`` into the thread of ``thread_ts`` exactly once for delivery
+    ``key``, with the v2 flow done step by step: ``files.getUploadURLExternal``, the raw
+    POST of the bytes, then — with the file id recorded as the intent in the ledger
+    first — ``files.completeUploadExternal``, the call that shares the file. After an
+    unknown outcome (``pending`` holds this key's file id) the thread is searched for
+    that file before anything is uploaded again. Returns (file id, whether found)."""
+    if pending and pending.get("key") == key and pending.get("file_id"):
+        if find_uploaded(client, channel, thread_ts, pending["file_id"]):
+            return pending["file_id"], True
+    ticket = client.files_getUploadURLExternal(filename=filename, length=len(data))
+    file_id = ticket["file_id"]
+    _post_bytes(ticket["upload_url"], data, filename)
+    record_intent({"key": key, "file_id": file_id})
+    client.files_completeUploadExternal(files=[{"id": file_id, "title": title}], channel_id=channel,
+                                        thread_ts=thread_ts)
+    return file_id, False
+
+
+def _post_bytes(url: str, data: bytes, filename: str) -> None:
+    """The raw POST of an upload's bytes to the URL Slack handed out (no token: the URL
+    is the credential)."""
+    import requests
+
+    from kaizen.errors import TransientError
+
+    try:
+        resp = requests.post(url, data=data, timeout=(5, 60), headers={"Content-Type": "application/octet-stream"})
+    except requests.RequestException as exc:
+        raise TransientError(f"Slack file upload of {filename} failed before it was shared: {type(exc).__name__}; "
+                             "nothing was posted, a retry uploads it again.") from exc
+    if resp.status_code != 200:
+        raise TransientError(f"Slack file upload of {filename} answered HTTP {resp.status_code} before it was "
+                             "shared; nothing was posted, a retry uploads it again.")
