@@ -80,6 +80,17 @@ def warehouse_db(tmp_path_factory):
     engine.dispose()
 
 
+@pytest.fixture(autouse=True)
+def experiment_registry(monkeypatch, tmp_path):
+    """An empty experiment registry unless a test writes one: the golden documents'
+    "Experiments" section depends neither on include/experiments.yaml nor on a demo one."""
+    path = tmp_path / "experiments.yaml"
+    path.write_text("experiments: []\n", encoding="utf-8")
+    monkeypatch.setenv("KAIZEN_EXPERIMENTS_FILE", str(path))
+    monkeypatch.delenv("AIRFLOW_CONN_KAIZEN_GSHEETS", raising=False)
+    return path
+
+
 def _periods() -> list[tuple[str, date]]:
     first = date(2026, 8, 27)
     out = []
@@ -423,3 +434,33 @@ def test_late_trade_revises_the_weekly_review_in_place(warehouse_db, tmp_path, m
         _, third = _render(warehouse_db, "weekly", ps, tmp_path / "charts", run_id="manual__again")
         reviews.deliver_review(third, warehouse_db, sync_sheets=False)
         assert slack.calls == []
+
+
+# ---------------------------------------------------------------- experiments
+def test_experiments_section_in_weekly_and_monthly_reviews(warehouse_db, tmp_path, experiment_registry):
+    """A registered experiment whose arms no trade carries yet: listed as running with
+    what its sample lacks, in the weekly and monthly reviews; the quarterly has none."""
+    import yaml
+
+    experiment_registry.write_text(yaml.safe_dump({"experiments": [{
+        "id": "kz-check", "hypothesis": "A tighter entry filter raises the win rate", "scope": "momentum_breakout",
+        "control_arm": "kz-c", "test_arm": "kz-t", "planned_start": "2026-11-16", "planned_end": "2026-12-04",
+        "owner": "Desk"}]}), encoding="utf-8")
+    expected = (
+        "- **kz-check** — running to 4 Dec 2026 · owner Desk: A tighter entry filter raises the win rate\n"
+        "  - Trades: control `kz-c` 0, test `kz-t` 0 (minimum 100 per arm)\n"
+        "  - Win Rate (primary): control n/a vs test n/a (n/a ➖)\n"
+        "  - Interim: insufficient sample: control (kz-c) needs 100 more trades; test (kz-t) needs 100 more "
+        "trades to reach the minimum of 100 per arm\n"
+        "  - ⚠️ Interim figures: the verdict is final only at the planned end (04 Dec 2026)."
+    )
+    for kind, ps, as_of_text in (("weekly", date(2026, 11, 16), "22 Nov 2026"),
+                                 ("monthly", date(2026, 11, 1), "27 Nov 2026")):
+        report, out = _render(warehouse_db, kind, ps, tmp_path)
+        assert [ln.experiment_id for ln in report.experiments.lines] == ["kz-check"]
+        assert expected in out["markdown"], kind
+        assert f"Running in the period or ended in it, as of {as_of_text}" in out["markdown"]
+        reply = out["thread"][-1]
+        assert reply["text"] == f"Experiments — {out['period_key']}" and not render.check_block_kit(reply)
+    report, out = _render(warehouse_db, "quarterly", date(2026, 10, 1), tmp_path)
+    assert report.experiments is None and "### Experiments" not in out["markdown"]

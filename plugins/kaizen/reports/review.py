@@ -10,12 +10,17 @@ and the landing tables for the period's IST bounds, then rendered to the
   :func:`kaizen.reports.model.make_figure`, as the daily review's.
 - Everything the hash covers (headline, thread, Markdown, sheet rows) is free of run ids
   and generation times, so a re-run over the same data hashes the same.
+- Weekly and monthly reviews have an "Experiments" section (:func:`read_experiments`):
+  the A/B experiments of the registry running in the period or ended in it, read out
+  as of the period's last day. A registry that cannot be read is said in the section
+  (and logged), never a failed review; refused registry rows are listed there.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import math
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field, replace
@@ -40,6 +45,8 @@ from kaizen.reports.model import (
 )
 from kaizen.reports.postmortem import drafts_for_period
 from kaizen.warehouse import coverage
+
+log = logging.getLogger(__name__)
 
 KINDS = {"weekly": "week", "monthly": "month", "quarterly": "quarter"}
 TABS = {"weekly": "Weekly", "monthly": "Monthly", "quarterly": "Quarterly"}
@@ -223,6 +230,42 @@ class StrategyRow:
 
 
 @dataclass(frozen=True)
+class ExperimentLine:
+    """One A/B experiment as the review lists it (figures formatted by
+    :mod:`kaizen.experiments.report`)."""
+
+    experiment_id: str
+    status: str  # running, ended; "failed" when its readout could not be computed
+    status_text: str  # "running to 13 Nov 2026", "ended 13 Nov 2026"
+    owner: str  # untrusted
+    hypothesis: str  # untrusted
+    control_arm: str  # untrusted
+    test_arm: str  # untrusted
+    min_sample: int
+    control_trades: int | None = None
+    test_trades: int | None = None
+    primary_label: str = ""
+    primary_control: str = "n/a"
+    primary_test: str = "n/a"
+    primary_improvement: str = "n/a"  # "+2.9 % ✅"
+    verdict: str = ""  # untrusted: names the arms when the sample is short
+    warning: str | None = None  # running: the verdict is final only at the planned end
+    suggestion: str | None = None  # ended: the registered rule's suggestion; untrusted (owner)
+    error: str | None = None  # why the readout failed
+
+
+@dataclass(frozen=True)
+class ExperimentsSection:
+    """The "Experiments" section of a weekly or monthly review."""
+
+    as_of: date  # the IST day the readouts are taken on
+    location: str = ""  # the registry read (file or Sheet tab)
+    lines: list[ExperimentLine] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)  # refused registry rows, their messages (untrusted)
+    error: str | None = None  # the registry could not be read at all
+
+
+@dataclass(frozen=True)
 class ReviewReport:
     kind: str
     grain: str
@@ -249,6 +292,7 @@ class ReviewReport:
     achievement: list[Achievement]
     series: dict = field(default_factory=dict)  # chart data (plain lists)
     observed_from: date | None = None  # the period starts before the history: its first day observed
+    experiments: ExperimentsSection | None = None  # weekly and monthly reviews only
 
     @property
     def observed_text(self) -> str:
@@ -751,9 +795,86 @@ def _series(conn, kind, ps, pe, last_day, start, end, incidents, figures) -> dic
     }
 
 
-def build_review(engine: sa.Engine, kind: str, period_start: date, *, as_of: datetime) -> ReviewReport:
+# ---------------------------------------------------------------- experiments
+EXPERIMENT_KINDS = ("weekly", "monthly")  # the reviews with an "Experiments" section
+
+
+def _experiment_line(r) -> ExperimentLine:
+    from kaizen.experiments import report as xr
+
+    e = r.experiment
+    primary = r.primary
+    cells = xr.table_cells(r, primary)
+    return ExperimentLine(
+        experiment_id=e.id,
+        status=r.status,
+        status_text=xr.status_text(r),
+        owner=e.owner,
+        hypothesis=e.hypothesis,
+        control_arm=e.control_arm,
+        test_arm=e.test_arm,
+        min_sample=e.min_sample_per_arm,
+        control_trades=r.control.trades,
+        test_trades=r.test.trades,
+        primary_label=primary.label,
+        primary_control=cells[1],
+        primary_test=cells[2],
+        primary_improvement=cells[3],
+        verdict=r.verdict,
+        warning=r.warning,
+        suggestion=r.suggestion.text if r.final and r.suggestion is not None else None,
+    )
+
+
+def read_experiments(engine: sa.Engine, period_start: date, day: date, complete: bool,
+                     registry=None) -> ExperimentsSection:
+    """The experiments of the registry (:func:`kaizen.experiments.registry.load`, or
+    ``registry``) running during the period — started by ``day``, the period's last IST
+    day covered — or ended in it, each read out as of then: a running one on ``day``
+    (interim, with the warning against peeking), one whose planned end has passed
+    (``day`` + 1 once the period is ``complete``) as its final readout with the rule's
+    suggestion. Running ones first, then ended ones, each by planned start.
+
+    Never raises for the experiments' sake: a registry that cannot be read becomes the
+    section's ``error`` (logged), a readout that fails an ``error`` on its line."""
+    from kaizen.experiments import readout
+    from kaizen.experiments import registry as reg
+
+    status_day = day + timedelta(days=1) if complete else day
+    if registry is None:
+        try:
+            registry = reg.load(today=status_day)
+        except Exception as exc:  # the review goes on without the experiments
+            reason = " ".join(str(exc).split()) or type(exc).__name__
+            log.warning("review %s: experiment registry unavailable: %s", period_start, reason)
+            return ExperimentsSection(as_of=day, error=reason)
+    chosen = [e for e in registry.experiments if e.planned_start <= day and e.planned_end >= period_start]
+    lines = []
+    for e in chosen:
+        ended = e.status(status_day) == reg.ENDED
+        try:
+            with engine.connect() as conn:  # one connection each: a failed query spoils no other
+                lines.append(_experiment_line(readout.read_out(conn, e, status_day if ended else day)))
+        except Exception as exc:
+            reason = " ".join(str(exc).split()) or type(exc).__name__
+            log.exception("review %s: the readout of experiment %s failed", period_start, e.id)
+            lines.append(ExperimentLine(
+                experiment_id=e.id, status="failed", status_text="readout failed", owner=e.owner,
+                hypothesis=e.hypothesis, control_arm=e.control_arm, test_arm=e.test_arm,
+                min_sample=e.min_sample_per_arm, error=reason))
+    order = {reg.RUNNING: 0, reg.ENDED: 1}
+    starts = {e.id: e.planned_start for e in chosen}
+    lines.sort(key=lambda ln: (order.get(ln.status, 2), starts[ln.experiment_id], ln.experiment_id))
+    return ExperimentsSection(as_of=day, location=registry.location, lines=lines,
+                              refused=[r.message for r in registry.refused])
+
+
+def build_review(engine: sa.Engine, kind: str, period_start: date, *, as_of: datetime,
+                 experiments_registry=None) -> ReviewReport:
     """The review model of the ``kind`` period containing ``period_start`` (reads only).
-    ``as_of`` (aware) clips a period still running (quarter to date)."""
+    ``as_of`` (aware) clips a period still running (quarter to date).
+    ``experiments_registry`` (a :class:`kaizen.experiments.registry.Registry`) stands in
+    for the registry the weekly and monthly reviews otherwise load."""
     from kaizen.kpis import periods
 
     grain = _grain(kind)
@@ -784,12 +905,15 @@ def build_review(engine: sa.Engine, kind: str, period_start: date, *, as_of: dat
         series = _series(conn, kind, ps, pe, last_day, start, end, incidents, figures)
         begins = periods.history_start(conn)
         cov = coverage.period_rows(coverage.spans(conn), period, begins)
+    as_of_day = cal.ist_date(end - timedelta(microseconds=1)) if end > start else ps
+    experiments = None
+    if kind in EXPERIMENT_KINDS:
+        experiments = read_experiments(engine, ps, as_of_day, complete, experiments_registry)
     # ended, but a source has not landed all of it (yet): say which, never "complete"
     gaps = [r for r in cov if not r["is_covered"]] if complete else []
     complete = complete and not gaps
     # a period that starts before the history begins: its first days were never observed
     observed_from = window_day(begins) if begins is not None and start < begins else None
-    as_of_day = cal.ist_date(end - timedelta(microseconds=1)) if end > start else ps
     return ReviewReport(
         kind=kind,
         grain=grain,
@@ -816,6 +940,7 @@ def build_review(engine: sa.Engine, kind: str, period_start: date, *, as_of: dat
         strategies=strategies,
         achievement=achievement,
         series=series,
+        experiments=experiments,
     )
 
 
