@@ -18,6 +18,8 @@ out on time with that source's sections marked "unavailable: <source> (<reason>)
 `check_sources` fails the run; clearing the failed extraction once the source is back
 revises the posted review in place, and so does the next day's run, which lands what
 the source missed in the last 7 days),
+`experiment_results` (the registered A/B experiments read out as of the day; an
+ended experiment's readout is posted once to the reviews channel),
 `kpi_values` (grain `day`, and the week, month and quarter containing the day,
 recomputed to date), `report_deliveries`; a week, month or quarter review already
 delivered whose figures this run's data changed is revised in place; posts to Slack (connection
@@ -156,6 +158,18 @@ def daily_review():
             run_type=str(getattr(dag_run, "run_type", "") or ""),
         )
 
+    @task(pool=SLACK_POOL)
+    def read_out_experiments(period: dict, params=None, dag_run=None, run_id=None) -> dict:
+        """A/B experiments of the registry read out as of the day; an ended experiment's readout posted once (revised in place on late trades)."""
+        from kaizen.pipeline import read_out_experiments, trading_day
+
+        return read_out_experiments(
+            trading_day(period),
+            run_id,
+            mode=(params or {}).get("deliver", "auto"),
+            run_type=str(getattr(dag_run, "run_type", "") or ""),
+        )
+
     # the extraction failure has alerted already: this leaf only keeps the run from
     # showing green while a source is missing
     @task(trigger_rule=TriggerRule.ALL_DONE, on_failure_callback=None)
@@ -175,6 +189,7 @@ def daily_review():
     kpis >> rendered
     rollups = compute_rollups(period)
     kpis >> rollups
+    kpis >> read_out_experiments(period)
     revise_reviews(rollups) >> revise_recovered(period)
     extracted >> draft_postmortems(period)
     post_daily_review(period, rendered)

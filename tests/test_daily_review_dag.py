@@ -18,6 +18,13 @@ pytestmark = pytest.mark.dag
 
 DAY = date(2026, 11, 27)  # a Friday; its review window starts Thu 26 Nov 16:00 IST
 CHANNEL = "C0DAILY01"
+REVIEWS = "C0REVIEW1"
+
+
+def daily(calls):
+    """The calls to the daily channel (the demo's ended A/B experiments post their
+    readouts to the reviews channel)."""
+    return [c for c in calls if c.body.get("channel") == CHANNEL]
 
 
 def _snapshot(url: str) -> dict:
@@ -82,6 +89,7 @@ def test_daily_review_posts_once_and_is_idempotent(demo_env, dialect, monkeypatc
         monkeypatch.setenv("KAIZEN_DEMO_DIR", str(demo_env / "demo"))
         monkeypatch.setenv("KAIZEN_OUT_DIR", str(demo_env / f"out-{dialect}"))
         monkeypatch.setenv("KAIZEN_SLACK_DAILY_CHANNEL", CHANNEL)
+        monkeypatch.setenv("KAIZEN_SLACK_REVIEWS_CHANNEL", REVIEWS)  # the demo's A/B readouts go there
         monkeypatch.setenv("AIRFLOW_CONN_KAIZEN_WAREHOUSE", json.dumps(conn))
         monkeypatch.setenv(
             "AIRFLOW_CONN_KAIZEN_SLACK",
@@ -94,8 +102,14 @@ def test_daily_review_posts_once_and_is_idempotent(demo_env, dialect, monkeypatc
 
         run = dag.test(logical_date=at, run_after=at)
         assert "success" in str(run.state)
-        posts = slack.calls_to("chat.postMessage")
+        posts = daily(slack.calls_to("chat.postMessage"))
         assert len(posts) == 1
+        # the demo's two A/B experiments have ended by this day: one readout each, in the
+        # reviews channel, with the planted verdicts
+        readouts = [c for c in slack.top_level_posts() if c.body["channel"] == REVIEWS]
+        heads = sorted(c.body["blocks"][0]["text"]["text"] for c in readouts)
+        assert len(heads) == 2 and heads[0].startswith("🧪 A/B readout — entry-filter") \
+            and heads[1].startswith("🧪 A/B readout — sl-2pct"), heads
         body = posts[0].body
         assert body["channel"] == CHANNEL
         blocks = body["blocks"]
@@ -126,10 +140,12 @@ def test_daily_review_posts_once_and_is_idempotent(demo_env, dialect, monkeypatc
 
         run = dag.test(logical_date=at, run_after=at)
         assert "success" in str(run.state)
-        assert len(slack.calls_to("chat.postMessage")) == 1, "a re-run must not post again"
+        assert len(daily(slack.calls_to("chat.postMessage"))) == 1, "a re-run must not post again"
+        assert len([c for c in slack.top_level_posts() if c.body["channel"] == REVIEWS]) == 2
+        assert slack.calls_to("chat.update") == []  # nor revise the readouts: nothing changed
         again = json.loads((demo_env / f"out-{dialect}" / "sheets" / "Daily.json").read_text())
         assert again["rows"] == daily_tab["rows"]
-        assert slack.calls_to("chat.update") == []
+        assert daily(slack.calls_to("chat.update")) == []
         assert _snapshot(url) == first
 
 
@@ -161,6 +177,7 @@ def test_prometheus_down_posts_unavailable_then_the_recovery_revises_the_same_me
         monkeypatch.setenv("KAIZEN_DEMO_DIR", str(demo_env / "demo"))
         monkeypatch.setenv("KAIZEN_OUT_DIR", str(tmp_path / "out"))
         monkeypatch.setenv("KAIZEN_SLACK_DAILY_CHANNEL", CHANNEL)
+        monkeypatch.setenv("KAIZEN_SLACK_REVIEWS_CHANNEL", REVIEWS)  # the demo's A/B readouts go there
         monkeypatch.setenv("AIRFLOW_CONN_KAIZEN_WAREHOUSE", json.dumps({"conn_type": "sqlite", "host": str(db)}))
         monkeypatch.setenv("AIRFLOW_CONN_KAIZEN_SLACK", json.dumps(
             {"conn_type": "slack", "password": "xoxb-test", "extra": {"base_url": slack.base_url}}))
@@ -175,7 +192,7 @@ def test_prometheus_down_posts_unavailable_then_the_recovery_revises_the_same_me
             "check_sources", f"extract_source[{SOURCES.index('prometheus')}]"]
         assert states["post_daily_review"] == "success"
         assert len(waits) == 4  # 5 attempts by the HTTP client, then the task gave up
-        posts = slack.calls_to("chat.postMessage")
+        posts = daily(slack.calls_to("chat.postMessage"))
         assert len(posts) == 1
         system = next(b for b in posts[0].body["blocks"] if b.get("block_id") == "system")["text"]["text"]
         assert ":warning: unavailable: prometheus (Prometheus GET /api/v1/query_range still failing after 5" in system
@@ -189,12 +206,12 @@ def test_prometheus_down_posts_unavailable_then_the_recovery_revises_the_same_me
         monkeypatch.setattr(prometheus, "default_transport", demo_transport)  # Prometheus is back
         run = dag.test(logical_date=at, run_after=at)
         assert "success" in str(run.state)
-        assert len(slack.top_level_posts()) == 1  # still the one message
-        updates = slack.calls_to("chat.update")
+        assert len(daily(slack.top_level_posts())) == 1  # still the one message
+        updates = daily(slack.calls_to("chat.update"))
         assert len(updates) == 1 and updates[0].body["ts"] == ts
         system = next(b for b in updates[0].body["blocks"] if b.get("block_id") == "system")["text"]["text"]
         assert "unavailable" not in system and "Uptime (24×7): *100.00 %*" in system
-        notes = [c for c in slack.thread_replies() if c.body["thread_ts"] == ts]
+        notes = [c for c in daily(slack.thread_replies()) if c.body["thread_ts"] == ts]
         assert len(notes) == 1 and notes[0].body["text"].startswith("Revised:")
         with sa.create_engine(f"sqlite:///{db}").connect() as c:  # kept as history, recovered
             assert c.exec_driver_sql("select source, attempts, recovered_run_id is not null "
@@ -228,26 +245,27 @@ def test_the_next_days_run_lands_what_prometheus_missed_and_revises_that_days_re
         monkeypatch.setenv("KAIZEN_DEMO_DIR", str(demo_env / "demo"))
         monkeypatch.setenv("KAIZEN_OUT_DIR", str(tmp_path / "out"))
         monkeypatch.setenv("KAIZEN_SLACK_DAILY_CHANNEL", CHANNEL)
+        monkeypatch.setenv("KAIZEN_SLACK_REVIEWS_CHANNEL", REVIEWS)  # the demo's A/B readouts go there
         monkeypatch.setenv("AIRFLOW_CONN_KAIZEN_WAREHOUSE", json.dumps({"conn_type": "sqlite", "host": str(db)}))
         monkeypatch.setenv("AIRFLOW_CONN_KAIZEN_SLACK", json.dumps(
             {"conn_type": "slack", "password": "xoxb-test", "extra": {"base_url": slack.base_url}}))
         dag = dag_for_test("daily_review")
         at = cal.ist_datetime(thursday, cal.REVIEW_TIME)
         assert "failed" in str(dag.test(logical_date=at, run_after=at).state)
-        [thursday_post] = slack.top_level_posts()
+        [thursday_post] = daily(slack.top_level_posts())
         assert "unavailable: prometheus" in json.dumps(thursday_post.body["blocks"])
 
         monkeypatch.setattr(prometheus, "default_transport", demo_transport)
         at = cal.ist_datetime(DAY, cal.REVIEW_TIME)
         run = dag.test(logical_date=at, run_after=at)
         assert "success" in str(run.state)
-        posts = slack.top_level_posts()
+        posts = daily(slack.top_level_posts())
         assert len(posts) == 2 and "27 Nov 2026" in posts[1].body["blocks"][0]["text"]["text"]
-        [update] = slack.calls_to("chat.update")
+        [update] = daily(slack.calls_to("chat.update"))
         assert update.body["ts"] == thursday_post.response["ts"]
         assert "unavailable" not in json.dumps(update.body["blocks"])
         assert "26 Nov 2026" in update.body["blocks"][0]["text"]["text"]
-        [note] = slack.thread_replies()
+        [note] = daily(slack.thread_replies())
         assert note.body["thread_ts"] == thursday_post.response["ts"] and note.body["text"].startswith("Revised:")
         eng = sa.create_engine(f"sqlite:///{db}")
         with eng.connect() as c:

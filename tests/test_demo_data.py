@@ -100,7 +100,7 @@ def test_trades_orders_arithmetic_and_sessions(demo):
     assert len(symbols) == 50
     strategies = {t[10] for t in trades}
     assert 3 <= len(strategies) <= 4
-    assert {t[11] for t in trades} == {None, "control", "test"}
+    assert {t[11] for t in trades} == {None, "sl-1.5pct", "sl-2.0pct", "ef-off", "ef-on"}
     for t in trades:
         if t[0] in bad_keys:
             continue

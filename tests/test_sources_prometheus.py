@@ -1,7 +1,9 @@
 """Prometheus source: query_range over the review window against a fake Prometheus
 (chunking past the points limit, 429/500 retries, 401, error bodies), the demo files,
 every validation rule, idempotent re-extraction — on SQLite and PostgreSQL; the demo
-transport reading a range once, and a range extract against its days one by one.
+transport reading a range once, and a range extract against its days one by one; the
+selectors as settings against a Prometheus that labels its series differently, and a
+query matching no series failing with the query, the window and the setting.
 The parse rules sample by sample: tests/test_sources_prometheus_parse.py."""
 
 from __future__ import annotations
@@ -269,3 +271,129 @@ def test_range_extract_equals_days_one_by_one(engine, demo_month):
 
     at = ts(minute)
     assert stored(at) == [] and len(stored(at - timedelta(minutes=1))) == len(stored(at + timedelta(minutes=1))) == 1
+
+
+# ------------------------------------------------------------------ the queries are settings
+
+# A Prometheus that labels its series otherwise than Kaizen's defaults: another probe
+# job and instance, another histogram and counter, labelled by service.
+RELABELLED = {
+    "probe_success": ("probe_success", {"job": "blackbox-exporter", "instance": "trading-api.prod:443"}),
+    "latency_buckets": ("api_request_seconds_bucket", {"service": "trading"}),
+    "errors": ("api_errors_total", {"service": "trading"}),
+}
+SETTINGS = {
+    "KAIZEN_PROM_PROBE_SELECTOR": 'probe_success{job="blackbox-exporter",instance="trading-api.prod:443"}',
+    "KAIZEN_PROM_LATENCY_SELECTOR": 'api_request_seconds_bucket{service="trading"}',
+    "KAIZEN_PROM_ERRORS_SELECTOR": 'api_errors_total{service=~"trad.*"}',
+}
+WINDOW_D = "[2026-11-25T10:30:00Z, 2026-11-26T10:30:00Z)"
+
+
+def _stored() -> list[dict]:
+    out = []
+    for name, series in prom_series().items():
+        metric_name, labels = RELABELLED[name]
+        for s in series:
+            le = {"le": s["metric"]["le"]} if "le" in s["metric"] else {}
+            out.append({"metric": {"__name__": metric_name, **labels, **le}, "values": s["values"]})
+    return out
+
+
+@pytest.fixture
+def relabelled(monkeypatch):
+    monkeypatch.setenv("KAIZEN_RETENTION_PROMETHEUS_DAYS", "0")  # every window is in retention
+    with FakePrometheus(token=TOKEN, stored=_stored()) as f:
+        yield f
+
+
+def _raw_counts(engine) -> dict:
+    return {t: len(rows(engine, f"select * from {t}"))
+            for t in ("raw_probe_minutes", "raw_latency_buckets", "raw_error_minutes", "quarantine")}
+
+
+def test_the_default_queries_match_nothing_there_and_fail_naming_the_setting(engine, relabelled, waits):
+    with pytest.raises(SourceError) as info:
+        prometheus.extract(DAY, engine, "r1", prometheus.http_transport(relabelled.url, TOKEN))
+    assert str(info.value) == (
+        'Prometheus: no series matched min_over_time(probe_success{job="blackbox",instance="trading-api"}[1m]) '
+        f"in {WINDOW_D}; check the metric name and labels (setting KAIZEN_PROM_PROBE_SELECTOR)"
+    )
+    assert info.value.transient is False  # permanent: Airflow's retries cannot fix a selector
+    assert [r["query"]["query"] for r in relabelled.requests] == [[q] for q in prometheus.QUERIES.values()]
+    assert _raw_counts(engine) == {"raw_probe_minutes": 0, "raw_latency_buckets": 0, "raw_error_minutes": 0,
+                                   "quarantine": 0}
+    assert waits == []  # not retried
+
+
+def test_the_selectors_are_settings(engine, relabelled, waits, monkeypatch):
+    for name, value in SETTINGS.items():
+        monkeypatch.setenv(name, value)
+    res = prometheus.extract(DAY, engine, "r1", prometheus.http_transport(relabelled.url, TOKEN))
+    assert counts(res) == EXPECTED_D
+    assert [r["query"]["query"][0] for r in relabelled.requests] == [
+        'min_over_time(probe_success{job="blackbox-exporter",instance="trading-api.prod:443"}[1m])',
+        'sum by (le) (increase(api_request_seconds_bucket{service="trading"}[1m]))',
+        'sum(increase(api_errors_total{service=~"trad.*"}[1m]))',
+    ]
+    probes = rows(engine, "select instance, count(*) as n from raw_probe_minutes group by instance")
+    assert [(p["instance"], p["n"]) for p in probes] == [("trading-api.prod:443", 1438)]
+    assert rows(engine, "select sum(error_count) as n from raw_error_minutes")[0]["n"] == 4
+
+
+def test_one_wrong_selector_fails_the_whole_extract(engine, relabelled, waits, monkeypatch):
+    for name, value in SETTINGS.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("KAIZEN_PROM_ERRORS_SELECTOR", 'api_errors_total{service="trading-api"}')
+    with pytest.raises(SourceError) as info:
+        prometheus.extract(DAY, engine, "r1", prometheus.http_transport(relabelled.url, TOKEN))
+    assert str(info.value) == (
+        'Prometheus: no series matched sum(increase(api_errors_total{service="trading-api"}[1m])) '
+        f"in {WINDOW_D}; check the metric name and labels (setting KAIZEN_PROM_ERRORS_SELECTOR)"
+    )
+    assert _raw_counts(engine)["raw_probe_minutes"] == 0  # nothing half-loaded
+
+
+@pytest.mark.parametrize("value", ['rate(probe_success[1m])', 'probe_success[5m]',
+                                   'probe_success{job="a"} or up', 'probe_success{job="a"'])
+def test_a_setting_that_is_not_a_selector_fails_before_asking(fake, waits, monkeypatch, value):
+    monkeypatch.setenv("KAIZEN_PROM_PROBE_SELECTOR", value)
+    with pytest.raises(SourceError) as info:
+        prometheus.http_transport(fake.url, TOKEN)(ts("2026-11-25T10:30:00Z"), ts("2026-11-26T10:30:00Z"))
+    assert str(info.value).startswith(f"setting KAIZEN_PROM_PROBE_SELECTOR={value!r} is not a Prometheus series "
+                                      "selector")
+    assert info.value.transient is False and fake.requests == []
+
+
+def test_an_error_body_names_the_query_sent_and_its_setting():
+    body = {"status": "error", "errorType": "execution", "error": "many-to-many matching not allowed"}
+    promql = f"min_over_time({SETTINGS['KAIZEN_PROM_PROBE_SELECTOR']}[1m])"
+    with pytest.raises(SourceError) as info:
+        prometheus.check_body("probe_success", body, promql)
+    assert str(info.value) == (
+        "Prometheus query 'probe_success' failed: execution: many-to-many matching not allowed "
+        f"(PromQL: {promql}; setting KAIZEN_PROM_PROBE_SELECTOR)"
+    )
+    assert info.value.transient is True
+
+
+def test_the_demo_files_answer_the_default_queries_only(engine, tmp_path, monkeypatch):
+    monkeypatch.setenv("KAIZEN_RETENTION_PROMETHEUS_DAYS", "0")
+    write_prometheus_demo(tmp_path)
+    assert counts(prometheus.extract(DAY, engine, "r1", prometheus.demo_transport(tmp_path))) == EXPECTED_D
+    monkeypatch.setenv("KAIZEN_PROM_LATENCY_SELECTOR", SETTINGS["KAIZEN_PROM_LATENCY_SELECTOR"])
+    with pytest.raises(SourceError, match=r"no series matched sum by \(le\) \(increase\(api_request_seconds_bucket"
+                                          r".*\(setting KAIZEN_PROM_LATENCY_SELECTOR\)$"):
+        prometheus.extract(DAY, engine, "r2", prometheus.demo_transport(tmp_path))
+
+
+def test_past_the_retention_an_empty_window_is_no_error(engine, relabelled, monkeypatch, caplog):
+    """Prometheus has dropped a window older than its retention: nothing matches, and
+    that is expected (the stored rows are kept, see tests/test_retention.py)."""
+    monkeypatch.setenv("KAIZEN_RETENTION_PROMETHEUS_DAYS", "1")
+    with caplog.at_level("WARNING", logger="kaizen.sources.prometheus"):
+        res = prometheus.extract(DAY, engine, "r1", prometheus.http_transport(relabelled.url, TOKEN))
+    assert counts(res) == {"probes": (0, 0, 0), "latency": (0, 0, 0), "errors": (0, 0, 0)}
+    assert [m for m in caplog.messages if "no series matched" in m] == [
+        f"Prometheus: no series matched {q} in {WINDOW_D}, which starts before the 1-day retention: "
+        "nothing new to load" for q in prometheus.QUERIES.values()]

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
+import threading
 import time
 from datetime import UTC, date, datetime
 
@@ -244,10 +246,43 @@ def print_summary(day: date) -> None:
         print(f"  {r.source:<12} {r.reason}")
     out = config.out_dir() / "daily_review" / day.isoformat()
     print(f"\nreport: {out}/ (slack_payload.json, daily_review.md)")
-    print(f"warehouse: {warehouse.warehouse_url()}")
+    print(f"warehouse: {warehouse.warehouse_url(hide_password=True)}")
+
+
+def mask_logs() -> None:
+    """Every log record of this process passes through Airflow's secrets masker, as in
+    Airflow's own task command, whichever handlers Airflow's logging configuration
+    installs later: a secret Kaizen has registered (every connection it resolves through
+    Airflow, see :func:`kaizen.config.get_connection`) is written as ``***``. Until
+    something is registered, the masker is not even imported (commands that need no
+    connection do not pay for importing Airflow)."""
+    make_record = logging.getLogRecordFactory()
+    if getattr(make_record, "kaizen_masked", False):
+        return
+
+    busy = threading.local()  # the masker makes a record of its own the first time
+
+    def masked_record(*args, **kwargs):
+        record = make_record(*args, **kwargs)
+        masker = sys.modules.get("airflow.sdk._shared.secrets_masker")
+        if masker is not None and not getattr(busy, "on", False):
+            busy.on = True
+            try:
+                masker.SecretsMasker.enable_log_masking()
+                masker._secrets_masker().filter(record)
+                # the filter marks the record done; a caller's ``extra`` may set that mark itself
+                record.__dict__.pop(masker.SecretsMasker.ALREADY_FILTERED_FLAG, None)
+            finally:
+                busy.on = False
+        return record
+
+    masked_record.kaizen_masked = True
+    logging.setLogRecordFactory(masked_record)
 
 
 def main(argv: list[str] | None = None) -> int:
+    # the Makefile's Airflow settings where the environment has none (before Airflow is imported)
+    config.local_airflow_defaults()
     p = argparse.ArgumentParser(prog="python -m kaizen", description=__doc__)
     sub = p.add_subparsers(dest="cmd", required=True)
 
@@ -296,6 +331,7 @@ def main(argv: list[str] | None = None) -> int:
     s.set_defaults(func=cmd_calendar)
 
     args = p.parse_args(argv)
+    mask_logs()
     return args.func(args)
 
 

@@ -421,8 +421,10 @@ def run_daily(day: date, run_id: str) -> dict:
     rendered = render_daily_review(day, run_id)
     delivered = deliver_daily_review(day, rendered)
     revise_recovered(day, run_id)
+    experiments = read_out_experiments(day, run_id)
     check_sources(day)
-    return {"day": day.isoformat(), "extracted": extracted, "kpis": kpis, "delivered": delivered}
+    return {"day": day.isoformat(), "extracted": extracted, "kpis": kpis, "delivered": delivered,
+            "experiments": experiments}
 
 
 def revise_recovered(day: date, run_id: str, *, mode: str = "auto", run_type: str | None = None) -> list[dict]:
@@ -447,6 +449,30 @@ def revise_recovered(day: date, run_id: str, *, mode: str = "auto", run_type: st
                     "reviews": revise_reviews(rollups["changed"], run_id, mode=mode, run_type=run_type)})
         log.info("revised the daily review of %s: %s", past, delivered.get("action"))
     return out
+
+
+def read_out_experiments(day: date, run_id: str, *, mode: str = "auto", run_type: str | None = None) -> dict:
+    """The registered A/B experiments read out as of ``day`` into ``experiment_results``;
+    the readout of each ended one delivered (posted once, revised in place when late
+    trades change it). A registry row that is refused is logged and named in the
+    reviews; the other experiments are still read out."""
+    from kaizen import warehouse
+    from kaizen.experiments import readout, registry, report
+
+    engine = warehouse.get_engine()
+    reg = registry.load(today=day)
+    for refused in reg.refused:
+        log.warning("experiment registry: %s", refused)
+    readouts = readout.read_out_all(engine, reg, day)
+    stored = readout.store(engine, reg, readouts, run_id)
+    sink = delivery_sink(mode, run_type)
+    delivered = [] if sink == "none" else report.deliver(engine, readouts, run_id, post_to_slack=sink != "outbox")
+    for r in readouts:
+        log.info("experiment %s (%s, as of %s): %s", r.experiment.id, r.status, r.as_of, r.verdict)
+    return {"registry": reg.location, "refused": [str(r) for r in reg.refused],
+            "readouts": {r.experiment.id: r.verdict for r in readouts}, "rows": stored,
+            "delivered": [{"experiment": d.get("period_key"), "action": (d.get("slack") or d.get("outbox") or {})
+                           .get("action")} for d in delivered]}
 
 
 def check_sources(day: date) -> dict:

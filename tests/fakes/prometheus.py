@@ -1,12 +1,64 @@
 """Fake Prometheus HTTP API: ``/api/v1/query_range`` with start/end (unix or RFC 3339)
 and step, the 11,000-points-per-series limit, Prometheus' error bodies, and an optional
-bearer token (as a reverse proxy in front of Prometheus would check it)."""
+bearer token (as a reverse proxy in front of Prometheus would check it).
+
+Series are given either by PromQL text (the exact query answers them), or as stored
+series with their labels (``__name__`` included), which a query's selector matches as
+Prometheus would (``=``, ``!=``, ``=~``, ``!~``): a Prometheus that labels its series
+differently from what Kaizen asks answers no series. The matched series' labels are
+then those the query's aggregation keeps (``sum by (le)``: ``le``; ``sum(…)``: none;
+otherwise all but ``__name__``); values are served as stored (nothing is summed)."""
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 
 from fakes._json_api import FakeAPI, q1
+
+_SELECTOR = re.compile(r'([A-Za-z_:][A-Za-z0-9_:]*)?\s*\{((?:[^{}"]|"(?:[^"\\]|\\.)*")*)\}|([A-Za-z_:][A-Za-z0-9_:]*)\s*\[')
+_MATCHER = re.compile(r'\s*([A-Za-z_][A-Za-z0-9_]*)\s*(=~|!~|!=|=)\s*"((?:[^"\\]|\\.)*)"\s*,?')
+_FUNCTIONS = {"min_over_time", "max_over_time", "increase", "rate", "sum", "by", "without"}
+
+
+def select(promql: str, stored: list[dict]) -> list[dict]:
+    """The stored series the (first) selector of ``promql`` matches, labelled as its
+    aggregation leaves them."""
+    for m in _SELECTOR.finditer(promql):
+        name = m.group(1) or m.group(3)
+        if name in _FUNCTIONS:
+            continue
+        matchers = [(k, op, v.encode().decode("unicode_escape")) for k, op, v in _MATCHER.findall(m.group(2) or "")]
+        if name:
+            matchers.append(("__name__", "=", name))
+        break
+    else:
+        return []
+
+    def ok(labels: dict) -> bool:
+        for key, op, value in matchers:
+            have = labels.get(key, "")
+            if (op == "=" and have != value) or (op == "!=" and have == value):
+                return False
+            if op in ("=~", "!~") and (re.fullmatch(value, have) is None) == (op == "=~"):
+                return False
+        return True
+
+    by = re.search(r"sum\s+by\s*\(([^)]*)\)", promql)
+    keep = [k.strip() for k in by.group(1).split(",")] if by else None
+    out = []
+    for series in stored:
+        labels = series["metric"]
+        if not ok(labels):
+            continue
+        if keep is not None:
+            metric = {k: labels[k] for k in keep if k in labels}
+        elif re.match(r"\s*sum\s*\(", promql):
+            metric = {}
+        else:
+            metric = {k: v for k, v in labels.items() if k != "__name__"}
+        out.append({"metric": metric, "values": series["values"]})
+    return out
 
 
 def _time(v: str) -> float:
@@ -17,10 +69,14 @@ def _time(v: str) -> float:
 
 
 class FakePrometheus(FakeAPI):
-    def __init__(self, series: dict[str, list[dict]] | None = None, token: str | None = None):
-        """``series``: PromQL text → [{"metric": {...}, "values": [[ts, "v"], ...]}]."""
+    def __init__(self, series: dict[str, list[dict]] | None = None, token: str | None = None,
+                 stored: list[dict] | None = None):
+        """``series``: PromQL text → [{"metric": {...}, "values": [[ts, "v"], ...]}];
+        ``stored``: [{"metric": {"__name__": …, label: value, …}, "values": …}], matched by
+        each query's selector (:func:`select`) when the query is not in ``series``."""
         super().__init__()
         self.series = series or {}
+        self.stored = stored or []
         self.token = token
 
     def route(self, method, path, query, headers):
@@ -63,7 +119,8 @@ class FakePrometheus(FakeAPI):
             )
         promql = q1(query, "query")
         result = []
-        for s in self.series.get(promql, []):
+        answer = self.series[promql] if promql in self.series else select(promql, self.stored)
+        for s in answer:
             vals = [
                 v for v in s["values"] if start <= float(v[0]) <= end and (float(v[0]) - start) % step == 0
             ]

@@ -36,6 +36,17 @@ def _reset(out_dir: Path) -> None:
     out_dir.mkdir(parents=True)
 
 
+def _write_registry(path: Path, experiments: list[dict]) -> None:
+    """The demo world's experiment registry, as a team would keep it in YAML (read by
+    kaizen.experiments.registry with KAIZEN_SOURCES=demo)."""
+    import yaml
+
+    head = ("# The demo's A/B experiments (written by `python -m kaizen demo-data`): the registry\n"
+            "# format of include/experiments.yaml; see README, 'Experiments: the registry'.\n")
+    path.write_text(head + yaml.safe_dump({"experiments": experiments}, sort_keys=False, allow_unicode=True),
+                    encoding="utf-8")
+
+
 def generate(end: date, months: int, seed: int, out_dir: Path, trades_per_day: int | None = None) -> dict:
     out_dir = Path(out_dir)
     period = scenario.build_period(end, months, seed)
@@ -69,6 +80,7 @@ def generate(end: date, months: int, seed: int, out_dir: Path, trades_per_day: i
 
     # Trading DB
     tr = trading.write(period, s["trading"], trades_per_day, out_dir / "trading.db")
+    _write_registry(out_dir / "experiments.yaml", tr["experiments"])
 
     bad_records = tr["bad"] + [bad_lat, bad_dep, inc_plan.bad]
     alerts_t = [t for i in inc_plan.incidents for t in i.alert_times]
@@ -94,6 +106,7 @@ def generate(end: date, months: int, seed: int, out_dir: Path, trades_per_day: i
         "capital_base_inr": config.capital_base_inr(),
         "github_repo": github.REPO,
         "trades_per_day": tr["trades_per_day"],
+        "experiments": tr["experiments"],
         "conventions": {
             "trading_times": "ISO-8601 UTC text with milliseconds and Z, e.g. 2026-11-27T04:01:02.345Z",
             "prometheus_sample": "sample at t covers (t-60s, t] (outage from S shows 0 from S+60); per_day "

@@ -12,6 +12,7 @@ holds to the paisa.
 from __future__ import annotations
 
 import sqlite3
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -35,8 +36,42 @@ NIFTY50 = {
 SYMBOLS = list(NIFTY50)
 STRATEGIES = ["momentum_breakout", "mean_reversion", "pairs_stat_arb", "vwap_reversion"]
 STRATEGY_WEIGHTS = [0.35, 0.30, 0.20, 0.15]
-AB_STRATEGY = "mean_reversion"
-AB_DAYS = 30  # the experiment covers the last 30 trading days of the period
+
+@dataclass(frozen=True)
+class DemoExperiment:
+    """An A/B experiment planted in the demo's trades: trades of ``scope`` closed on the
+    trading days [``first``, ``last``) counted from the end of the period are split 50/50
+    between the arms, with the win probabilities given (``None``: the strategy's own)."""
+
+    id: str
+    hypothesis: str
+    scope: str
+    control_arm: str
+    test_arm: str
+    first: int  # trading days before the period's end the experiment starts
+    last: int  # … and ends (exclusive)
+    p_win_control: float | None
+    p_win_test: float | None
+    decision_rule: str
+    owner: str
+
+
+# Two experiments (issue: A/B readouts): the source document's stop-loss example, with a
+# real effect that is significant once both arms pass the 100-trade minimum, and an
+# entry filter with no effect at all, which a readout must call "no significant difference".
+EXPERIMENTS = (
+    DemoExperiment("sl-2pct", "Increasing the stop-loss from 1.5 % to 2.0 % will improve the win rate",
+                   "mean_reversion", "sl-1.5pct", "sl-2.0pct", 30, 10, 0.53, 0.63,
+                   "roll out if win_rate better and max_drawdown not worse", "Priya (trading lead)"),
+    DemoExperiment("entry-filter", "Skipping entries in the first 5 minutes of the session will improve the "
+                   "win rate", "pairs_stat_arb", "ef-off", "ef-on", 25, 5, None, None,
+                   "roll out if win_rate better", "Arjun (quant)"),
+)
+
+
+def experiment_days(e: DemoExperiment, nd: int) -> tuple[int, int]:
+    """The experiment's trading-day indices [start, stop) in a period of ``nd`` days."""
+    return max(0, nd - e.first), max(0, nd - e.last)
 WIN_RATE = 0.58
 MEAN_DAILY_PNL = 12_500.0
 STD_DAILY_PNL = 110_000.0
@@ -95,15 +130,19 @@ def generate(period: Period, rng: np.random.Generator, trades_per_day: int | Non
     qty = np.maximum(1, np.round(notional_target / entry)).astype(np.int64)
     notional = qty * entry
     fees = np.round(47.2 + 0.000375 * notional, 2)
-    # A/B arm on the experiment strategy for the last AB_DAYS trading days
+    # A/B arms: each planted experiment's strategy on its trading days, split 50/50
     ab = np.full(n, None, dtype=object)
-    in_ab = (strat == STRATEGIES.index(AB_STRATEGY)) & (day_of >= nd - AB_DAYS)
     arm_test = rng.random(n) < 0.5
-    ab[in_ab & arm_test] = "test"
-    ab[in_ab & ~arm_test] = "control"
     p_win = np.full(n, WIN_RATE)
-    p_win[in_ab & arm_test] = 0.60
-    p_win[in_ab & ~arm_test] = 0.565
+    for e in EXPERIMENTS:
+        start, stop = experiment_days(e, nd)
+        inside = (strat == STRATEGIES.index(e.scope)) & (day_of >= start) & (day_of < stop)
+        ab[inside & ~arm_test] = e.control_arm
+        ab[inside & arm_test] = e.test_arm
+        if e.p_win_control is not None:
+            p_win[inside & ~arm_test] = e.p_win_control
+        if e.p_win_test is not None:
+            p_win[inside & arm_test] = e.p_win_test
     win = rng.random(n) < p_win
     ret = rng.lognormal(np.log(0.0035), 0.6, n)
     loss_scale = WIN_RATE / (1 - WIN_RATE)
@@ -212,7 +251,23 @@ def write(period: Period, rng: np.random.Generator, trades_per_day: int | None, 
             "orders_filled": 2 * int(counts[i]),
             "net_pnl_inr": round(float(g["day_pnl"][i]), 2),
         }
-    return {"per_day": per_day, "bad": bad, "trades_per_day": g["tpd"]}
+    return {"per_day": per_day, "bad": bad, "trades_per_day": g["tpd"], "experiments": registry(days)}
+
+
+def registry(days: list) -> list[dict]:
+    """The planted experiments as registry rows (kaizen.experiments.registry), for the
+    experiments whose days fall in the period."""
+    out = []
+    for e in EXPERIMENTS:
+        start, stop = experiment_days(e, len(days))
+        if stop <= start:
+            continue
+        out.append({"id": e.id, "hypothesis": e.hypothesis, "scope": e.scope, "control_arm": e.control_arm,
+                    "test_arm": e.test_arm, "metrics": "win_rate, avg_profit, max_drawdown",
+                    "primary_metric": "win_rate", "min_sample_per_arm": 100,
+                    "planned_start": days[start].isoformat(), "planned_end": days[stop - 1].isoformat(),
+                    "decision_rule": e.decision_rule, "owner": e.owner})
+    return out
 
 
 def _inject_bad(period: Period, rng, trades: list, orders: list, counts, o_counts) -> list[dict]:

@@ -192,12 +192,17 @@ def read_out(conn: sa.Connection, e: Experiment, day: date, capital: float | Non
                    shortfall, results, suggestion)
 
 
+SETTLE_DAYS = 30  # an ended experiment is read out again for this long: late trades revise it
+
+
 def read_out_all(engine: sa.Engine, registry: Registry, day: date) -> list[Readout]:
-    """Every experiment running or ended on ``day`` (planned ones have nothing to read)."""
+    """Every experiment running on ``day``, or ended within :data:`SETTLE_DAYS` before it
+    (planned ones have nothing to read; older ones are settled)."""
     out = []
     with engine.connect() as conn:
         for e in registry.experiments:
-            if e.status(day) in (RUNNING, ENDED):
+            status = e.status(day)
+            if status == RUNNING or (status == ENDED and (day - e.planned_end).days <= SETTLE_DAYS):
                 out.append(read_out(conn, e, day))
     return out
 

@@ -30,6 +30,9 @@ from __future__ import annotations
 
 import gc
 import json
+import logging
+import os
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, time, timedelta
@@ -53,14 +56,52 @@ from kaizen.sources.base import (
 )
 from kaizen.sources.http import JsonClient
 
+log = logging.getLogger(__name__)
+
 STEP_S = 60
 MAX_POINTS = 11_000  # Prometheus refuses query_range with more points per series
 
-QUERIES = {
-    "probe_success": 'min_over_time(probe_success{job="blackbox",instance="trading-api"}[1m])',
-    "latency_buckets": 'sum by (le) (increase(http_request_duration_seconds_bucket{job="trading-api"}[1m]))',
-    "errors": 'sum(increase(trading_api_errors_total{job="trading-api"}[1m]))',
+# What each query reads is a setting: a series selector (metric name and label
+# matchers), wrapped in the query's own aggregation, which the parser relies on (probes:
+# one series per instance; latency: one per ``le``; errors: one series). Query name →
+# (setting, default selector, template). See the README, "Prometheus queries".
+SELECTORS = {
+    "probe_success": ("KAIZEN_PROM_PROBE_SELECTOR", 'probe_success{job="blackbox",instance="trading-api"}',
+                      "min_over_time({selector}[1m])"),
+    "latency_buckets": ("KAIZEN_PROM_LATENCY_SELECTOR", 'http_request_duration_seconds_bucket{job="trading-api"}',
+                        "sum by (le) (increase({selector}[1m]))"),
+    "errors": ("KAIZEN_PROM_ERRORS_SELECTOR", 'trading_api_errors_total{job="trading-api"}',
+               "sum(increase({selector}[1m]))"),
 }
+
+# The default PromQL of each query (the demo files answer these)
+QUERIES = {name: template.format(selector=default) for name, (_env, default, template) in SELECTORS.items()}
+
+# a selector: a metric name, label matchers in braces, or both; no functions, no range
+_MATCHERS = r'\{(?:[^{}"]|"(?:[^"\\]|\\.)*")*\}'  # {…}, braces only outside quoted values
+_SELECTOR = re.compile(rf'^\s*(?:[A-Za-z_:][A-Za-z0-9_:]*\s*(?:{_MATCHERS})?|{_MATCHERS})\s*$')
+
+
+def setting(name: str) -> str:
+    """The environment variable that sets query ``name``'s selector."""
+    return SELECTORS[name][0]
+
+
+def queries() -> dict[str, str]:
+    """Query name → the PromQL Kaizen sends, from the settings (defaults: :data:`QUERIES`).
+    A setting that is not a series selector fails at once, naming it."""
+    out = {}
+    for name, (env, default, template) in SELECTORS.items():
+        selector = os.environ.get(env, "").strip() or default
+        if not _SELECTOR.match(selector):
+            raise SourceError(
+                f"setting {env}={selector!r} is not a Prometheus series selector: give a metric name "
+                f"and label matchers, e.g. {default} (Kaizen adds the range and aggregation itself: "
+                f"{template.format(selector='…')})",
+                transient=False,
+            )
+        out[name] = template.format(selector=selector)
+    return out
 
 # query name → (quarantine source, raw table)
 TARGETS = {
@@ -91,12 +132,12 @@ def chunks(start: datetime, end: datetime, step_s: int = STEP_S, max_points: int
         s = e + step_s
 
 
-def check_body(name: str, body) -> dict:
+def check_body(name: str, body, promql: str | None = None) -> dict:
     if not isinstance(body, dict) or body.get("status") != "success":
         if isinstance(body, dict) and body.get("status") == "error":
             raise SourceError(
                 f"Prometheus query {name!r} failed: {body.get('errorType')}: {body.get('error')} "
-                f"(PromQL: {QUERIES[name]})",
+                f"(PromQL: {promql or QUERIES[name]}; setting {setting(name)})",
                 # the API's error types: bad_data is the query's fault, the rest the server's
                 transient=body.get("errorType") in ("timeout", "canceled", "execution", "unavailable", "internal"),
             )
@@ -115,12 +156,12 @@ def http_transport(base_url: str, token: str | None = None, **client_kw) -> Tran
 
     def fetch(start: datetime, end: datetime) -> dict[str, list[dict]]:
         out: dict[str, list[dict]] = {}
-        for name, promql in QUERIES.items():
+        for name, promql in queries().items():
             bodies = []
             for s, e in chunks(start, end):
                 body = client.get_json("/api/v1/query_range",
                                        {"query": promql, "start": s, "end": e, "step": STEP_S})
-                check_body(name, body)
+                check_body(name, body, promql)
                 bodies.append(body)
             out[name] = bodies
         return out
@@ -158,7 +199,13 @@ def _read_demo(name: str, paths: list[Path], lo: float, hi: float) -> dict:
     return {"status": "success", "data": {"resultType": "matrix", "result": list(merged.values())}}
 
 
+_NO_SERIES = {"status": "success", "data": {"resultType": "matrix", "result": []}}
+
+
 def demo_transport(demo_dir: Path | None = None) -> Transport:
+    """The demo files as a Prometheus would answer: they hold the series of the default
+    queries (:data:`QUERIES`), so a query set to another selector matches nothing, as it
+    would against a Prometheus that labels its series that way."""
     root = Path(demo_dir or config.demo_dir()) / "prometheus"
 
     def fetch(start: datetime, end: datetime) -> dict[str, list[dict]]:
@@ -167,8 +214,9 @@ def demo_transport(demo_dir: Path | None = None) -> Transport:
             days.append(d)
             d += timedelta(days=1)
         lo, hi = start.timestamp(), end.timestamp()
-        return {name: [_read_demo(name, [root / name / f"{d.isoformat()}.json" for d in days], lo, hi)]
-                for name in QUERIES}
+        return {name: [_read_demo(name, [root / name / f"{d.isoformat()}.json" for d in days], lo, hi)
+                       if promql == QUERIES[name] else _NO_SERIES]
+                for name, promql in queries().items()}
     return fetch
 
 
@@ -543,15 +591,35 @@ def prepare_window(start: datetime, end: datetime, transport: Transport | None =
     """The instants [start, end) in one fetch, validated: what to load."""
     loads = []
     retention = config.retention("prometheus")
+    promql = queries()
     with _gc_paused():  # the bodies are freed (reference counts) before the collector sees them
         raw = (transport or default_transport())(start, end)
         for name in QUERIES:
             source, table = TARGETS[name]
             n, rows, rejects = parse(name, raw.get(name, []), start, end)
+            if n == 0:
+                _no_series(name, promql[name], start, end, retention)
             loads.append(TableLoad(source, table, TS_SLICE, {"start": start, "end": end},
                                    n, rows, rejects, retention=retention))
         del raw
     return loads
+
+
+def _no_series(name: str, promql: str, start: datetime, end: datetime, retention: timedelta | None) -> None:
+    """A query that matched no series in [start, end) fails, naming the query and its
+    setting: a wrong metric name or label reads as an empty window otherwise. Only a
+    window older than the source's retention may be empty (Prometheus has dropped it;
+    the load keeps what is stored)."""
+    window = f"[{iso_z(start)}, {iso_z(end)})"
+    if retention is not None and start < datetime.now(UTC) - retention:
+        log.warning("Prometheus: no series matched %s in %s, which starts before the %d-day retention: "
+                    "nothing new to load", promql, window, retention.days)
+        return
+    raise SourceError(
+        f"Prometheus: no series matched {promql} in {window}; check the metric name and labels "
+        f"(setting {setting(name)})",
+        transient=False,
+    )
 
 
 def extract_range(first: date, last: date, engine: sa.Engine, run_id: str,

@@ -74,7 +74,12 @@ def warehouse_url(hide_password: bool = False) -> str:
             port=conn.port,
             database=conn.schema,
         )
-        return url.render_as_string(hide_password=False)
+        if hide_password:
+            return url.render_as_string(hide_password=True)
+        text = url.render_as_string(hide_password=False)
+        if conn.password:
+            config.mask_secret(text)
+        return text
     raise ValueError(
         f"connection {config.WAREHOUSE_CONN_ID!r} has type {conn.conn_type!r}; "
         "the warehouse must be 'postgres' or 'sqlite'"
