@@ -32,6 +32,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pendulum
+from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.sdk import AsyncCallback, DeadlineAlert, DeadlineReference, Param, TriggerRule, dag
 
 from kaizen.dag_defaults import DEFAULT_ARGS, SLACK_POOL, deliver_param, task
@@ -92,9 +93,7 @@ def daily_review():
 
         return extract_source(source, trading_day(period), run_id)
 
-    # runs when every extraction is done, failed ones included: a source whose retries
-    # are spent does not hold back the others (its sections show "unavailable")
-    @task(trigger_rule=TriggerRule.ALL_DONE)
+    @task
     def compute_day_kpis(period: dict, run_id=None) -> dict:
         """Day-grain KPIs into kpi_values."""
         from kaizen.pipeline import compute_day_kpis, trading_day
@@ -132,7 +131,7 @@ def daily_review():
             run_type=str(getattr(dag_run, "run_type", "") or ""),
         )
 
-    @task(trigger_rule=TriggerRule.ALL_DONE)
+    @task
     def draft_postmortems(period: dict) -> list[dict]:
         """Post-mortem drafts for P0/P1 incidents resolved in the last week (a human-edited draft is never overwritten)."""
         from kaizen.pipeline import draft_postmortems, trading_day
@@ -172,7 +171,7 @@ def daily_review():
 
     # the extraction failure has alerted already: this leaf only keeps the run from
     # showing green while a source is missing
-    @task(trigger_rule=TriggerRule.ALL_DONE, on_failure_callback=None)
+    @task(on_failure_callback=None)
     def check_sources(period: dict) -> dict:
         """Fail the run (without retrying) when a source could not deliver the day's window; the review went out with its sections marked unavailable."""
         from kaizen.pipeline import check_sources, trading_day
@@ -183,17 +182,22 @@ def daily_review():
     ready = prepare_warehouse()
     extracted = extract_source.partial(period=period).expand(source=list(SOURCES))
     ready >> extracted
+    # done when every extraction is, failed ones included: a source whose retries are
+    # spent does not hold back the others (its sections show "unavailable"), while a
+    # failed resolve_period or prepare_warehouse still stops everything after it
+    extraction_done = EmptyOperator(task_id="extraction_done", trigger_rule=TriggerRule.ALL_DONE)
+    extracted >> extraction_done
     kpis = compute_day_kpis(period)
-    [ready, extracted] >> kpis
+    [ready, extraction_done] >> kpis
     rendered = render_daily_review(period)
     kpis >> rendered
     rollups = compute_rollups(period)
     kpis >> rollups
     kpis >> read_out_experiments(period)
     revise_reviews(rollups) >> revise_recovered(period)
-    extracted >> draft_postmortems(period)
+    extraction_done >> draft_postmortems(period)
     post_daily_review(period, rendered)
-    extracted >> check_sources(period)
+    extraction_done >> check_sources(period)
 
 
 daily_review()

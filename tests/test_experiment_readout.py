@@ -123,3 +123,41 @@ def test_stored_rows_and_the_view(engine):
     assert wr.difference == pytest.approx(10.0) and bool(wr.is_primary) and bool(wr.final)
     assert wr.p_value == pytest.approx(stats.win_rate(60, 120, 72, 120).p_value)
     assert wr.verdict == "no significant difference" and wr.status == "ended"
+
+
+@pytest.fixture(scope="module")
+def demo_readouts(tmp_path_factory):
+    """The demo world's two experiments read out from its trades, as the daily run on
+    its last day does: the registry the generator wrote, the trades extracted by the
+    trading source into a fresh warehouse."""
+    from kaizen.demo import generate
+    from kaizen.experiments import registry
+    from kaizen.sources import trading
+
+    root = tmp_path_factory.mktemp("demo-ab")
+    end = date(2026, 11, 27)
+    manifest = generate(end=end, months=2, seed=42, out_dir=root / "demo", trades_per_day=400)
+    engine = warehouse.get_engine(f"sqlite:///{root / 'w.db'}")
+    warehouse.apply_ddl(engine)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("KAIZEN_SOURCES", "demo")
+        mp.setenv("KAIZEN_DEMO_DIR", str(root / "demo"))
+        mp.delenv("KAIZEN_EXPERIMENTS_FILE", raising=False)
+        trading.extract_range(date.fromisoformat(manifest["first_trading_day"]), end, engine, "demo")
+        reg = registry.load(today=end)
+    return manifest, reg, {r.experiment.id: r for r in readout.read_out_all(engine, reg, end)}
+
+
+def test_the_demo_experiments_give_their_planted_verdicts(demo_readouts):
+    manifest, reg, readouts = demo_readouts
+    assert reg.source == "yaml" and reg.refused == []
+    assert [e["id"] for e in manifest["experiments"]] == ["sl-2pct", "entry-filter"] == [e.id for e in reg.experiments]
+    sl, ef = readouts["sl-2pct"], readouts["entry-filter"]
+    assert sl.final and ef.final and sl.shortfall.reached and ef.shortfall.reached
+    # sl-2pct: planted win probabilities 53 % vs 63 %: significant, and the rule suggests a roll-out
+    assert sl.verdict == "significant improvement in win rate" and sl.primary.comparison.p_value < 1e-3
+    assert 5 < sl.primary.comparison.diff < 15
+    assert sl.suggestion.action == "roll out"
+    # entry-filter: no planted effect: no significant difference, and the rule says iterate
+    assert ef.verdict == "no significant difference in win rate" and ef.primary.comparison.p_value > 0.05
+    assert ef.suggestion.action == "iterate"

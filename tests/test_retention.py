@@ -53,12 +53,21 @@ def test_an_empty_re_extract_past_retention_keeps_the_stored_minutes(loaded, cap
     assert sum("the stored rows are kept" in m for m in caplog.messages) == 3
 
 
-def test_within_retention_the_source_is_believed(loaded, monkeypatch):
-    """Inside the retention window an empty answer means no data: the slice is replaced."""
+def test_within_retention_an_empty_answer_fails_and_keeps_the_stored_minutes(loaded, monkeypatch):
+    """Inside the retention window Prometheus answering no series at all is a fault
+    (a relabelled job, a wrong selector), not a day without probes: the extract fails
+    naming the query and the setting, and nothing stored is replaced (issue 14: an
+    empty answer and an unreachable source end in the same state)."""
+    from kaizen.sources.base import SourceError
+
     engine, _ = loaded
     monkeypatch.setenv("KAIZEN_RETENTION_PROMETHEUS_DAYS", str((date.today() - DAY).days + 30))
-    results = prometheus.extract_range(DAY, DAY, engine, "again", _empty)
-    assert _counts(engine)["raw_probe_minutes"] == 0 and all(r.warning is None for r in results)
+    before = _counts(engine)
+    with pytest.raises(SourceError, match=r"no series matched min_over_time\(probe_success.*"
+                                          r"setting KAIZEN_PROM_PROBE_SELECTOR") as info:
+        prometheus.extract_range(DAY, DAY, engine, "again", _empty)
+    assert not info.value.transient
+    assert _counts(engine) == before
 
 
 def test_a_full_re_extract_past_retention_replaces_as_usual(loaded, monkeypatch):
