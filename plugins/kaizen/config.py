@@ -26,6 +26,7 @@ GITHUB_CONN_ID = "kaizen_github"
 PAGERDUTY_CONN_ID = "kaizen_pagerduty"
 SLACK_CONN_ID = "kaizen_slack"
 GSHEETS_CONN_ID = "kaizen_gsheets"
+SMTP_CONN_ID = "kaizen_smtp"  # failure alerts by e-mail (kaizen.alerts)
 
 # Environment settings (documented in the README).
 ENV_SOURCES = "KAIZEN_SOURCES"  # "demo" reads the demo files; anything else: real APIs
@@ -36,6 +37,7 @@ ENV_SLACK_DAILY_CHANNEL = "KAIZEN_SLACK_DAILY_CHANNEL"
 ENV_SLACK_REVIEWS_CHANNEL = "KAIZEN_SLACK_REVIEWS_CHANNEL"
 ENV_SLACK_OPS_CHANNEL = "KAIZEN_SLACK_OPS_CHANNEL"
 ENV_CAPITAL_BASE = "KAIZEN_CAPITAL_BASE_INR"
+ENV_ALERT_EMAIL = "KAIZEN_ALERT_EMAIL"  # recipients of failure alerts, comma-separated
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -343,3 +345,12 @@ def slack_channel(kind: str) -> str | None:
         "ops": ENV_SLACK_OPS_CHANNEL,
     }[kind]
     return os.environ.get(env) or None
+
+
+def alert_email_recipients(smtp_extra: dict | None = None) -> list[str]:
+    """Who gets failure alerts by e-mail: ``KAIZEN_ALERT_EMAIL`` (comma- or
+    semicolon-separated), else the ``kaizen_smtp`` connection extra ``"to"`` (a string
+    like the setting, or a list)."""
+    raw = os.environ.get(ENV_ALERT_EMAIL) or (smtp_extra or {}).get("to") or ""
+    parts = raw if isinstance(raw, list) else str(raw).replace(";", ",").split(",")
+    return [p.strip() for p in parts if str(p).strip()]

@@ -1,5 +1,6 @@
 """What every Kaizen DAG shares: default args (retries with exponential backoff, a
-timeout on every task, the final-failure alert) and the pools that keep Slack and
+timeout on every task, the final-failure alert — :class:`kaizen.alerts.KaizenAlertNotifier`,
+to the outbox, the Slack ops channel and e-mail, each on its own) and the pools that keep Slack and
 Sheets calls within their rate limits during backfills. Light imports only."""
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from datetime import timedelta
 from airflow.sdk import Param
 from airflow.sdk import task as airflow_task
 
-from kaizen.alerts import notify_task_failure
+from kaizen.alerts import KaizenAlertNotifier
 from kaizen.errors import at_task_boundary
 
 DEFAULT_ARGS = {
@@ -19,7 +20,7 @@ DEFAULT_ARGS = {
     "retry_exponential_backoff": True,
     "max_retry_delay": timedelta(minutes=10),
     "execution_timeout": timedelta(minutes=30),
-    "on_failure_callback": notify_task_failure,
+    "on_failure_callback": [KaizenAlertNotifier("task_failure")],
 }
 
 def task(python_callable=None, **kwargs):
