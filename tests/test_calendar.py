@@ -309,7 +309,9 @@ def test_a_trade_outside_a_special_sessions_hours_is_quarantined(overrides):
     d = date(2027, 3, 6)
     inside = trade("IN", entry="2027-03-06T04:45:00Z", exit="2027-03-06T06:00:00Z")  # 10:15–11:30 IST
     late = trade("LATE", entry="2027-03-06T04:45:00Z", exit="2027-03-06T07:00:00Z")  # exit 12:30 IST
-    n, rows, rejects = trading.parse_trades(d, d, [inside, late])
+    # as of that evening: a trade of a day still to come would be quarantined as future
+    as_of = datetime(2027, 3, 6, 14, 0, tzinfo=cal.UTC)
+    n, rows, rejects = trading.parse_trades(d, d, [inside, late], as_of=as_of)
     assert n == 2 and list(rows["trade_id"]) == ["IN"]
     (rej,) = rejects
     assert rej.record_key == "LATE"

@@ -154,7 +154,8 @@ def test_a_failed_run_is_reported_with_its_task_and_log(result, tmp_path):
     assert failed.state == "failed" and not failed.ok
     tasks = {f["task_id"]: f for f in failed.failed_tasks}
     assert {k: f["state"] for k, f in tasks.items()} == {
-        "compute_rollups": "failed", "render_review": "upstream_failed", "deliver_review": "upstream_failed"}
+        "compute_rollups": "failed", "render_review": "upstream_failed", "deliver_review": "upstream_failed",
+        "check_sources": "upstream_failed"}
     log = tasks["compute_rollups"]["log"]
     assert "Task failed with exception" in log and "unable to open database file" in log
     assert "Done. Returned value was" not in log  # the failure, not the whole run's log
