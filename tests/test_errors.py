@@ -105,7 +105,7 @@ def test_slack_errors_name_the_connection_the_channel_and_slacks_own_details():
 
 
 def test_prometheus_bad_data_is_permanent_and_its_outages_are_not():
-    assert not _prometheus_error("bad_data").transient
+    assert not _prometheus_error("bad_data").transient and not _prometheus_error("execution").transient
     assert _prometheus_error("timeout").transient and _prometheus_error("unavailable").transient
 
 

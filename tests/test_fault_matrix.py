@@ -359,3 +359,8 @@ def test_prometheus_bad_data_through_the_source_fails_the_task_on_its_first_requ
                                                        r"/api/v1/query_range failed with HTTP 400: bad_data"):
             task()
         assert len(fake.requests) == 1 and waits == []
+        # the error names the query Prometheus refused and the setting behind it
+        with pytest.raises(http.HttpError, match=r"\(query 'probe_success', PromQL: min_over_time\(probe_success\{.*"
+                                            r"setting KAIZEN_PROM_PROBE_SELECTOR\)") as info:
+            fetch(start, start + timedelta(hours=1))
+        assert not info.value.transient and info.value.status == 400

@@ -54,7 +54,7 @@ from kaizen.sources.base import (
     iso_z,
     load,
 )
-from kaizen.sources.http import JsonClient
+from kaizen.sources.http import HttpError, JsonClient
 
 log = logging.getLogger(__name__)
 
@@ -138,8 +138,9 @@ def check_body(name: str, body, promql: str | None = None) -> dict:
             raise SourceError(
                 f"Prometheus query {name!r} failed: {body.get('errorType')}: {body.get('error')} "
                 f"(PromQL: {promql or QUERIES[name]}; setting {setting(name)})",
-                # the API's error types: bad_data is the query's fault, the rest the server's
-                transient=body.get("errorType") in ("timeout", "canceled", "execution", "unavailable", "internal"),
+                # the API's error types: bad_data and execution (HTTP 400, 422) are the
+                # query's fault, as JsonClient judges their status; the rest the server's
+                transient=body.get("errorType") in ("timeout", "canceled", "unavailable", "internal"),
             )
         raise SourceError(f"Prometheus query {name!r}: unexpected response {str(body)[:200]!r}")
     data = body.get("data") or {}
@@ -159,8 +160,12 @@ def http_transport(base_url: str, token: str | None = None, **client_kw) -> Tran
         for name, promql in queries().items():
             bodies = []
             for s, e in chunks(start, end):
-                body = client.get_json("/api/v1/query_range",
-                                       {"query": promql, "start": s, "end": e, "step": STEP_S})
+                try:
+                    body = client.get_json("/api/v1/query_range",
+                                           {"query": promql, "start": s, "end": e, "step": STEP_S})
+                except HttpError as exc:  # e.g. HTTP 400 bad_data: name the query it refused
+                    raise HttpError(f"{exc} (query {name!r}, PromQL: {promql}; setting {setting(name)})",
+                                    exc.status, transient=exc.transient) from exc
                 check_body(name, body, promql)
                 bodies.append(body)
             out[name] = bodies
