@@ -19,6 +19,30 @@ from kaizen import config as _config  # noqa: E402
 
 _config.local_airflow_defaults()  # the Makefile's Airflow settings, so plain `pytest` works too
 
+
+def _own_airflow_db_per_worker() -> None:
+    """Under pytest-xdist (``make test`` runs two workers), each worker gets its own copy
+    of the migrated Airflow metadata database: two ``dag.test()`` runs of one DAG and day
+    would otherwise collide in one SQLite file (locks, the same run id). Done before
+    anything imports airflow, which reads its settings at import time."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not worker:
+        return
+    import sqlite3
+
+    source = Path(os.environ["AIRFLOW_HOME"]) / "airflow.db"
+    home = Path(os.environ["AIRFLOW_HOME"]) / f"xdist-{worker}"
+    home.mkdir(parents=True, exist_ok=True)
+    target = home / "airflow.db"
+    target.unlink(missing_ok=True)
+    with sqlite3.connect(source) as src, sqlite3.connect(target) as dst:
+        src.backup(dst)  # a consistent copy even of a database in WAL mode
+    os.environ["AIRFLOW_HOME"] = str(home)
+    os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{target}"
+
+
+_own_airflow_db_per_worker()
+
 PG_ADMIN_URL = os.environ.get("KAIZEN_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 
 
