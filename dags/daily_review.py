@@ -145,7 +145,8 @@ def daily_review():
 
         return render_daily_review(trading_day(period), run_id)
 
-    @task(pool=SLACK_POOL)
+    # first in the Slack pool's queue: the 16:00 post before the readouts and revisions
+    @task(pool=SLACK_POOL, priority_weight=10)
     def post_daily_review(period: dict, rendered: dict, params=None, dag_run=None) -> dict:
         """Send the rendered review (Slack or outbox, by the deliver param and run type); the ledger prevents double posts."""
         from kaizen.pipeline import deliver_daily_review, trading_day
