@@ -37,6 +37,18 @@ def stack(tmp_path_factory, pg_url):
             {"conn_type": "postgres", "host": u.host, "port": u.port, "login": u.username, "schema": u.database}
         ),
     }
+    # the metadata DB on PostgreSQL, as in production: on SQLite the scheduler of a
+    # multi-process stack dies now and then on a native backfill (StaleDataError,
+    # ObjectDeletedError: AIRFLOW_NOTES), which made this test flaky
+    import uuid
+
+    from conftest import _pg_admin_engine
+
+    meta = f"kaizen_live_meta_{uuid.uuid4().hex[:10]}"
+    admin = _pg_admin_engine()
+    with admin.connect() as c:
+        c.exec_driver_sql(f'create database "{meta}"')
+    env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = str(u.set(database=meta).render_as_string(hide_password=False))
     s = AirflowStack(root / "airflow", env)
     try:
         s.start()
@@ -49,6 +61,9 @@ def stack(tmp_path_factory, pg_url):
         yield s
     finally:
         s.stop()
+        with admin.connect() as c:
+            c.exec_driver_sql(f'drop database if exists "{meta}" with (force)')
+        admin.dispose()
         assert s.alive_pids() == [], "processes left behind"
 
 
