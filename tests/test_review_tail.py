@@ -32,23 +32,30 @@ def _week_row(engine, kpi_id: str) -> dict:
         ).mappings().one())
 
 
-def test_the_monday_weekly_review_sees_the_whole_week(range_demo_nov, tmp_path, monkeypatch):
-    from kaizen.cli import dag_for_test
-
+def _run_daily_days(monkeypatch, demo, tmp_path, days) -> sa.Engine:
+    """The demo sources, a SQLite warehouse and the outbox (no Slack); then the daily
+    pipeline's steps for each of ``days`` in order, as the scheduled runs do them."""
     db = tmp_path / "w.db"
     monkeypatch.setenv("KAIZEN_SOURCES", "demo")
-    monkeypatch.setenv("KAIZEN_DEMO_DIR", str(range_demo_nov))
+    monkeypatch.setenv("KAIZEN_DEMO_DIR", str(demo))
     monkeypatch.setenv("KAIZEN_OUT_DIR", str(tmp_path / "out"))
     monkeypatch.setenv("AIRFLOW_CONN_KAIZEN_WAREHOUSE", json.dumps({"conn_type": "sqlite", "host": str(db)}))
     monkeypatch.delenv("AIRFLOW_CONN_KAIZEN_SLACK", raising=False)
-    engine = sa.create_engine(f"sqlite:///{db}")
     pipeline.prepare_warehouse()
-    for d in [date(2026, 11, 13), *WEEK]:  # Friday 13th's window opens the week's Monday
+    for d in days:
         assert cal.is_trading_day(d)
         for source in pipeline.SOURCES:
             pipeline.extract_source(source, d, f"daily-{d}")
         pipeline.compute_day_kpis(d, f"daily-{d}")
         pipeline.compute_rollups_to_date(d, f"daily-{d}")
+    return sa.create_engine(f"sqlite:///{db}")
+
+
+def test_the_monday_weekly_review_sees_the_whole_week(range_demo_nov, tmp_path, monkeypatch):
+    from kaizen.cli import dag_for_test
+
+    # Friday 13th's window opens the week's Monday
+    engine = _run_daily_days(monkeypatch, range_demo_nov, tmp_path, [date(2026, 11, 13), *WEEK])
     # after Friday's run the week is computed to Friday 16:00: minutes are missing
     assert _week_row(engine, "uptime_pct")["denominator"] <= 6_720  # Mon 00:00 – Fri 16:00 IST
     # ended on Sunday, yet not complete while the weekend has not landed: the time
@@ -106,35 +113,21 @@ def test_prometheus_down_at_the_weekly_review_posts_the_gap_then_the_next_daily_
     fails at check_sources (not at compute_rollups, which would have sent nothing).
     Monday's 16:00 daily run, Prometheus back, lands the weekend, completes the week
     and revises the delivered review in place (outbox: revisions.json, version 2)."""
-    import socket
-
     from kaizen import dag_defaults
     from kaizen.cli import dag_for_test
     from kaizen.sources import http, prometheus
 
-    db = tmp_path / "w.db"
-    monkeypatch.setenv("KAIZEN_SOURCES", "demo")
-    monkeypatch.setenv("KAIZEN_DEMO_DIR", str(range_demo_nov))
-    monkeypatch.setenv("KAIZEN_OUT_DIR", str(tmp_path / "out"))
-    monkeypatch.setenv("AIRFLOW_CONN_KAIZEN_WAREHOUSE", json.dumps({"conn_type": "sqlite", "host": str(db)}))
-    monkeypatch.delenv("AIRFLOW_CONN_KAIZEN_SLACK", raising=False)
-    engine = sa.create_engine(f"sqlite:///{db}")
-    pipeline.prepare_warehouse()
-    for d in [date(2026, 11, 13), *WEEK]:
-        for source in pipeline.SOURCES:
-            pipeline.extract_source(source, d, f"daily-{d}")
-        pipeline.compute_day_kpis(d, f"daily-{d}")
-        pipeline.compute_rollups_to_date(d, f"daily-{d}")
+    engine = _run_daily_days(monkeypatch, range_demo_nov, tmp_path, [date(2026, 11, 13), *WEEK])
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        dead = s.getsockname()[1]
-    monkeypatch.setattr(prometheus, "prepare_window", lambda start, end, transport=None: (_ for _ in ()).throw(
-        http.HttpError(f"Prometheus GET /api/v1/query_range still failing after 5 attempts (last: ConnectionError); "
-                       f"Prometheus at 127.0.0.1:{dead} may be down", transient=True)))
-    monkeypatch.setitem(dag_defaults.DEFAULT_ARGS, "retries", 0)
-    at = cal.ist_datetime(date(2026, 11, 23), __import__("datetime").time(10, 0))
-    run = dag_for_test("weekly_review").test(logical_date=at, run_after=at)
+    def down(start, end, transport=None):
+        raise http.HttpError("Prometheus GET /api/v1/query_range still failing after 5 attempts "
+                             "(last: ConnectionError); Prometheus may be down", transient=True)
+
+    with pytest.MonkeyPatch.context() as mp:  # Prometheus down, the task's retries spent
+        mp.setattr(prometheus, "prepare_window", down)
+        mp.setitem(dag_defaults.DEFAULT_ARGS, "retries", 0)
+        at = cal.ist_datetime(date(2026, 11, 23), __import__("datetime").time(10, 0))
+        run = dag_for_test("weekly_review").test(logical_date=at, run_after=at)
     states = {ti.task_id: str(ti.state) for ti in run.get_task_instances()}
     assert str(run.state) == "failed"
     assert states == {"resolve_period": "success", "compute_rollups": "success", "render_review": "success",
@@ -145,12 +138,7 @@ def test_prometheus_down_at_the_weekly_review_posts_the_gap_then_the_next_daily_
     assert not (folder / "revisions.json").exists()
     assert _week_row(engine, "uptime_pct")["is_complete"] in (0, False)
 
-    monkeypatch.undo()  # Prometheus is back (and the environment with it: set it again)
-    monkeypatch.setenv("KAIZEN_SOURCES", "demo")
-    monkeypatch.setenv("KAIZEN_DEMO_DIR", str(range_demo_nov))
-    monkeypatch.setenv("KAIZEN_OUT_DIR", str(tmp_path / "out"))
-    monkeypatch.setenv("AIRFLOW_CONN_KAIZEN_WAREHOUSE", json.dumps({"conn_type": "sqlite", "host": str(db)}))
-    monkeypatch.delenv("AIRFLOW_CONN_KAIZEN_SLACK", raising=False)
+    # Prometheus is back: Monday's daily run
     monday = date(2026, 11, 23)
     for source in pipeline.SOURCES:
         pipeline.extract_source(source, monday, "daily-monday")

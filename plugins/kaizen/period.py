@@ -132,13 +132,8 @@ class Period:
 
     @property
     def range_text(self) -> str:
-        """'23–29 Nov 2026', '30 Nov – 6 Dec 2026', '29 Dec 2025 – 4 Jan 2026'."""
-        a, b = self.start, self.end
-        if a.year != b.year:
-            return f"{a.day} {a:%b %Y} – {b.day} {b:%b %Y}"
-        if a.month != b.month:
-            return f"{a.day} {a:%b} – {b.day} {b:%b %Y}"
-        return f"{a.day}–{b.day} {b:%b %Y}"
+        """'23–29 Nov 2026' (see :func:`range_text`)."""
+        return range_text(self.start, self.end)
 
     def __str__(self) -> str:
         return self.key
@@ -253,3 +248,13 @@ def windows_utc(first: date, last: date) -> tuple[datetime, datetime]:
     """From the review window start of trading day ``first`` to the end of ``last``'s:
     the time a range of daily extracts covers."""
     return Period.day(first).opens_utc, Period.day(last).closes_utc
+
+
+def range_text(a: date, b: date) -> str:
+    """Two dates as one span: '23–29 Nov 2026', '30 Nov – 6 Dec 2026',
+    '29 Dec 2025 – 4 Jan 2026'."""
+    if a.year != b.year:
+        return f"{a.day} {a:%b %Y} – {b.day} {b:%b %Y}"
+    if a.month != b.month:
+        return f"{a.day} {a:%b} – {b.day} {b:%b %Y}"
+    return f"{a.day}–{b.day} {b:%b %Y}"

@@ -35,6 +35,7 @@ import sqlalchemy as sa
 
 from kaizen.experiments.readout import MetricResult, Readout
 from kaizen.experiments.registry import AVG_PROFIT, INSUFFICIENT, MAX_DRAWDOWN, METRIC_NAMES, WIN_RATE
+from kaizen.period import range_text
 from kaizen.reports import render as rr
 from kaizen.reports.model import sheet_number
 
@@ -88,22 +89,10 @@ def day_text(d: date) -> str:
     return f"{d.day} {d:%b %Y}"
 
 
-def dates_text(first: date, last: date) -> str:
-    """'2–13 Nov 2026', '23 Nov – 4 Dec 2026', '28 Dec 2026 – 8 Jan 2027'."""
-    if first.year != last.year:
-        return f"{day_text(first)} – {day_text(last)}"
-    if first.month != last.month:
-        return f"{first.day} {first:%b} – {day_text(last)}"
-    return f"{first.day}–{day_text(last)}"
-
-
 def _signed_pct(v: float, decimals: int = 1, suffix: str = " %") -> str:
     """'+2.9 %', '−1.8 %', '0.0 %' (a value that rounds to 0 has no sign)."""
     q = round(float(v), decimals)
-    body = f"{abs(q):.{decimals}f}{suffix}"
-    if q > 0:
-        return "+" + body
-    return rr.MINUS + body if q < 0 else body
+    return rr.signed(q, f"{abs(q):.{decimals}f}{suffix}", plus=True)
 
 
 def value_text(metric: str, value: float | None) -> str:
@@ -262,7 +251,7 @@ def view(r: Readout) -> ReadoutView:
         r=r,
         title=title,
         status=status_text(r),
-        planned=dates_text(e.planned_start, e.planned_end),
+        planned=range_text(e.planned_start, e.planned_end),
         ci=ci_label(e.alpha),
         arms=arms,
         metrics=metrics,

@@ -93,7 +93,9 @@ def group_indian(n: int) -> str:
     return ",".join(parts) + "," + tail
 
 
-def _signed(value: float, body: str, plus: bool) -> str:
+def signed(value: float, body: str, plus: bool) -> str:
+    """``body`` (the magnitude, formatted) with the sign of ``value``: '−' below 0, '+'
+    above it when ``plus``, none at 0."""
     if value < 0:
         return MINUS + body
     return ("+" + body) if plus and value > 0 else body
@@ -107,14 +109,14 @@ def inr(value, decimals: int = 0, plus: bool = False) -> str:
     body = "₹" + group_indian(whole)
     if decimals:
         body += f"{q - whole:.{decimals}f}"[1:]
-    return _signed(v if q else 0.0, body, plus)
+    return signed(v if q else 0.0, body, plus)
 
 
 def count(value) -> str:
     """An integer count with Indian grouping: 123456 → '1,23,456'."""
     v = float(value)
     n = int(round(abs(v)))
-    return _signed(v if n else 0.0, group_indian(n), False)
+    return signed(v if n else 0.0, group_indian(n), False)
 
 
 def number(value, decimals: int = 2) -> str:
@@ -123,7 +125,7 @@ def number(value, decimals: int = 2) -> str:
     s = f"{abs(v):.{decimals}f}".rstrip("0").rstrip(".") if decimals else f"{abs(v):.0f}"
     whole, _, frac = s.partition(".")
     body = group_indian(int(whole)) + ("." + frac if frac else "")
-    return _signed(v if float(s) else 0.0, body, False)
+    return signed(v if float(s) else 0.0, body, False)
 
 
 def pct(value, decimals: int = 2) -> str:

@@ -32,7 +32,7 @@ import sqlalchemy as sa
 from kaizen import calendar as cal
 from kaizen import config
 from kaizen.kpis.maths import drawdown_series
-from kaizen.period import Period, window_day
+from kaizen.period import Period, range_text, window_day
 from kaizen.reports import model, render
 from kaizen.reports.model import (
     UNIT_SUFFIX,
@@ -365,15 +365,6 @@ def fiscal_quarter(d: date) -> str:
     """Indian fiscal quarter (April–March, named by the year it ends): Oct 2026 → 'FY27 Q3'."""
     fy = d.year + 1 if d.month >= 4 else d.year
     return f"FY{fy % 100:02d} Q{(d.month - 4) % 12 // 3 + 1}"
-
-
-def range_text(a: date, b: date) -> str:
-    """'23–29 Nov 2026', '30 Nov – 6 Dec 2026', '29 Dec 2025 – 4 Jan 2026'."""
-    if a.year != b.year:
-        return f"{a.day} {a:%b %Y} – {b.day} {b:%b %Y}"
-    if a.month != b.month:
-        return f"{a.day} {a:%b} – {b.day} {b:%b %Y}"
-    return f"{a.day}–{b.day} {b:%b %Y}"
 
 
 def _grain(kind: str) -> str:
