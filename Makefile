@@ -70,8 +70,9 @@ replay: $(STAMP) airflow-db
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
+# requirements.txt from the venv, in two sections: the production image's, then test tools
 freeze: $(STAMP)
-	$(BIN)/uv pip freeze --python $(BIN)/python | grep -vE '^(uv|pip)==' > requirements.txt.new
+	$(BIN)/python .ci/freeze.py requirements.txt
 
 clean:
 	rm -rf $(VENV) $(AIRFLOW_HOME) data out
