@@ -147,6 +147,7 @@ class Data:
     recoveries: list  # (incident id, resolved_at, deployment finished_at)
     action_items: list
     postmortems: dict  # incident id → first post-mortem issue created_at
+    conn: object = None  # the connection read from: families that load their own rows (team, cost) use it
 
 
 TRADING_FACT_COLS = ("trading_day", "trades", "wins", "losses", "net_pnl_inr", "net_pnl_rest_inr",
@@ -323,6 +324,7 @@ def load_data(conn, scopes, executions: dict | None = None) -> Data:
         recoveries=recoveries,
         action_items=action_items,
         postmortems=postmortems,
+        conn=conn,
     )
 
 
