@@ -35,7 +35,7 @@ import pendulum
 from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.sdk import AsyncCallback, DeadlineAlert, DeadlineReference, Param, TriggerRule, dag
 
-from kaizen.dag_defaults import DEFAULT_ARGS, SLACK_POOL, deliver_param, task
+from kaizen.dag_defaults import DEFAULT_ARGS, SLACK_POOL, deliver_param, deliver_queue, task
 from kaizen.pipeline import SOURCES
 from kaizen.timetables import NSETradingDayTimetable
 
@@ -107,7 +107,7 @@ def daily_review():
 
         return compute_rollups_to_date(trading_day(period), run_id)
 
-    @task(pool=SLACK_POOL)
+    @task(pool=SLACK_POOL, **deliver_queue())
     def revise_reviews(rollups: dict, params=None, dag_run=None, run_id=None) -> list[dict]:
         """Reviews already delivered for ended periods this run changed (late data), revised in place when their content changed."""
         from kaizen.pipeline import revise_reviews
@@ -119,7 +119,7 @@ def daily_review():
             run_type=str(getattr(dag_run, "run_type", "") or ""),
         )
 
-    @task(pool=SLACK_POOL)
+    @task(pool=SLACK_POOL, **deliver_queue())
     def revise_recovered(period: dict, params=None, dag_run=None, run_id=None) -> list[dict]:
         """Earlier days whose missing source this run landed: their KPIs recomputed and their delivered reviews revised in place."""
         from kaizen.pipeline import revise_recovered, trading_day
@@ -146,7 +146,7 @@ def daily_review():
         return render_daily_review(trading_day(period), run_id)
 
     # first in the Slack pool's queue: the 16:00 post before the readouts and revisions
-    @task(pool=SLACK_POOL, priority_weight=10)
+    @task(pool=SLACK_POOL, priority_weight=10, **deliver_queue())
     def post_daily_review(period: dict, rendered: dict, params=None, dag_run=None) -> dict:
         """Send the rendered review (Slack or outbox, by the deliver param and run type); the ledger prevents double posts."""
         from kaizen.pipeline import deliver_daily_review, trading_day
@@ -158,7 +158,7 @@ def daily_review():
             run_type=str(getattr(dag_run, "run_type", "") or ""),
         )
 
-    @task(pool=SLACK_POOL)
+    @task(pool=SLACK_POOL, **deliver_queue())
     def read_out_experiments(period: dict, params=None, dag_run=None, run_id=None) -> dict:
         """A/B experiments of the registry read out as of the day; an ended experiment's readout posted once (revised in place on late trades)."""
         from kaizen.pipeline import read_out_experiments, trading_day

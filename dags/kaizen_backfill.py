@@ -24,7 +24,7 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import Param, dag
 
-from kaizen.dag_defaults import DEFAULT_ARGS, SLACK_POOL, task
+from kaizen.dag_defaults import DEFAULT_ARGS, SLACK_POOL, deliver_queue, task
 
 
 @dag(
@@ -85,7 +85,7 @@ def kaizen_backfill():
             return plan_backfill(request)
         return rebuild_backfill(request, run_id)
 
-    @task(pool=SLACK_POOL)
+    @task(pool=SLACK_POOL, **deliver_queue())
     def deliver_range(request: dict, rebuilt: dict, run_id=None) -> dict:
         """Re-deliver the range's reports where asked (ledger: no double posts)."""
         from kaizen.pipeline import deliver_backfill

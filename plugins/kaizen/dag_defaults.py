@@ -5,6 +5,7 @@ Sheets calls within their rate limits during backfills. Light imports only."""
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 
 from airflow.sdk import Param
@@ -39,6 +40,17 @@ def task(python_callable=None, **kwargs):
 # themselves are created from plugins/kaizen/pools.json (`airflow pools import`).
 SLACK_POOL = "kaizen_slack"
 SHEETS_POOL = "kaizen_sheets"
+
+# The Celery queue of the tasks that talk to Slack or Sheets; only the workers allowed to
+# reach them listen on it (`airflow celery worker -q kaizen_deliver`). Read at parse time.
+ENV_DELIVER_QUEUE = "KAIZEN_DELIVER_QUEUE"
+
+
+def deliver_queue() -> dict:
+    """``queue=`` for a task that delivers (``@task(pool=SLACK_POOL, **deliver_queue())``):
+    ``KAIZEN_DELIVER_QUEUE`` when set, else nothing (Airflow's default queue)."""
+    queue = os.environ.get(ENV_DELIVER_QUEUE, "").strip()
+    return {"queue": queue} if queue else {}
 
 
 def deliver_param() -> Param:

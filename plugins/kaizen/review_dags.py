@@ -7,7 +7,7 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import Param, dag
 
-from kaizen.dag_defaults import DEFAULT_ARGS, SLACK_POOL, deliver_param, task
+from kaizen.dag_defaults import DEFAULT_ARGS, SLACK_POOL, deliver_param, deliver_queue, task
 
 
 def review_dag(kind: str, timetable, doc_md: str):
@@ -58,7 +58,7 @@ def review_dag(kind: str, timetable, doc_md: str):
 
             return render_review(period, run_id)
 
-        @task(pool=SLACK_POOL)
+        @task(pool=SLACK_POOL, **deliver_queue())
         def deliver_review(rendered: dict, params=None, dag_run=None) -> dict:
             """Slack thread (or outbox) and Sheets; the ledger updates in place and never posts twice."""
             from kaizen.pipeline import deliver_review
