@@ -1,10 +1,9 @@
-"""Operations: the backfill form's validation (every wrong field named), the API
-guard that answers 400 before a run exists, the delivery mode of backfill runs, and
-the final-failure alert."""
+"""Operations: the backfill form's validation (every wrong field named), the delivery
+mode of backfill runs, and the final-failure alert. The API guard that refuses a bad
+form before a run exists is tested in test_params_guard.py."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 from datetime import date
 from types import SimpleNamespace
@@ -12,7 +11,6 @@ from types import SimpleNamespace
 import pytest
 
 from kaizen.backfill import BackfillParamError, validate
-from kaizen.params_guard import BackfillParamsGuard
 from kaizen.pipeline import ParamError, delivery_sink
 
 TODAY = date(2026, 11, 29)
@@ -53,51 +51,6 @@ def test_every_wrong_field_is_reported_at_once():
         validate({"start": "x", "end": "2026-12-31", "grains": ["hour"]}, today=TODAY)
     fields = [e.split(":")[0] for e in err.value.errors]
     assert fields == ["start", "end", "grains"]
-
-
-def _call_guard(path: str, body: dict) -> tuple[int | None, dict | None, bool]:
-    """Drive the ASGI middleware; returns (status it sent, its body, whether the app ran)."""
-    reached = {}
-
-    async def app(scope, receive, send):
-        data, more = b"", True
-        while more:
-            msg = await receive()
-            data, more = data + msg.get("body", b""), msg.get("more_body", False)
-        reached["body"] = json.loads(data)
-
-    sent = []
-
-    async def send(message):
-        sent.append(message)
-
-    raw = json.dumps(body).encode()
-    chunks = [raw[:10], raw[10:]]
-
-    async def receive():
-        chunk = chunks.pop(0)
-        return {"type": "http.request", "body": chunk, "more_body": bool(chunks)}
-
-    scope = {"type": "http", "method": "POST", "path": path}
-    asyncio.run(BackfillParamsGuard(app)(scope, receive, send))
-    if sent:
-        return sent[0]["status"], json.loads(sent[1]["body"]), "body" in reached
-    return None, None, reached.get("body") == body
-
-
-def test_guard_refuses_end_before_start_with_400():
-    status, body, reached = _call_guard(
-        "/api/v2/dags/kaizen_backfill/dagRuns", {"logical_date": None, "conf": {"start": "2026-11-20", "end": "2026-11-02"}}
-    )
-    assert (status, reached) == (400, False)
-    assert "end: 2026-11-02 is before start 2026-11-20" in body["detail"]
-
-
-def test_guard_passes_good_forms_and_other_dags_through_unchanged():
-    good = {"logical_date": None, "conf": {"start": "2026-11-02", "end": "2026-11-06"}}
-    assert _call_guard("/api/v2/dags/kaizen_backfill/dagRuns", good) == (None, None, True)
-    other = {"logical_date": None, "conf": {"start": "2026-11-20", "end": "2026-11-02"}}
-    assert _call_guard("/api/v2/dags/daily_review/dagRuns", other) == (None, None, True)
 
 
 @pytest.mark.parametrize(
