@@ -318,15 +318,42 @@ def _compute_chunk(engine, cat, run_id: str, grains, chunk: list[date], final: b
 
 
 def plan_backfill(request: dict) -> dict:
-    """What a backfill would do (dry run): nothing is written."""
+    """What a backfill would do (dry run), reading and writing nothing: the trading days
+    it would extract, and per grain the periods it would recompute, as :func:`rebuild`
+    chooses them — the range's trading days for ``day``; for the rollups every week,
+    month and quarter holding any of the data a load of the range lands (from the
+    previous session's review time, :func:`window_first_day`), up to the last session's
+    cut-off. A period that starts after that cut-off (a range ending on a holiday that
+    opens a month) is recomputed only when the warehouse holds later data: not listed.
 
+    Returns ``{"dry_run", "reextract", "trading_days": [ISO dates], "periods": {grain:
+    [keys]}, "plan": [lines a person reads]}``; the lines are logged too."""
     first, last = date.fromisoformat(request["start"]), date.fromisoformat(request["end"])
     days = cal.trading_days(first, last)
-    plan = {"dry_run": True, "reextract": request.get("reextract", True), "trading_days": len(days),
-            "first": str(days[0]) if days else None, "last": str(days[-1]) if days else None, "periods": {}}
+    reextract = request.get("reextract", True)
+    chosen: dict[str, list[Period]] = {}
     for grain in request["grains"]:
-        plan["periods"][grain] = len(days) if grain == "day" else len(Period.between(grain, first, last))
-    return plan
+        if grain == "day" or not days:
+            chosen[grain] = [Period.day(d) for d in days]
+            continue
+        cut_off = Period.day(days[-1]).closes_utc
+        chosen[grain] = [p for p in Period.between(grain, window_first_day(days[0]), last) if p.opens_utc < cut_off]
+    if not days:
+        lines = [f"No NSE trading day in {first} … {last}: nothing to extract or recompute."]
+    elif reextract:
+        lines = [f"Extract {len(days)} trading day(s) {days[0]} … {days[-1]} from every source: "
+                 + ", ".join(d.isoformat() for d in days)]
+    else:
+        lines = [f"Extract nothing (reextract off); recompute from what the warehouse holds for "
+                 f"{len(days)} trading day(s) {days[0]} … {days[-1]}."]
+    for grain, periods in chosen.items():
+        if days:
+            shown = ", ".join(p.key if grain == "day" else f"{p.key} ({p.range_text})" for p in periods)
+            lines.append(f"Recompute {grain}: {len(periods)} period(s): {shown}")
+    for line in lines:
+        log.info("dry run: %s", line)
+    return {"dry_run": True, "reextract": reextract, "trading_days": [d.isoformat() for d in days],
+            "periods": {g: [p.key for p in ps] for g, ps in chosen.items()}, "plan": lines}
 
 
 def rebuild_backfill(request: dict, run_id: str) -> dict:
