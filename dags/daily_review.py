@@ -42,6 +42,7 @@ from kaizen.timetables import NSETradingDayTimetable
 
 @dag(
     dag_id="daily_review",
+    description="Daily trading review: the trading day's KPIs against targets, posted at 16:00 IST on NSE trading days.",
     schedule=NSETradingDayTimetable(),
     start_date=pendulum.datetime(2026, 1, 1, tz="Asia/Kolkata"),
     catchup=False,

@@ -29,6 +29,8 @@ from kaizen.dag_defaults import DEFAULT_ARGS, SLACK_POOL, deliver_queue, task
 
 @dag(
     dag_id="kaizen_backfill",
+    description="Repair a date range: re-extract, recompute the chosen KPI grains, re-deliver if asked; "
+    "a dry run lists the periods.",
     schedule=None,
     start_date=pendulum.datetime(2026, 1, 1, tz="Asia/Kolkata"),
     catchup=False,
@@ -41,10 +43,15 @@ from kaizen.dag_defaults import DEFAULT_ARGS, SLACK_POOL, deliver_queue, task
             type="string", format="date", description="First trading day to rebuild (YYYY-MM-DD, IST)."
         ),
         "end": Param(type="string", format="date", description="Last trading day to rebuild (YYYY-MM-DD, IST)."),
+        # a multi-select in the trigger form: the UI's FlexibleForm renders an array
+        # Param with `examples` as one (FieldSelector.tsx, isFieldMultiSelect); `items`
+        # keeps the JSON-schema check of each value
         "grains": Param(
             ["day", "week", "month", "quarter"],
             type="array",
             items={"type": "string", "enum": ["day", "week", "month", "quarter"]},
+            examples=["day", "week", "month", "quarter"],
+            values_display={"day": "day (trading days)", "week": "week (ISO)", "month": "month", "quarter": "quarter"},
             minItems=1,
             uniqueItems=True,
             description="KPI grains to recompute.",

@@ -18,4 +18,9 @@ Sheets or `out/monthly_review/<YYYY-MM>/`. Re-runs update in place, never post t
 from kaizen.review_dags import review_dag
 from kaizen.timetables import MonthlyReviewTimetable
 
-review_dag("monthly", MonthlyReviewTimetable(hour=14, minute=0), __doc__)
+review_dag(
+    "monthly",
+    MonthlyReviewTimetable(hour=14, minute=0),
+    __doc__,
+    description="Monthly review of the previous month, first Monday 14:00 IST: trading against goals, reliability, DORA.",
+)

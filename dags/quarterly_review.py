@@ -17,4 +17,9 @@ Sheets or `out/quarterly_review/<YYYY-Qn>/`. Re-runs update in place, never post
 from kaizen.review_dags import review_dag
 from kaizen.timetables import QuarterlyReviewTimetable
 
-review_dag("quarterly", QuarterlyReviewTimetable(hour=10, minute=0), __doc__)
+review_dag(
+    "quarterly",
+    QuarterlyReviewTimetable(hour=10, minute=0),
+    __doc__,
+    description="Quarterly review, quarter to date, last Friday of the quarter 10:00 IST: KPI achievement, error budget.",
+)

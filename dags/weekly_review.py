@@ -21,4 +21,9 @@ same Slack message and adds a "Revised" note; unchanged, it sends nothing.
 from kaizen.review_dags import review_dag
 from kaizen.timetables import WeeklyReviewTimetable
 
-review_dag("weekly", WeeklyReviewTimetable(hour=10, minute=0), __doc__)
+review_dag(
+    "weekly",
+    WeeklyReviewTimetable(hour=10, minute=0),
+    __doc__,
+    description="Weekly review of the previous ISO week, Mondays 10:00 IST: KPIs against targets, incidents, DORA.",
+)

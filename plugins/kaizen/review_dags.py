@@ -10,9 +10,10 @@ from airflow.sdk import Param, dag
 from kaizen.dag_defaults import DEFAULT_ARGS, SLACK_POOL, deliver_param, deliver_queue, task
 
 
-def review_dag(kind: str, timetable, doc_md: str):
+def review_dag(kind: str, timetable, doc_md: str, *, description: str):
     @dag(
         dag_id=f"{kind}_review",
+        description=description,
         schedule=timetable,
         start_date=pendulum.datetime(2026, 1, 1, tz="Asia/Kolkata"),
         catchup=False,
