@@ -38,6 +38,10 @@ ENV_SLACK_REVIEWS_CHANNEL = "KAIZEN_SLACK_REVIEWS_CHANNEL"
 ENV_SLACK_OPS_CHANNEL = "KAIZEN_SLACK_OPS_CHANNEL"
 ENV_CAPITAL_BASE = "KAIZEN_CAPITAL_BASE_INR"
 ENV_ALERT_EMAIL = "KAIZEN_ALERT_EMAIL"  # recipients of failure alerts, comma-separated
+# post-mortem drafts opened as pull requests in this repository (owner/name) through
+# kaizen_github; unset: drafts stay local (kaizen.delivery.github_prs)
+ENV_POSTMORTEM_REPO = "KAIZEN_POSTMORTEM_REPO"
+ENV_POSTMORTEM_BASE_BRANCH = "KAIZEN_POSTMORTEM_BASE_BRANCH"  # default: the repository's default branch
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PACKAGE_DIR = Path(__file__).resolve().parent

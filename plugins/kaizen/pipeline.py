@@ -129,15 +129,27 @@ def compute_day_kpis(day: date, run_id: str) -> dict:
     return {"kpis": len(rows), "statuses": statuses}
 
 
-def draft_postmortems(day: date, lookback_days: int = 7) -> list[dict]:
-    """Drafts for P0/P1 incidents resolved in the week up to ``day`` (idempotent)."""
+def draft_postmortems(day: date, lookback_days: int = 7, run_id: str | None = None) -> list[dict]:
+    """Drafts for P0/P1 incidents resolved in the week up to ``day`` (idempotent), in
+    ``<out_dir>/post-mortems/``; with ``KAIZEN_POSTMORTEM_REPO`` set, each also opened as
+    one pull request there (``pr``: kaizen.delivery.github_prs; a person's edit on the
+    branch is never overwritten, a closed or merged PR never written to)."""
 
     from kaizen import config, warehouse
+    from kaizen.delivery import github_prs
     from kaizen.reports import postmortem
 
-    return postmortem.draft_postmortems(
-        warehouse.get_engine(), day - timedelta(days=lookback_days), day, config.out_dir()
-    )
+    engine = warehouse.get_engine()
+    first = day - timedelta(days=lookback_days)
+    local = postmortem.draft_postmortems(engine, first, day, config.out_dir())
+    target = github_prs.target_from_settings()
+    if target is None:
+        return local
+    prs = {
+        r["incident_id"]: r
+        for r in github_prs.publish(engine, postmortem.drafts(engine, first, day), target, run_id=run_id)
+    }
+    return [{**r, "pr": prs.get(r["incident_id"])} for r in local]
 
 
 def window_first_day(day: date) -> date:

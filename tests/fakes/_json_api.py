@@ -1,5 +1,7 @@
 """A tiny threaded HTTP server base for the fake APIs: real sockets on 127.0.0.1 with
 an ephemeral port, a request log, and switchable faults consumed one per request.
+GET requests go to ``route``; POST, PUT and PATCH, with their parsed JSON body, to
+``route_write`` (405 unless a fake implements it); the log records method and body.
 
 Besides each service's own error answers (``fault(kind)`` of the subclass), every fake
 knows the transport faults of :data:`TRANSPORT_FAULTS`, answered over the wire as a
@@ -52,18 +54,40 @@ class FakeAPI:
             disable_nagle_algorithm = True  # no 40 ms delayed-ACK stall per response
 
             def do_GET(self):  # noqa: N802
+                self.serve("GET")
+
+            def do_POST(self):  # noqa: N802
+                self.serve("POST")
+
+            def do_PUT(self):  # noqa: N802
+                self.serve("PUT")
+
+            def do_PATCH(self):  # noqa: N802
+                self.serve("PATCH")
+
+            def serve(self, method):
                 parts = urlsplit(self.path)
                 query = parse_qs(parts.query, keep_blank_values=True)
                 headers = {k.lower(): v for k, v in self.headers.items()}
-                fake.requests.append({"path": parts.path, "query": query, "headers": headers})
+                sent = None
+                if method != "GET":
+                    raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                    try:
+                        sent = json.loads(raw) if raw else None
+                    except ValueError:
+                        sent = raw
+                fake.requests.append({"method": method, "path": parts.path, "query": query, "headers": headers,
+                                      "body": sent})
                 kind = fake.always or (fake.faults.pop(0) if fake.faults else None)
                 if kind in TRANSPORT_FAULTS:
                     self.transport_fault(kind)
                     return
                 if kind:
                     status, hdrs, body = fake.fault(kind)
-                else:
+                elif method == "GET":
                     status, hdrs, body = fake.route("GET", parts.path, query, headers)
+                else:
+                    status, hdrs, body = fake.route_write(method, parts.path, query, headers, sent)
                 data = (
                     body
                     if isinstance(body, bytes)
@@ -148,6 +172,10 @@ class FakeAPI:
 
     def fault(self, kind):  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def route_write(self, method, path, query, headers, body):
+        """A POST/PUT/PATCH with its parsed JSON ``body``; a fake that takes none answers 405."""
+        return 405, {}, {"message": f"{method} not supported by this fake"}
 
     def paths(self) -> list[str]:
         return [r["path"] for r in self.requests]

@@ -23,6 +23,11 @@ File names: ``YYYYMMDD`` (IST trigger date) + ``_`` + the title slugified (ASCII
 lower case, ``_`` between words, ≤ 60 characters). When two P0/P1 incidents of the same
 date have the same slug, the later-triggered ones get ``_<incident number>`` appended.
 
+:func:`drafts` renders the same drafts without writing them: the hook through which
+:mod:`kaizen.delivery.github_prs` opens one pull request per incident (when
+``KAIZEN_POSTMORTEM_REPO`` is set), and :func:`drafts_for_period` gives the weekly
+review each draft's pull request recorded in ``postmortem_prs``.
+
 Idempotent and safe for human edits: the first line of a draft is
 ``<!-- kaizen:draft incident=<id> sha256=<hash of the rest of the file> -->``. A
 re-run rewrites a file only while that hash still matches (untouched draft), and
@@ -36,6 +41,7 @@ import calendar as pycal
 import hashlib
 import re
 import unicodedata
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
@@ -274,26 +280,77 @@ def render_draft(pm: dict) -> str:
 
 
 # ---------------------------------------------------------------- writing
+@dataclass(frozen=True)
+class Draft:
+    """One incident's draft as Kaizen renders it now: what the local file and the
+    pull request of :mod:`kaizen.delivery.github_prs` are written from."""
+
+    incident_id: str  # PagerDuty incident id (the marker's ``incident=``)
+    incident_ref: str  # INC-YYYY-###
+    incident_number: int
+    title: str  # untrusted text, as written in PagerDuty
+    priority: str
+    service: str
+    file: str  # post-mortems/YYYYMMDD_incident_name.md (relative: the same in out_dir and in a repository)
+    text: str  # the whole file: marker line + body
+    resolved_at: datetime
+    due_at: datetime  # resolution + 48 h
+
+    @property
+    def due_text(self) -> str:
+        return _ist(self.due_at, "%a %d %b %Y %H:%M IST")
+
+
+def _range(first_day: date, last_day: date) -> tuple[datetime, datetime]:
+    if last_day < first_day:
+        raise ValueError(f"last_day {last_day} is before first_day {first_day}")
+    start = datetime.combine(first_day, time(0), tzinfo=cal.IST).astimezone(UTC)
+    end = datetime.combine(last_day + timedelta(days=1), time(0), tzinfo=cal.IST).astimezone(UTC)
+    return start, end
+
+
+def _drafts(conn, start: datetime, end: datetime):
+    for inc in _incidents(conn, start, end):
+        pm = build_context(conn, inc)
+        yield Draft(
+            incident_id=pm["incident_id"],
+            incident_ref=pm["incident_ref"],
+            incident_number=pm["incident_number"],
+            title=str(pm["title"]),
+            priority=str(pm["severity"]),
+            service=str(pm["service"]),
+            file=f"{DIR_NAME}/{_file_name(conn, inc)}",
+            text=render_draft(pm),
+            resolved_at=_py(inc["resolved_at"]),
+            due_at=pm["due_at"],
+        )
+
+
+def drafts(engine, first_day: date, last_day: date) -> list[Draft]:
+    """The draft of every P0/P1 incident resolved in [first_day 00:00 IST,
+    last_day + 1 00:00 IST), rendered from the warehouse (nothing written): the hook
+    the pull-request flow (:mod:`kaizen.delivery.github_prs`) publishes from."""
+    start, end = _range(first_day, last_day)
+    with engine.connect() as conn:
+        return list(_drafts(conn, start, end))
+
+
 def draft_postmortems(engine, first_day: date, last_day: date, out_dir) -> list[dict]:
     """Write (or leave alone) the draft of every P0/P1 incident resolved in
     [first_day 00:00 IST, last_day + 1 00:00 IST). Returns one dict per incident:
     ``incident_id``, ``path``, ``due_at`` (ISO UTC), ``status`` (``written``,
     ``unchanged`` or ``skipped`` — edited by hand) and, when skipped, ``reason``."""
-    if last_day < first_day:
-        raise ValueError(f"last_day {last_day} is before first_day {first_day}")
-    start = datetime.combine(first_day, time(0), tzinfo=cal.IST).astimezone(UTC)
-    end = datetime.combine(last_day + timedelta(days=1), time(0), tzinfo=cal.IST).astimezone(UTC)
+    start, end = _range(first_day, last_day)
     folder = Path(out_dir) / DIR_NAME
     out: list[dict] = []
     with engine.connect() as conn:
-        for inc in _incidents(conn, start, end):
-            pm = build_context(conn, inc)
-            path = folder / _file_name(conn, inc)
-            text = render_draft(pm)
+        for d in _drafts(conn, start, end):
+            path = Path(out_dir) / d.file
+            text = d.text
             result = {
-                "incident_id": pm["incident_id"],
+                "incident_id": d.incident_id,
                 "path": str(path),
-                "due_at": pm["due_at"].astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "due_at": d.due_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
             }
             if path.exists():
                 old = path.read_text(encoding="utf-8")
@@ -320,7 +377,11 @@ def draft_postmortems(engine, first_day: date, last_day: date, out_dir) -> list[
 def drafts_for_period(conn, start: datetime, end: datetime) -> list[dict]:
     """P0/P1 incidents resolved in [start, end) with their draft's file name, the 48 h
     due time and whether a post-mortem was published (GitHub issue labelled
-    ``postmortem``) and on time — what the weekly review announces."""
+    ``postmortem``) and on time — what the weekly review announces. With a pull
+    request recorded in ``postmortem_prs`` (:mod:`kaizen.delivery.github_prs`):
+    ``pr_number``, ``pr_url`` and ``pr_state`` (``open``, ``closed``, ``merged``);
+    without one, None (the review then names the local file)."""
+    prs = _recorded_prs(conn)
     published: dict[str, datetime] = {}
     try:
         for r in warehouse.read_frame(
@@ -347,6 +408,24 @@ def drafts_for_period(conn, start: datetime, end: datetime) -> list[dict]:
                 "due_text": _ist(due, "%a %d %b %H:%M IST"),
                 "published": pub is not None,
                 "on_time": pub is not None and pub <= due,
+                **prs.get(inc["incident_id"], {"pr_number": None, "pr_url": None, "pr_state": None}),
             }
         )
     return out
+
+
+def _recorded_prs(conn) -> dict[str, dict]:
+    """incident id → the pull request last recorded for it (any repository; the most
+    recently updated row wins)."""
+    try:
+        rows = warehouse.read_frame(
+            conn,
+            "select incident_id, pr_number, pr_url, pr_state from postmortem_prs order by updated_at, repo",
+        ).to_dict("records")
+    except (sa.exc.OperationalError, sa.exc.ProgrammingError):  # a warehouse from before postmortem_prs
+        conn.rollback()
+        return {}
+    return {
+        r["incident_id"]: {"pr_number": int(r["pr_number"]), "pr_url": r["pr_url"], "pr_state": r["pr_state"]}
+        for r in rows
+    }

@@ -42,6 +42,7 @@ DDL_FILES = (
     "period_coverage.sql",
     "source_outages.sql",
     "report_deliveries.sql",
+    "postmortem_prs.sql",
     "experiments.sql",
     "experiment_results.sql",
     "kaizen_schema.sql",
