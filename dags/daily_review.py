@@ -132,12 +132,13 @@ def daily_review():
             run_type=str(getattr(dag_run, "run_type", "") or ""),
         )
 
-    @task
-    def draft_postmortems(period: dict) -> list[dict]:
-        """Post-mortem drafts for P0/P1 incidents resolved in the last week (a human-edited draft is never overwritten)."""
+    # opens GitHub pull requests when KAIZEN_POSTMORTEM_REPO is set: a delivering task
+    @task(**deliver_queue())
+    def draft_postmortems(period: dict, run_id=None) -> list[dict]:
+        """Post-mortem drafts for P0/P1 incidents resolved in the last week, each opened as one GitHub PR when configured (a human-edited draft is never overwritten)."""
         from kaizen.pipeline import draft_postmortems, trading_day
 
-        return draft_postmortems(trading_day(period))
+        return draft_postmortems(trading_day(period), run_id=run_id)
 
     @task
     def render_daily_review(period: dict, run_id=None) -> dict:
