@@ -15,7 +15,7 @@ export AIRFLOW__CORE__PARALLELISM := 4
 export AIRFLOW__LOGGING__COLORED_CONSOLE_LOG := False
 export PYTHONPATH := $(CURDIR)/plugins
 
-.PHONY: demo test lint venv airflow-db freeze clean snapshot-check replay
+.PHONY: demo test lint venv airflow-db freeze clean snapshot-check replay ui
 
 $(STAMP): requirements.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -36,6 +36,12 @@ airflow-db: $(AIRFLOW_HOME)/.migrated
 
 demo: $(STAMP) airflow-db
 	$(BIN)/python -m kaizen demo
+
+# the local Airflow UI over the demo (prepared first if its warehouse is empty): api-server,
+# scheduler, dag-processor, triggerer; prints the URL, user and password; Ctrl-C stops it all
+UI_PORT ?= 8080
+ui: $(STAMP) airflow-db
+	$(BIN)/python -m kaizen ui --port $(UI_PORT)
 
 # the tests that are not live run on TEST_WORKERS pytest-xdist workers (each with its own
 # copy of the Airflow metadata DB, see tests/conftest.py; 0: in one process), then the live

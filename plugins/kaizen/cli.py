@@ -11,6 +11,7 @@ import sys
 import threading
 import time
 from datetime import UTC, date, datetime
+from pathlib import Path
 
 from kaizen import config
 
@@ -197,6 +198,28 @@ def cmd_demo(args) -> int:
     return 0 if all(ok for _k, ok in reviews) else 1
 
 
+def cmd_ui(args) -> int:
+    """The local Airflow UI over the demo until Ctrl-C (kaizen.localstack.run_ui); the
+    demo is prepared first when its warehouse holds no KPIs yet."""
+    import sqlalchemy as sa
+
+    from kaizen import localstack, warehouse
+
+    os.environ.setdefault(config.ENV_SOURCES, "demo")
+    engine = warehouse.get_engine()
+    ready = (config.demo_dir() / "manifest.json").exists() and sa.inspect(engine).has_table("kpi_values")
+    if ready:
+        with engine.connect() as c:
+            ready = c.execute(sa.text("select count(*) from kpi_values")).scalar() > 0
+    if not ready:
+        print("the demo warehouse is empty: preparing it as `make demo` does …", flush=True)
+        code = cmd_demo(argparse.Namespace(day=None, months=3, seed=42))
+        if code:
+            return code
+    print(f"warehouse: {warehouse.warehouse_url(hide_password=True)}")
+    return localstack.run_ui(Path(os.environ["AIRFLOW_HOME"]) / "ui", port=args.port)
+
+
 def load_dag(dag_id: str):
     """The DAG object from ``dags/``, parsed by Airflow's own DagBag."""
     from airflow.dag_processing.dagbag import DagBag
@@ -329,6 +352,10 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--year", type=int, required=True)
     s.add_argument("--sessions", action="store_true", help="also list every session day")
     s.set_defaults(func=cmd_calendar)
+
+    s = sub.add_parser("ui", help="the local Airflow UI over the demo (api-server, scheduler, …) until Ctrl-C")
+    s.add_argument("--port", type=int, default=8080)
+    s.set_defaults(func=cmd_ui)
 
     args = p.parse_args(argv)
     mask_logs()
