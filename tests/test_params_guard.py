@@ -20,10 +20,10 @@ from pathlib import Path
 import pytest
 from fastapi import Request
 
+from airflow_auth import simple_auth
 from kaizen.calendar import IST
 from kaizen.params_guard import MAX_BODY_BYTES, UI_REFUSAL_STATUS, BackfillParamsGuard
 
-SECRET = "kaizen-test-secret-" + "x" * 64  # ≥ 64 bytes: HS512 wants a key that long
 PATH = "/api/v2/dags/kaizen_backfill/dagRuns"
 TODAY = datetime.now(IST).date()
 BAD = {"logical_date": None, "conf": {"start": str(TODAY - timedelta(days=3)), "end": str(TODAY - timedelta(days=9))}}
@@ -32,35 +32,9 @@ REASON = f"end: {TODAY - timedelta(days=9)} is before start {TODAY - timedelta(d
 
 
 @pytest.fixture(scope="module")
-def auth():
-    """Airflow's SimpleAuthManager under a test JWT secret, with an admin and a viewer;
-    tokens made by its signer."""
-    mp = pytest.MonkeyPatch()
-    mp.setenv("AIRFLOW__API_AUTH__JWT_SECRET", SECRET)
-    mp.setenv("AIRFLOW__CORE__AUTH_MANAGER",
-              "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager")
-    mp.setenv("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS", "admin:admin,vic:viewer")
-    mp.setenv("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS", "False")
-    from airflow.api_fastapi import app as api_app
-    from airflow.api_fastapi.auth.managers.base_auth_manager import BaseAuthManager
-    from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
-    from airflow.api_fastapi.auth.tokens import JWTGenerator
-
-    BaseAuthManager._get_token_validator.__func__.cache_clear()  # validators read the secret once
-    api_app._AuthManagerState.instance = None
-    am = api_app.create_auth_manager()
-    admin = SimpleAuthManagerUser(username="admin", role="admin")
-    forged = JWTGenerator(secret_key="another-secret-" + "y" * 64, valid_for=600,
-                          audience=am._get_jwt_audience()).generate(am.serialize_user(admin))
-    yield {
-        "admin": am.generate_jwt(admin),
-        "viewer": am.generate_jwt(SimpleAuthManagerUser(username="vic", role="viewer")),
-        "expired": am.generate_jwt(admin, expiration_time_in_seconds=-3600),
-        "forged": forged,
-    }
-    BaseAuthManager._get_token_validator.__func__.cache_clear()
-    api_app._AuthManagerState.instance = None
-    mp.undo()
+def auth(tmp_path_factory):
+    with simple_auth(tmp_path_factory.mktemp("auth")) as tokens:
+        yield tokens
 
 
 def stub_airflow(reached: list):
