@@ -15,6 +15,7 @@ import sqlalchemy as sa
 
 from fakes.sheets import FakeSheetsServer
 from fakes.slack import FakeSlack
+from kaizen import artifacts
 from kaizen.delivery import ledger, reviews
 from kaizen.delivery import sheets as S
 from kaizen.delivery.slack import SlackDeliveryError
@@ -53,9 +54,8 @@ def make_rendered(
     run_id: str = "run-1",
     chart: bytes = PNG,
 ) -> dict:
-    chart_path = tmp_path / "render" / period / "equity_drawdown.png"
-    chart_path.parent.mkdir(parents=True, exist_ok=True)
-    chart_path.write_bytes(chart)
+    [chart_url] = artifacts.put_all(REPORT, period, {"equity_drawdown.png": chart},
+                                    root=(tmp_path / "render").as_uri()).values()
     headline = {
         "text": f"Weekly review {period}: win rate {win_rate} %",
         "blocks": [
@@ -121,7 +121,7 @@ def make_rendered(
         "thread": thread,
         "markdown": markdown,
         "html": f"<h1>Weekly review {period}</h1><p>Win rate {win_rate} %</p>",
-        "charts": {"equity_drawdown": str(chart_path)},
+        "charts": {"equity_drawdown": chart_url},
         "sheet_rows": sheet_rows,
         "content_hash": hashlib.sha256(canonical.encode()).hexdigest(),
         "summary": f"win rate {win_rate} %; trades 42; uptime {uptime}",
@@ -198,11 +198,18 @@ def test_first_delivery_posts_headline_thread_and_charts_and_syncs_sheets(engine
         "files.getUploadURLExternal",
         "upload",
         "files.completeUploadExternal",
+        # no publishing store: the review document goes into the thread as a file
+        "files.getUploadURLExternal",
+        "upload",
+        "files.completeUploadExternal",
     ]
-    [complete] = slack.calls_to("files.completeUploadExternal")
-    assert complete.body["channel_id"] == CHANNEL and complete.body["thread_ts"] == head_ts
-    assert json.loads(complete.body["files"])[0]["title"] == "Equity drawdown"
-    assert list(slack.uploads.values()) == [PNG]
+    chart, document = slack.calls_to("files.completeUploadExternal")
+    assert all(c.body["channel_id"] == CHANNEL and c.body["thread_ts"] == head_ts for c in (chart, document))
+    assert json.loads(chart.body["files"])[0]["title"] == "Equity drawdown"
+    assert json.loads(document.body["files"])[0]["title"] == f"Weekly review {PERIOD}: full report"
+    assert slack.calls_to("files.getUploadURLExternal")[1].body["filename"] == f"{REPORT}_{PERIOD}.html"
+    assert list(slack.uploads.values()) == [PNG, r["html"].encode("utf-8")]
+    assert s["document_file_id"] == json.loads(document.body["files"])[0]["id"]
 
     row = slack_row(engine)
     assert (row.status, row.message_ts, row.channel_id, row.version, row.error) == (
@@ -257,7 +264,13 @@ def test_changed_figure_updates_headline_and_notes_it_in_thread(engine, slack, g
     [note] = slack.thread_replies()
     assert note.body["thread_ts"] == head_ts
     assert note.body["text"].startswith("Revised: win rate 57.1 % → 57.3 % (version 2)")
-    assert slack.calls_to("files.getUploadURLExternal") == []  # the chart did not change
+    # the chart did not change; the document (its HTML shows the win rate) is uploaded again
+    [upload] = slack.calls_to("files.getUploadURLExternal")
+    assert upload.body["filename"] == f"{REPORT}_{PERIOD}.html"
+    [complete] = slack.calls_to("files.completeUploadExternal")
+    assert complete.body["thread_ts"] == head_ts
+    assert json.loads(complete.body["files"])[0]["title"] == f"Weekly review {PERIOD}: full report (revised, version 2)"
+    assert slack.uploads[upload.response["file_id"]] == b"<h1>Weekly review 2026-W48</h1><p>Win rate 57.3 %</p>"
     assert slack.messages[(CHANNEL, head_ts)]["blocks"][1]["text"]["text"] == "Win rate *57.3 %*"
     row = slack_row(engine)
     assert (row.version, row.status, row.message_ts, row.summary) == (
@@ -324,7 +337,7 @@ def test_failure_after_the_headline_resumes_without_a_second_headline(engine, sl
     replies = slack.thread_replies()
     assert [c.body["text"] for c in replies] == ["Trading", "Reliability"]
     assert all(c.body["thread_ts"] == head_ts for c in replies)
-    assert len(slack.calls_to("files.completeUploadExternal")) == 1
+    assert len(slack.calls_to("files.completeUploadExternal")) == 2  # the chart and the document, once each
     assert not any(c.body.get("text", "").startswith("Revised") for c in slack.calls_to("chat.postMessage"))
     row = slack_row(engine)
     assert (row.status, row.version, row.error) == (
@@ -347,6 +360,9 @@ def test_failed_chart_upload_is_redone_alone(engine, slack, tmp_path):
     assert [c.method for c in slack.calls] == [
         "conversations.replies",  # the file of the failed try is not in the thread: upload again
         "files.getUploadURLExternal",
+        "upload",
+        "files.completeUploadExternal",
+        "files.getUploadURLExternal",  # then the document, which the failed try never reached
         "upload",
         "files.completeUploadExternal",
     ]
@@ -483,8 +499,22 @@ def test_outbox_rerun_revision_and_sheet_upsert_by_key(engine, out_dir, tmp_path
 
 def test_missing_chart_fails_before_any_call(engine, slack, tmp_path):
     r = make_rendered(tmp_path)
-    r["charts"]["latency"] = str(tmp_path / "nope.png")
-    with pytest.raises(FileNotFoundError, match="latency"):
+    missing = (tmp_path / "render" / REPORT / PERIOD / "0123456789abcdef" / "latency.png").as_uri()
+    r["charts"]["latency"] = missing
+    with pytest.raises(artifacts.ArtifactMissing) as err:
+        deliver(engine, r)
+    assert f"chart 'latency': the artefact {missing} is missing" in str(err.value)
+    assert "Clear the render task of this run (render_review)" in str(err.value)
+    assert isinstance(err.value, FileNotFoundError) and slack.calls == []
+    assert ledger.get(engine, REPORT, PERIOD, "slack", CHANNEL) is None
+
+
+def test_a_chart_given_as_a_local_path_is_refused(engine, slack, tmp_path):
+    r = make_rendered(tmp_path)
+    local = tmp_path / "equity.png"
+    local.write_bytes(PNG)
+    r["charts"]["equity_drawdown"] = str(local)  # a path another worker cannot read
+    with pytest.raises(artifacts.ArtifactError, match="is not an artefact URL"):
         deliver(engine, r)
     assert slack.calls == []
 
@@ -588,26 +618,41 @@ def _lost_answer_on_post(slack, n: int):
     return fault
 
 
-def _crash_after_share():
-    """The chart's share (files.completeUploadExternal) reaches Slack, then the worker
-    dies before the ledger hears of it."""
+def _crash_after_share(n: int = 1):
+    """The ``n``-th share (files.completeUploadExternal: 1 the chart, 2 the document)
+    reaches Slack, then the worker dies before the ledger hears of it."""
     from slack_sdk import WebClient
 
     real, done = WebClient.files_completeUploadExternal, {"n": 0}
 
     def complete(self, **kwargs):
         resp = real(self, **kwargs)
-        if not done["n"]:
-            done["n"] += 1
+        done["n"] += 1
+        if done["n"] == n:
             raise SystemExit("killed")
         return resp
 
     return complete
 
 
+def _lost_answer_on_share(slack, n: int):
+    """The ``n``-th files.completeUploadExternal is processed by Slack and its answer lost."""
+    shares, next_fault = {"n": 0}, slack._next_fault
+
+    def fault(method):
+        if method == "files.completeUploadExternal":
+            shares["n"] += 1
+            if shares["n"] == n:
+                return "lost_answer"
+        return next_fault(method)
+
+    return fault
+
+
 @pytest.mark.parametrize("fault", [
     "lost answer: headline", "lost answer: reply 2", "crash after the headline", "crash after reply 1",
-    "lost answer: chart upload", "crash after the chart upload", "ledger write fails after the last call",
+    "lost answer: chart upload", "crash after the chart upload", "lost answer: document upload",
+    "crash after the document upload", "ledger write fails after the last call",
 ])
 def test_every_lost_or_crashed_post_is_found_again_and_never_doubled(engine, slack, tmp_path, monkeypatch, fault):
     """Table of Slack faults around a review's posts (issue 14): after the re-run the
@@ -616,16 +661,16 @@ def test_every_lost_or_crashed_post_is_found_again_and_never_doubled(engine, sla
 
     r = make_rendered(tmp_path)
     with pytest.MonkeyPatch.context() as mp:  # the fault, for the first try only
-        if fault.startswith("lost answer"):
+        if fault.startswith("lost answer") and fault.endswith("upload"):  # before the posts' row: it matches too
+            mp.setattr(slack, "_next_fault", _lost_answer_on_share(slack, 1 if "chart" in fault else 2))
+            expected = SlackDeliveryError
+        elif fault.startswith("lost answer"):
             mp.setattr(slack, "_next_fault", _lost_answer_on_post(slack, 1 if "headline" in fault else 3))
             expected = SlackDeliveryError
-        elif fault == "lost answer: chart upload":
-            slack.fail("files.completeUploadExternal", "lost_answer")
-            expected = SlackDeliveryError
-        elif fault == "crash after the chart upload":
+        elif fault.endswith("upload"):
             from slack_sdk import WebClient
 
-            mp.setattr(WebClient, "files_completeUploadExternal", _crash_after_share())
+            mp.setattr(WebClient, "files_completeUploadExternal", _crash_after_share(1 if "chart" in fault else 2))
             expected = SystemExit
         elif fault.startswith("crash"):
             mp.setattr(slack_sink, "post_message", _crash_after("headline" if "headline" in fault else "reply"))
@@ -647,8 +692,10 @@ def test_every_lost_or_crashed_post_is_found_again_and_never_doubled(engine, sla
     replies = [m for m in slack.messages.values() if m["thread_ts"] and not m.get("files")]
     assert len(heads) == 1 and result["message_ts"] == heads[0]["ts"]
     assert sorted(m["text"] for m in replies) == ["Reliability", "Trading"]
-    assert len(slack.shared_files()) == 1  # one chart in the thread, however the first try ended
-    assert [m["thread_ts"] for m in slack.messages.values() if m.get("files")] == [heads[0]["ts"]]
+    # one chart and one document in the thread, however the first try ended
+    assert len(slack.shared_files()) == 2 and sorted(slack.uploads[f] for f in slack.shared_files()) == sorted(
+        [PNG, r["html"].encode("utf-8")])
+    assert [m["thread_ts"] for m in slack.messages.values() if m.get("files")] == [heads[0]["ts"]] * 2
     assert slack_row(engine).status == "delivered"
     assert all(m["metadata"]["event_payload"]["key"].startswith(f"kaizen:{REPORT}:{PERIOD}")
                for m in slack.messages.values() if not m.get("files"))

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from kaizen import artifacts
 from kaizen import calendar as cal
 from kaizen.period import Period
 from kaizen.reports import charts, render, review
@@ -306,14 +307,20 @@ def test_content_hash_and_charts_are_stable(warehouse_db, tmp_path):
     assert a["summary"] == b["summary"] and a["summary"].startswith("win rate ")
     assert a["headline"] != b["headline"]  # the run id differs, in the metadata block only
     assert set(a["charts"]) == set(review.CHARTS)
-    for name, path in a["charts"].items():
-        data = Path(path).read_bytes()
+    # artefact URLs, content-addressed: the same content under the same key in each root
+    folder = (tmp_path / "a" / "artifacts" / "monthly_review" / "2026-11").as_uri()
+    digest = a["documents"]["html"].removeprefix(folder + "/").split("/")[0]
+    assert len(digest) == artifacts.DIGEST_CHARS and b["documents"]["html"].endswith(f"/{digest}/review.html")
+    for name, url in a["charts"].items():
+        assert url == f"{folder}/{digest}/{name}.png"
+        data = artifacts.get(url, what=name)
         assert data.startswith(PNG_SIGNATURE), name
-        assert data == Path(b["charts"][name]).read_bytes(), f"chart {name} is not deterministic"
-        assert Path(path).is_absolute() and Path(path).parent == tmp_path / "a" / "monthly_review" / "2026-11"
+        assert data == artifacts.get(b["charts"][name], what=name), f"chart {name} is not deterministic"
         assert f"]({name}.png)" in a["markdown"]
         assert "data:image/png;base64," in a["html"]
     assert 'src="equity_drawdown.png"' not in a["html"]
+    assert artifacts.get_text(a["documents"]["markdown"], what="md") == a["markdown"]
+    assert artifacts.get_text(a["documents"]["html"], what="html") == a["html"]
 
 
 def test_empty_chart_says_no_data(tmp_path):
@@ -326,6 +333,7 @@ def test_empty_chart_says_no_data(tmp_path):
     for p in paths:
         assert Path(p).read_bytes().startswith(PNG_SIGNATURE)
     assert charts.uptime_latency([], [], [], tmp_path / "u2.png").read_bytes() == Path(paths[1]).read_bytes()
+    assert charts.uptime_latency([], [], []) == Path(paths[1]).read_bytes()  # no path: the same bytes
 
 
 # ---------------------------------------------------------------- missing data
@@ -378,8 +386,8 @@ def test_empty_warehouse_without_action_items_table(tmp_path):
                 assert ln.fig.value is None and not ln.fig.display[:1].isdigit(), ln.fig.kpi_id
             for p in _payloads(out):
                 assert not render.check_block_kit(p)
-            for path in out["charts"].values():
-                assert Path(path).read_bytes().startswith(PNG_SIGNATURE)
+            for name, url in out["charts"].items():
+                assert artifacts.get(url, what=name).startswith(PNG_SIGNATURE)
             row = out["sheet_rows"][review.TABS[kind]]["rows"][0]
             assert all(v is None for v in row[4:])
     finally:

@@ -42,6 +42,13 @@ ENV_ALERT_EMAIL = "KAIZEN_ALERT_EMAIL"  # recipients of failure alerts, comma-se
 # kaizen_github; unset: drafts stay local (kaizen.delivery.github_prs)
 ENV_POSTMORTEM_REPO = "KAIZEN_POSTMORTEM_REPO"
 ENV_POSTMORTEM_BASE_BRANCH = "KAIZEN_POSTMORTEM_BASE_BRANCH"  # default: the repository's default branch
+# Where artefacts pass between tasks, and where review documents are published
+# (kaizen.artifacts): ObjectStoragePath URLs.
+ENV_ARTIFACT_ROOT = "KAIZEN_ARTIFACT_ROOT"
+ENV_ARTIFACT_CONN_ID = "KAIZEN_ARTIFACT_CONN_ID"
+ENV_PUBLISH_ROOT = "KAIZEN_PUBLISH_ROOT"
+ENV_PUBLISH_BASE_URL = "KAIZEN_PUBLISH_BASE_URL"
+ENV_PUBLISH_CONN_ID = "KAIZEN_PUBLISH_CONN_ID"
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -88,6 +95,64 @@ def demo_now():
 
 def out_dir() -> Path:
     return Path(os.environ.get(ENV_OUT_DIR) or REPO_ROOT / "out")
+
+
+def _storage_url(name: str, raw: str) -> str:
+    """An ObjectStoragePath URL from setting ``name``: ``scheme://…`` as given (no
+    trailing slash), an absolute local path as ``file://``; anything else refused."""
+    raw = raw.strip()
+    if "://" in raw:
+        scheme, rest = raw.split("://", 1)
+        if not scheme.isidentifier() or not rest.strip("/"):
+            raise ValueError(f"{name}={raw!r} is not a storage URL: use file:///path, s3://bucket/prefix or "
+                             "gs://bucket/prefix")
+        return raw.rstrip("/")
+    if Path(raw).is_absolute():
+        return Path(raw).as_uri()
+    raise ValueError(f"{name}={raw!r} is neither a URL (file:///path, s3://bucket/prefix, gs://bucket/prefix) "
+                     "nor an absolute path")
+
+
+def artifact_root(base: Path | str | None = None) -> str:
+    """Where a task puts what the next task reads (``KAIZEN_ARTIFACT_ROOT``): default
+    ``file://<KAIZEN_OUT_DIR>/artifacts`` (``base`` instead of the out dir when given),
+    which only tasks on this host (or sharing this volume) can read."""
+    raw = os.environ.get(ENV_ARTIFACT_ROOT, "").strip()
+    if raw:
+        return _storage_url(ENV_ARTIFACT_ROOT, raw)
+    return (Path(base or out_dir()).resolve() / "artifacts").as_uri()
+
+
+def artifact_conn_id() -> str | None:
+    """The Airflow connection of the artefact store (``KAIZEN_ARTIFACT_CONN_ID``, e.g.
+    aws_default for s3://), or None: the filesystem's own defaults."""
+    return os.environ.get(ENV_ARTIFACT_CONN_ID, "").strip() or None
+
+
+@dataclass(frozen=True)
+class PublishSettings:
+    root: str  # ObjectStoragePath URL the documents are written under
+    base_url: str  # the http(s) URL people open that maps to ``root``
+    conn_id: str | None = None
+
+
+def publish_settings() -> PublishSettings | None:
+    """Where review documents are published for people (``KAIZEN_PUBLISH_ROOT`` and
+    ``KAIZEN_PUBLISH_BASE_URL``, both or neither), or None: no store."""
+    root = os.environ.get(ENV_PUBLISH_ROOT, "").strip()
+    base_url = os.environ.get(ENV_PUBLISH_BASE_URL, "").strip()
+    if not root and not base_url:
+        return None
+    if not root or not base_url:
+        have, lack = (ENV_PUBLISH_ROOT, ENV_PUBLISH_BASE_URL) if root else (ENV_PUBLISH_BASE_URL, ENV_PUBLISH_ROOT)
+        raise ValueError(f"{have} is set but {lack} is not: set both (the storage URL documents are written "
+                         "under, and the http(s) URL people open for it), or neither to attach the review "
+                         "document in Slack instead")
+    if not base_url.startswith(("http://", "https://")):
+        raise ValueError(f"{ENV_PUBLISH_BASE_URL}={base_url!r} is not an http(s) URL: it is the address people "
+                         f"open for {ENV_PUBLISH_ROOT}")
+    return PublishSettings(_storage_url(ENV_PUBLISH_ROOT, root), base_url.rstrip("/"),
+                           os.environ.get(ENV_PUBLISH_CONN_ID, "").strip() or None)
 
 
 # How many days back a source still answers (Prometheus keeps 15 days by default);

@@ -639,7 +639,11 @@ def check_review_sources(rollups: dict, period_key: str) -> dict:
 
 
 def render_review(period: dict, run_id: str) -> dict:
-    from kaizen import config, warehouse
+    """The RenderedReview as the deliver task gets it (its XCom): the charts, the
+    Markdown and the HTML written to the artefact store and named by URL
+    (``charts``, ``documents``), not carried inline and never as local paths, so
+    ``deliver_review`` may run on another worker."""
+    from kaizen import warehouse
     from kaizen.reports import review
 
     report = review.build_review(
@@ -648,7 +652,8 @@ def render_review(period: dict, run_id: str) -> dict:
         date.fromisoformat(period["period_start"]),
         as_of=datetime.fromisoformat(period["as_of"]),
     )
-    return review.render_review(report, run_id=run_id, out_dir=config.out_dir())
+    rendered = review.render_review(report, run_id=run_id)
+    return {k: v for k, v in rendered.items() if k not in ("markdown", "html")}
 
 
 def deliver_review(rendered: dict, *, mode: str = "auto", run_type: str | None = None) -> dict:

@@ -2,12 +2,28 @@
 (docs/contracts.md, "Review reports") to Slack or the outbox, and to Google Sheets or
 its stand-in, with the ledger ``report_deliveries`` kept true for every sink.
 
+The RenderedReview names its charts — and, as a render task's XCom, its Markdown and
+HTML (``documents``) — by artefact URL (:mod:`kaizen.artifacts`); they are read back
+from the artefact store before anything is sent, so delivery may run on another worker
+than the render. A missing artefact fails at once, naming its URL.
+
+Publishing (``KAIZEN_PUBLISH_ROOT`` + ``KAIZEN_PUBLISH_BASE_URL``): ``review.md``,
+``review.html`` and ``<chart>.png`` are written under ``<root>/<report>/<period_key>/``
+(:func:`kaizen.artifacts.publish`; the HTML embeds its charts, so it also reads
+offline; the Markdown's ``<chart>.png`` links resolve beside it); ledger sink
+``publish``, target the document's http(s) URL, the hash over the files' bytes. The
+headline, wherever it goes (Slack, the outbox's ``headline.json``), then carries a
+"Full report" link to ``<base_url>/<report>/<period_key>/review.html``; a revision
+republishes at the same address.
+
 Slack (connection ``kaizen_slack`` exists and ``post_to_slack``): one ledger row per
 report × period × channel. The headline is the only top-level message; the thread
-payloads follow as replies, then each chart is uploaded into the thread (files v2).
-The row's ``thread_state`` (JSON) records the reply ts's with the hash of what each
-shows, the uploaded charts with the hash of their bytes, and the content hash last
-delivered completely; ``summary`` holds that content's one-line summary.
+payloads follow as replies, then each chart is uploaded into the thread (files v2),
+then — only without a publishing store — the HTML document
+(``<report>_<period_key>.html``). The row's ``thread_state`` (JSON) records the reply
+ts's with the hash of what each shows, the uploaded charts and document with the hash
+of their bytes, and the content hash last delivered completely; ``summary`` holds that
+content's one-line summary.
 
 - Same content hash as the last complete delivery → no Slack call at all.
 - New period → ``chat.postMessage`` of the headline, replies, uploads.
@@ -16,6 +32,8 @@ delivered completely; ``summary`` holds that content's one-line summary.
   never a new top-level message; version + 1. The earlier replies and charts stay as
   they were — the thread is the review's history and the note says the detail above
   is the previous version; the current detail is in the review document and the Sheet.
+  The document itself is re-uploaded when its HTML changed (titled "revised"), so the
+  thread holds the current one; the charts are not.
 - The ledger is written after every Slack call that succeeded (status ``failed``,
   error "incomplete: …" until the end), so a failure or a crash half-way leaves the
   headline's ts and the replies already posted on record: the re-run resumes (posts
@@ -49,25 +67,25 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
-from pathlib import Path
 
 import sqlalchemy as sa
 
-from kaizen import config
+from kaizen import artifacts, config
 from kaizen.calendar import IST, UTC
 from kaizen.delivery import ledger, outbox
 from kaizen.delivery import sheets as sheets_sink
 from kaizen.delivery import slack as slack_sink
+from kaizen.reports.render import META_BLOCK_PREFIX, check_block_kit, slack_escape
 from kaizen.reports.render import content_hash as payload_hash
-from kaizen.reports.render import slack_escape
 
 log = logging.getLogger(__name__)
 
 SINK_SLACK = "slack"
 SINK_OUTBOX = "outbox"
 SINK_SHEETS = "sheets"
+SINK_PUBLISH = "publish"
 OUTBOX_SHEETS_TARGET = outbox.SHEETS_FOLDER
 
 HEADLINE_FILE = "headline.json"
@@ -77,13 +95,11 @@ HTML_FILE = "review.html"
 REVISIONS_FILE = "revisions.json"
 RESERVED_FILES = frozenset({HEADLINE_FILE, THREAD_FILE, MARKDOWN_FILE, HTML_FILE, REVISIONS_FILE})
 
-REQUIRED_KEYS = (
+REQUIRED_KEYS = (  # and the documents: "markdown" and "html" inline, or by URL in "documents"
     "report",
     "period_key",
     "headline",
     "thread",
-    "markdown",
-    "html",
     "charts",
     "sheet_rows",
     "content_hash",
@@ -104,31 +120,35 @@ class _Review:
     thread: list[dict]
     markdown: str
     html: str
-    charts: dict[str, bytes]  # name -> PNG bytes, in the rendered order
+    charts: dict[str, bytes]  # name -> PNG bytes, read from the artefact store, in the rendered order
     sheet_rows: dict
     digest: str
     summary: str
 
     @classmethod
     def from_rendered(cls, rendered: dict) -> _Review:
+        documents = rendered.get("documents") or {}
         missing = [k for k in REQUIRED_KEYS if k not in rendered]
+        missing += [k for k in ("markdown", "html") if k not in rendered and not documents.get(k)]
         if missing:
             raise ValueError(f"RenderedReview lacks {', '.join(missing)}")
         outbox.folder(rendered["report"], rendered["period_key"])  # plain names or ValueError
+        of = f"{rendered['report']} {rendered['period_key']}"
         headline, thread = rendered["headline"], rendered["thread"]
         if not isinstance(headline, dict) or not headline.get("text"):
             raise ValueError("RenderedReview headline must be a Block Kit payload with a 'text'")
         if not isinstance(thread, list) or not all(isinstance(p, dict) and p.get("text") for p in thread):
             raise ValueError("RenderedReview thread must be a list of Block Kit payloads with a 'text'")
         charts: dict[str, bytes] = {}
-        for name, path in (rendered["charts"] or {}).items():
+        for name, url in (rendered["charts"] or {}).items():
             file_name = f"{name}.png"
             if not name or "/" in name or "\\" in name or name.startswith(".") or file_name in RESERVED_FILES:
                 raise ValueError(f"chart name {name!r} is not a plain name")
-            try:
-                charts[name] = Path(path).read_bytes()
-            except OSError as exc:
-                raise FileNotFoundError(f"chart {name!r}: cannot read {path}: {exc}") from exc
+            charts[name] = artifacts.get(url, what=f"{of}: chart {name!r}")
+        text = {
+            k: str(rendered[k]) if k in rendered else artifacts.get_text(documents[k], what=f"{of}: the {k} document")
+            for k in ("markdown", "html")
+        }
         if not isinstance(rendered["sheet_rows"], dict):
             raise ValueError("RenderedReview sheet_rows must be a dict tab -> rows")
         return cls(
@@ -136,8 +156,8 @@ class _Review:
             period_key=rendered["period_key"],
             headline=headline,
             thread=list(thread),
-            markdown=str(rendered["markdown"]),
-            html=str(rendered["html"]),
+            markdown=text["markdown"],
+            html=text["html"],
             charts=charts,
             sheet_rows=rendered["sheet_rows"],
             digest=str(rendered["content_hash"]),
@@ -221,6 +241,63 @@ def revision_note(old_summary: str | None, new_summary: str | None, version: int
     return f"Revised: {change}{tail}"
 
 
+# ---------------------------------------------------------------------------- documents
+
+FULL_REPORT_BLOCK = "full_report"
+
+
+def link_full_report(headline: dict, url: str) -> dict:
+    """``headline`` with a "Full report" link to ``url``: a section after the "detail"
+    context block (else before the run's metadata blocks, else last)."""
+    link = {"type": "section", "block_id": FULL_REPORT_BLOCK,
+            "text": {"type": "mrkdwn", "text": f"📄 <{slack_escape(url)}|Full report>"}}
+    blocks = [b for b in headline.get("blocks") or [] if b.get("block_id") != FULL_REPORT_BLOCK]
+    at = next((i + 1 for i, b in enumerate(blocks) if b.get("block_id") == "detail"), None)
+    if at is None:
+        at = next((i for i, b in enumerate(blocks) if str(b.get("block_id", "")).startswith(META_BLOCK_PREFIX)),
+                  len(blocks))
+    linked = {**headline, "blocks": [*blocks[:at], link, *blocks[at:]]}
+    problems = check_block_kit(linked)
+    if problems:
+        raise ValueError(f"the headline with its 'Full report' link breaks Block Kit limits: {'; '.join(problems)}")
+    return linked
+
+
+def document_files(review: _Review) -> dict[str, bytes]:
+    """What is published of a review: the Markdown, the HTML and the charts (beside the
+    Markdown, whose image links name them)."""
+    files = {MARKDOWN_FILE: review.markdown.encode("utf-8"), HTML_FILE: review.html.encode("utf-8")}
+    files.update({f"{name}.png": data for name, data in review.charts.items()})
+    return files
+
+
+def _files_hash(files: dict[str, bytes]) -> str:
+    return _sha256(json.dumps({n: _sha256(b) for n, b in files.items()}, sort_keys=True).encode("utf-8"))
+
+
+def _deliver_publish(review: _Review, engine: sa.Engine, settings: config.PublishSettings) -> dict:
+    files = document_files(review)
+    digest = _files_hash(files)
+    url = artifacts.published_url(settings, review.report, review.period_key, HTML_FILE)
+
+    def send(_attempt: ledger.Attempt) -> ledger.Sent:
+        artifacts.publish(settings, review.report, review.period_key, files)
+        return ledger.Sent("published")
+
+    attempt = ledger.Attempt(engine, review.report, review.period_key, SINK_PUBLISH, url, digest)
+    done = attempt.run(send, present=lambda: artifacts.published_intact(settings, review.report,
+                                                                        review.period_key, files))
+    return {
+        "sink": SINK_PUBLISH,
+        "target": url,
+        "content_hash": digest,
+        "action": done.action,
+        "version": done.version,
+        "url": url,
+        "files": sorted(files),
+    }
+
+
 # ---------------------------------------------------------------------------- entry point
 
 
@@ -239,10 +316,14 @@ def deliver_review(
     ``post_to_slack=False`` (a backfill) writes the outbox instead of Slack even when
     Slack is configured; ``sync_sheets=False`` skips Sheets and its stand-in. ``now``
     (aware; default the wall clock) is the "last sync (IST)" stamp. Returns a JSON-able
-    dict ``{"report", "period_key", "content_hash", "slack", "outbox", "sheets"}``, one
-    entry per sink (``None`` when not used) with its ``action``, ``version`` and where
-    the report went."""
+    dict ``{"report", "period_key", "content_hash", "publish", "slack", "outbox",
+    "sheets"}``, one entry per sink (``None`` when not used) with its ``action``,
+    ``version`` and where the report went."""
     review = _Review.from_rendered(rendered)
+    publishing = config.publish_settings()
+    if publishing is not None:
+        url = artifacts.published_url(publishing, review.report, review.period_key, HTML_FILE)
+        review = replace(review, headline=link_full_report(review.headline, url))
     now = now or datetime.now(UTC)
     last_sync = last_sync_text(now)
     ledger.ensure_columns(engine)
@@ -250,15 +331,22 @@ def deliver_review(
         "report": review.report,
         "period_key": review.period_key,
         "content_hash": review.digest,
+        "publish": None,
         "slack": None,
         "outbox": None,
         "sheets": None,
     }
     failures: list[BaseException] = []
+    if publishing is not None:  # first: the headline links it
+        try:
+            result["publish"] = _deliver_publish(review, engine, publishing)
+        except Exception as exc:
+            failures.append(exc)
     conn = slack_sink.get_slack_connection() if post_to_slack else None
     try:
         if conn is not None:
-            result["slack"] = _SlackDelivery(review, engine, conn, channel_kind).run()
+            result["slack"] = _SlackDelivery(review, engine, conn, channel_kind,
+                                             attach_document=publishing is None).run()
         else:
             result["outbox"] = _deliver_outbox(review, engine)
     except Exception as exc:
@@ -283,10 +371,11 @@ def deliver_review(
 
 
 class _SlackDelivery:
-    def __init__(self, review: _Review, engine: sa.Engine, conn, kind: str):
+    def __init__(self, review: _Review, engine: sa.Engine, conn, kind: str, *, attach_document: bool = True):
         self.rv = review
         self.conn = conn
         self.kind = kind
+        self.attach_document = attach_document  # no publishing store: the HTML goes into the thread
         self.channel = slack_sink.resolve_channel(conn, kind)
         self.attempt = ledger.Attempt(
             engine,
@@ -318,6 +407,7 @@ class _SlackDelivery:
         state.setdefault("headline_hash", None)
         state.setdefault("replies", [])
         state.setdefault("charts", {})
+        state.setdefault("documents", {})
         state.setdefault("notes", [])
         state.setdefault("noted_hash", None)
         state.setdefault("pending", None)  # the post an earlier try was about to make
@@ -337,6 +427,7 @@ class _SlackDelivery:
             "message_ts": self.ts,
             "reply_ts": [r["ts"] for r in self.state["replies"]][: len(self.rv.thread)],
             "file_ids": {name: c["file_id"] for name, c in self.state["charts"].items()},
+            "document_file_id": (self.state["documents"].get(HTML_FILE) or {}).get("file_id"),
             "note_ts": self.state["notes"][-1] if self.state["notes"] else None,
             "steps": list(self.steps),
         }
@@ -367,6 +458,8 @@ class _SlackDelivery:
         # a revision edits the headline only; replies and charts are posted when missing
         self._replies(client, version, in_place=not revision)
         self._charts(client, version, revision)
+        if self.attach_document:
+            self._document(client, version)
         if revision and self.state["noted_hash"] != rv.digest:
             text = revision_note(row.summary if row else None, rv.summary, version)
             note, _ = self._post_once(client, {"text": text}, f"{self.key}:revised:{version}", "the revision note",
@@ -411,7 +504,7 @@ class _SlackDelivery:
             posted, found = self._post_once(client, rv.headline, self.key, "the headline")
             self.ts, self.channel_id = posted.ts, posted.channel_id
             # a new headline starts a new thread: nothing of an older one applies
-            self.state.update(headline_hash=digest, replies=[], charts={}, notes=[], noted_hash=None)
+            self.state.update(headline_hash=digest, replies=[], charts={}, documents={}, notes=[], noted_hash=None)
             self._checkpoint("the headline" + (" (found by its key)" if found else ""))
             if found:  # posted by an earlier try: show this content there
                 self.method = "chat.update"
@@ -464,6 +557,31 @@ class _SlackDelivery:
             self.state["pending"] = None
             self.state["charts"][name] = {"file_id": file_id, "hash": digest}
             self._checkpoint(f"the upload of chart {name}" + (" (found in the thread)" if found else ""))
+
+    def _document(self, client, version: int) -> None:
+        """The HTML document uploaded into the thread exactly once per content (the
+        same :func:`~kaizen.delivery.slack.upload_once` as the charts): again only
+        when its HTML changed, titled as the revision it is."""
+        rv = self.rv
+        data = rv.html.encode("utf-8")
+        digest = _sha256(data)
+        known = self.state["documents"].get(HTML_FILE)
+        if known and known["hash"] == digest:
+            return
+        title = f"{_chart_title(rv.report)} {rv.period_key}: full report" + (
+            f" (revised, version {version})" if known else "")
+        self.method = "files.completeUploadExternal"
+
+        def record(intent: dict) -> None:
+            self.state["pending"] = intent
+            self.attempt.intend("the upload of the review document", **self._where())
+
+        file_id, found = slack_sink.upload_once(
+            client, self.channel, self.ts, data, f"{rv.report}_{rv.period_key}.html", title,
+            f"{self.key}:document:{digest}", pending=self.state.get("pending"), record_intent=record)
+        self.state["pending"] = None
+        self.state["documents"][HTML_FILE] = {"file_id": file_id, "hash": digest}
+        self._checkpoint("the upload of the review document" + (" (found in the thread)" if found else ""))
 
 
 # ---------------------------------------------------------------------------- outbox

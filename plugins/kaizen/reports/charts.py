@@ -1,14 +1,17 @@
 """PNG charts for the review documents (matplotlib, Agg backend, imported lazily so
 importing this module costs nothing at DAG-parse time).
 
-Every chart takes plain Python lists (the review model's series) and writes one PNG.
-The bytes are deterministic: fixed figure size and dpi, no "Software" metadata, no
+Every chart takes plain Python lists (the review model's series) and makes one PNG:
+written to ``path`` (and the path returned), or, with ``path=None``, returned as bytes
+(what the review puts in the artefact store, :mod:`kaizen.artifacts`). The bytes are
+deterministic: fixed figure size and dpi, no "Software" metadata, no
 timestamps, and the same data always gives the same file. Empty data gives a chart
 that says "no data" instead of raising.
 """
 
 from __future__ import annotations
 
+import io
 import math
 from datetime import date
 from pathlib import Path
@@ -36,17 +39,23 @@ def _plt():
     return plt
 
 
-def _save(fig, path: Path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, format="png", dpi=DPI, metadata={"Software": None})
+def _save(fig, path: Path | None) -> Path | bytes:
     import matplotlib.pyplot as plt
 
-    plt.close(fig)
-    return path
+    try:
+        if path is None:
+            buf = io.BytesIO()
+            fig.savefig(buf, format="png", dpi=DPI, metadata={"Software": None})
+            return buf.getvalue()
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, format="png", dpi=DPI, metadata={"Software": None})
+        return path
+    finally:
+        plt.close(fig)
 
 
-def _no_data(plt, title: str, path: Path) -> Path:
+def _no_data(plt, title: str, path: Path | None) -> Path | bytes:
     fig, ax = plt.subplots(figsize=FIGSIZE, dpi=DPI)
     ax.set_title(title)
     ax.text(
@@ -75,10 +84,10 @@ def equity_drawdown(
     days: list[date],
     equity: list[float],
     drawdown_pct: list[float],
-    path: Path,
+    path: Path | None = None,
     *,
     highlight: tuple[date, date] | None = None,
-) -> Path:
+) -> Path | bytes:
     """End-of-day equity (top) and drawdown below the running peak (bottom, shaded),
     with the review period highlighted."""
     plt = _plt()
@@ -103,8 +112,8 @@ def equity_drawdown(
 
 
 def uptime_latency(
-    days: list[date], uptime_pct: list, p95_ms: list, path: Path, *, latency_target_ms=500
-) -> Path:
+    days: list[date], uptime_pct: list, p95_ms: list, path: Path | None = None, *, latency_target_ms=500
+) -> Path | bytes:
     """Uptime per day (top, with the 99.9 % SLO) and p95 API latency per day (bottom)."""
     plt = _plt()
     title = "Uptime and p95 latency per day"
@@ -126,7 +135,9 @@ def uptime_latency(
     return _save(fig, path)
 
 
-def deployments(labels: list[str], deployed: list, failed: list, path: Path, *, per: str = "day") -> Path:
+def deployments(
+    labels: list[str], deployed: list, failed: list, path: Path | None = None, *, per: str = "day"
+) -> Path | bytes:
     """Successful deployments and failed changes per day or week (grouped bars)."""
     plt = _plt()
     title = f"Deployments and failed changes per {per}"
@@ -147,7 +158,9 @@ def deployments(labels: list[str], deployed: list, failed: list, path: Path, *, 
     return _save(fig, path)
 
 
-def incidents_by_severity(labels: list[str], counts: dict[str, list[int]], path: Path) -> Path:
+def incidents_by_severity(
+    labels: list[str], counts: dict[str, list[int]], path: Path | None = None
+) -> Path | bytes:
     """Incidents triggered per day or week, stacked by priority (P0–P3)."""
     plt = _plt()
     title = "Incidents by severity"

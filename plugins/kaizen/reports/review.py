@@ -3,8 +3,9 @@ Cycles"): a plain model read from ``kpi_values`` of the review's grain × ``kpi_
 and the landing tables for the period's IST bounds, then rendered to the
 ``RenderedReview`` of docs/contracts.md ("Review reports").
 
-- :func:`build_review` reads only; :func:`render_review` is pure apart from writing the
-  chart PNGs under ``out_dir``.
+- :func:`build_review` reads only; :func:`render_review` is pure apart from writing its
+  artefacts (the chart PNGs, ``review.md``, ``review.html``) to the artefact store
+  (:mod:`kaizen.artifacts`); the RenderedReview names them by URL, never by local path.
 - Figures are never invented: a KPI without a value shows its status ("n/a (insufficient
   data)", "no events", "n/a (not computed)"), never 0: every figure is built by
   :func:`kaizen.reports.model.make_figure`, as the daily review's.
@@ -25,7 +26,6 @@ import math
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
-from pathlib import Path
 
 import sqlalchemy as sa
 
@@ -1081,30 +1081,22 @@ CHART_TITLES = {
 }
 
 
-def render_charts(r: ReviewReport, folder: Path) -> dict[str, str]:
+def render_charts(r: ReviewReport) -> dict[str, bytes]:
+    """The PNG bytes of each of :data:`CHARTS`, in that order."""
     from kaizen.reports import charts
 
     s = r.series
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = {
+    return {
         "equity_drawdown": charts.equity_drawdown(
             s["equity_days"],
             s["equity"],
             s["drawdown_pct"],
-            folder / "equity_drawdown.png",
             highlight=(r.period_start, min(r.period_end, s["days"][-1] if s["days"] else r.period_end)),
         ),
-        "uptime_latency": charts.uptime_latency(
-            s["days"], s["uptime_pct"], s["p95_ms"], folder / "uptime_latency.png"
-        ),
-        "deployments": charts.deployments(
-            s["deploy_labels"], s["deployed"], s["failed"], folder / "deployments.png", per=s["deploy_per"]
-        ),
-        "incidents": charts.incidents_by_severity(
-            s["incident_labels"], s["incident_counts"], folder / "incidents.png"
-        ),
+        "uptime_latency": charts.uptime_latency(s["days"], s["uptime_pct"], s["p95_ms"]),
+        "deployments": charts.deployments(s["deploy_labels"], s["deployed"], s["failed"], per=s["deploy_per"]),
+        "incidents": charts.incidents_by_severity(s["incident_labels"], s["incident_counts"]),
     }
-    return {k: str(Path(v).resolve()) for k, v in paths.items()}
 
 
 SUMMARY_KPIS = {
@@ -1152,16 +1144,25 @@ def _html_body(markdown: str, images: dict[str, str]) -> str:
     return html
 
 
-def render_review(report: ReviewReport, *, run_id: str, out_dir) -> dict:
+MARKDOWN_FILE = "review.md"
+HTML_FILE = "review.html"
+
+
+def render_review(report: ReviewReport, *, run_id: str, out_dir=None) -> dict:
     """The ``RenderedReview`` (docs/contracts.md): Slack headline + thread, Markdown and
-    self-contained HTML, chart PNGs written to ``<out_dir>/<report>/<period_key>/``
-    (beside the outbox's review.md, so the Markdown's relative image links resolve),
-    sheet rows, content hash and summary. Every Slack payload is checked against Block
-    Kit's limits here, before anything is sent."""
+    self-contained HTML (the charts embedded as data: URIs), sheet rows, content hash
+    and summary. The chart PNGs, ``review.md`` and ``review.html`` are written to the
+    artefact store (:func:`kaizen.artifacts.put_all`; ``KAIZEN_ARTIFACT_ROOT``, by
+    default ``file://<out_dir>/artifacts``): ``charts`` maps each chart to its artefact
+    URL and ``documents`` gives ``{"markdown": URL, "html": URL}``, so a deliver task on
+    another worker reads them back. The Markdown links the charts as ``<name>.png``,
+    the names they have beside it in the outbox and where it is published. Every Slack
+    payload is checked against Block Kit's limits here, before anything is sent."""
     import base64
 
-    folder = Path(out_dir) / report.report / report.period_key
-    chart_paths = render_charts(report, folder)
+    from kaizen import artifacts
+
+    chart_png = render_charts(report)
     context = {"r": report, "run_id": run_id or "manual", "chart_titles": CHART_TITLES, "charts": CHARTS}
     slack = render.render_json(SLACK_TEMPLATE, **context)
     headline, thread = slack["headline"], slack["thread"]
@@ -1174,11 +1175,16 @@ def render_review(report: ReviewReport, *, run_id: str, out_dir) -> dict:
             )
     markdown = render.render_text(MARKDOWN_TEMPLATE, **context)
     images = {
-        name: "data:image/png;base64," + base64.b64encode(Path(p).read_bytes()).decode("ascii")
-        for name, p in chart_paths.items()
+        name: "data:image/png;base64," + base64.b64encode(data).decode("ascii") for name, data in chart_png.items()
     }
     html = render.render_text(HTML_TEMPLATE, title=report.title, body=_html_body(markdown, images))
     rows = sheet_rows(report)
+    urls = artifacts.put_all(
+        report.report,
+        report.period_key,
+        {**{f"{name}.png": data for name, data in chart_png.items()}, MARKDOWN_FILE: markdown, HTML_FILE: html},
+        out_dir=out_dir,
+    )
     return {
         "report": report.report,
         "period_key": report.period_key,
@@ -1186,7 +1192,8 @@ def render_review(report: ReviewReport, *, run_id: str, out_dir) -> dict:
         "thread": thread,
         "markdown": markdown,
         "html": html,
-        "charts": chart_paths,
+        "charts": {name: urls[f"{name}.png"] for name in chart_png},
+        "documents": {"markdown": urls[MARKDOWN_FILE], "html": urls[HTML_FILE]},
         "sheet_rows": rows,
         "content_hash": review_hash(headline, thread, markdown, rows),
         "summary": summary_line(report),
