@@ -54,6 +54,12 @@ def warehouse_db(tmp_path_factory):
         pipeline.rebuild(
             date.fromisoformat(manifest["first_trading_day"]), END, "fixture", progress=lambda i: None
         )
+        from kaizen.goals.store import land_for_review  # the goals, as each review's compute step lands them
+
+        for kind in ("monthly", "quarterly"):
+            for p in Period.between(review.KINDS[kind], date.fromisoformat(manifest["first_trading_day"]), END):
+                period = pipeline.resolve_review_period(kind, param_period_start=p.start.isoformat(), run_after=AS_OF)
+                land_for_review(period, "fixture")
     engine = sa.create_engine(f"sqlite:///{db}")
     t0 = datetime(2026, 11, 24, 5, 0, tzinfo=UTC)
     t1 = datetime(2026, 11, 24, 5, 25, tzinfo=UTC)

@@ -618,8 +618,11 @@ def compute_review_rollups(period: dict, run_id: str) -> dict:
     tail = land_tail(min(as_of, Period.of(period["grain"], start).closes_utc), run_id,
                      issues_until=datetime.fromisoformat(run_after) if run_after else None)
     rows = periods.compute_rollups(warehouse.get_engine(), [period["grain"]], start, start, run_id, as_of=as_of)
-    return {"rows": len(rows), "tail": tail,
-            "unavailable": [f"{t['source']} ({t['unavailable']})" for t in tail if "unavailable" in t]}
+    from kaizen.goals.store import land_for_review  # OKRs and improvement backlog (monthly, quarterly)
+
+    goals = land_for_review(period, run_id)
+    return {"rows": len(rows), "tail": tail, "goals": goals,
+            "unavailable": [f"{t['source']} ({t['unavailable']})" for t in tail + goals if "unavailable" in t]}
 
 
 def check_review_sources(rollups: dict, period_key: str) -> dict:

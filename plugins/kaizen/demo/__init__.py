@@ -22,6 +22,7 @@ from pathlib import Path
 
 from kaizen import config
 from kaizen.demo import github, issues, pagerduty, prometheus, scenario, trading
+from kaizen.demo import goals as demo_goals
 
 __all__ = ["generate"]
 
@@ -77,6 +78,8 @@ def generate(end: date, months: int, seed: int, out_dir: Path, trades_per_day: i
     # post-mortems and action items (GitHub issues): their own random stream, so every
     # other file is byte-identical to what the generator wrote before they existed
     issues.write(period, inc_plan.incidents, seed, out_dir)
+    # the OKRs tab and the improvement backlog (no random draws: nothing else changes)
+    demo_goals.write(period, out_dir)
 
     # Trading DB
     tr = trading.write(period, s["trading"], trades_per_day, out_dir / "trading.db")

@@ -31,6 +31,7 @@ import sqlalchemy as sa
 
 from kaizen import calendar as cal
 from kaizen import config
+from kaizen.goals import section as goals_section
 from kaizen.kpis.maths import drawdown_series
 from kaizen.period import Period, range_text, window_day
 from kaizen.reports import model, render
@@ -293,6 +294,7 @@ class ReviewReport:
     series: dict = field(default_factory=dict)  # chart data (plain lists)
     observed_from: date | None = None  # the period starts before the history: its first day observed
     experiments: ExperimentsSection | None = None  # weekly and monthly reviews only
+    goals: object | None = None  # kaizen.goals.section.GoalsSection: monthly and quarterly reviews only
 
     @property
     def observed_text(self) -> str:
@@ -932,6 +934,7 @@ def build_review(engine: sa.Engine, kind: str, period_start: date, *, as_of: dat
         achievement=achievement,
         series=series,
         experiments=experiments,
+        goals=goals_section.build(engine, kind, key, ps, pe, [ln for t in tables for ln in t.lines]),
     )
 
 
@@ -1067,6 +1070,7 @@ def sheet_rows(r: ReviewReport) -> dict:
             "key_columns": 1,
             "number_formats": {"issue_number": "int", "title": "text", "owner": "text"},
         }
+    out.update(goals_section.sheet_rows(r.goals, r.period_key))  # OKR scores, Backlog, Backlog impact
     out["Definitions"] = definitions
     return out
 

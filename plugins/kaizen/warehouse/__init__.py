@@ -45,6 +45,11 @@ DDL_FILES = (
     "postmortem_prs.sql",
     "experiments.sql",
     "experiment_results.sql",
+    "raw_okrs.sql",
+    "raw_improvements.sql",
+    "okr_scores.sql",
+    "improvement_impacts.sql",
+    "review_snapshots.sql",
     "kaizen_schema.sql",
     "v_scorecard.sql",
     "v_kpi_day.sql",
@@ -52,6 +57,9 @@ DDL_FILES = (
     "v_kpi_month.sql",
     "v_kpi_quarter.sql",
     "v_experiment_readout.sql",
+    "v_okr_scores.sql",
+    "v_improvement_backlog.sql",
+    "v_improvement_impact.sql",
 )
 
 
