@@ -461,6 +461,21 @@ def test_impact_of_a_closed_improvement_whose_kpi_moved(engine, github, monkeypa
     assert table_counts(engine) == before and impacts(engine)[0][8] == "improved"
 
 
+def test_a_measure_that_fails_leaves_the_impact_unmeasured_not_the_review(engine, github, monkeypatch):
+    from kaizen.kpis import measures
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("a KPI family cannot measure this window")
+
+    monkeypatch.setattr(measures, "measure_scope", broken)
+    history(engine)
+    store.land_improvements(engine, NOVEMBER, "r1", transport=backlog.http_transport(github.url, TOKEN, REPO),
+                            now=NOW)
+    got = [(m[0], m[1], m[8], m[9]) for m in impacts(engine)]
+    assert got[:2] == [(105, "alerts_per_day", "no data", "not measured: a KPI family cannot measure this window"),
+                       (105, "mttr_minutes", "no data", "not measured: a KPI family cannot measure this window")]
+
+
 def test_the_backlog_unavailable_is_said(engine, github):
     github.always = "401"
     result = store.land_improvements(engine, NOVEMBER, "r1", transport=backlog.http_transport(github.url, TOKEN,

@@ -24,12 +24,15 @@ window must lie inside the warehouse's history (else ``no data``).
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from kaizen import calendar as cal
 from kaizen.errors import PermanentError
+
+log = logging.getLogger(__name__)
 
 ENV_WINDOW_DAYS = "KAIZEN_IMPACT_WINDOW_DAYS"
 DEFAULT_WINDOW_DAYS = 28
@@ -167,10 +170,14 @@ def measure_impacts(conn, items, as_of: datetime, days: int, cat=None) -> list[I
     for _, w in ready:
         scopes.setdefault(w.before, window_scope(*w.before))
         scopes.setdefault(w.after, window_scope(*w.after))
-    measured = {}
+    measured, failure = {}, None
     if scopes:
-        data = load_data(conn, list(scopes.values()))
-        measured = {span: measure_scope(data, scope, cat) for span, scope in scopes.items()}
+        try:
+            data = load_data(conn, list(scopes.values()))
+            measured = {span: measure_scope(data, scope, cat) for span, scope in scopes.items()}
+        except Exception as exc:  # the review goes on: its impacts say they could not be measured
+            failure = " ".join(str(exc).split()) or type(exc).__name__
+            log.exception("improvement impacts could not be measured")
     out = []
     for item, w in plans:
         for kpi_id in item.target_kpis:
@@ -189,6 +196,11 @@ def measure_impacts(conn, items, as_of: datetime, days: int, cat=None) -> list[I
                 out.append(Impact(**base, before_value=None, after_value=None, before_status=None,
                                   after_status=None, change=None, change_pct=None, verdict=NO_DATA,
                                   note=f"the before window starts before the warehouse's history{since}"))
+                continue
+            if failure is not None:
+                out.append(Impact(**base, before_value=None, after_value=None, before_status=None,
+                                  after_status=None, change=None, change_pct=None, verdict=NO_DATA,
+                                  note=f"not measured: {failure[:200]}"))
                 continue
             if kpi is None or not kpi.active or kpi_id not in measured[w.before]:
                 out.append(Impact(**base, before_value=None, after_value=None, before_status=None,
