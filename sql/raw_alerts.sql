@@ -6,6 +6,7 @@ create table if not exists raw_alerts (
     severity text,                      -- critical, error, warning, info
     service text,
     summary text,
+    alert_rule text,                    -- the alert rule: body.details.alertname, else body.cef_details.event_class, else the summary without its [FIRING:n] prefix
     created_at timestamptz not null,
     run_id text,
     loaded_at timestamptz not null

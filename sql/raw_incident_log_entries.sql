@@ -5,6 +5,7 @@ create table if not exists raw_incident_log_entries (
     type text not null,                 -- PagerDuty log entry type: trigger_log_entry, acknowledge_log_entry, annotate_log_entry, resolve_log_entry, ...
     created_at timestamptz not null,
     summary text,                       -- the entry's summary; for notes also the note text (untrusted text)
+    agent_type text,                    -- who made the entry: agent.type (user_reference: a person; service_reference, *_integration_reference: PagerDuty or a monitoring tool)
     run_id text,
     loaded_at timestamptz not null
 );

@@ -45,7 +45,11 @@ with final as (
         max(case when kpi_id = 'change_failure_rate_pct' then value end) as change_failure_rate_pct,
         max(case when kpi_id = 'recovery_time_minutes' then value end) as recovery_time_minutes,
         max(case when kpi_id = 'action_items_on_time_pct' then value end) as action_items_on_time_pct,
-        max(case when kpi_id = 'postmortems_on_time_pct' then value end) as postmortems_on_time_pct
+        max(case when kpi_id = 'postmortems_on_time_pct' then value end) as postmortems_on_time_pct,
+        max(case when kpi_id = 'infra_cost_inr' then value end) as infra_cost_inr,
+        max(case when kpi_id = 'infra_cost_per_day_inr' then value end) as infra_cost_per_day_inr,
+        max(case when kpi_id = 'infra_cost_per_trade_inr' then value end) as infra_cost_per_trade_inr,
+        max(case when kpi_id = 'roi' then value end) as roi
     from kpi_values
     where grain = 'quarter'
     group by period_start

@@ -64,7 +64,10 @@ def test_catalog_covers_design_and_targets():
         assert (k.comparator, k.target) == (comparator, target), kpi_id
     assert {k.domain for k in cat.kpis.values()} == {"trading", "reliability", "delivery", "team", "cost"}
     planned = {k.id for k in cat.kpis.values() if k.status == "planned"}
-    assert {k.id for k in cat.kpis.values() if k.domain in ("team", "cost")} <= planned
+    assert {k.id for k in cat.kpis.values() if k.domain == "team"} <= planned
+    cost = {k.id for k in cat.kpis.values() if k.domain == "cost"}  # from the AWS bill (kaizen.sources.aws_cur)
+    assert cost == {"infra_cost_inr", "infra_cost_per_day_inr", "infra_cost_per_trade_inr", "roi"}
+    assert all(cat[k].active and cat[k].grains == ("week", "month", "quarter") for k in cost)
     assert cat["sharpe_ratio"].min_sample == 20
     assert cat.convention("risk_free_rate_annual") == 0.0
     for key in ("capital_base_inr", "annualisation", "slo", "mtbf_failure", "review_window"):

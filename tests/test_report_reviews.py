@@ -474,7 +474,7 @@ def test_experiments_section_in_weekly_and_monthly_reviews(warehouse_db, tmp_pat
         assert [ln.experiment_id for ln in report.experiments.lines] == ["kz-check"]
         assert expected in out["markdown"], kind
         assert f"Running in the period or ended in it, as of {as_of_text}" in out["markdown"]
-        reply = out["thread"][-1]
+        reply = next(p for p in out["thread"] if p["text"].startswith("Experiments"))  # other sections follow it
         assert reply["text"] == f"Experiments — {out['period_key']}" and not render.check_block_kit(reply)
     report, out = _render(warehouse_db, "quarterly", date(2026, 10, 1), tmp_path)
     assert report.experiments is None and "### Experiments" not in out["markdown"]

@@ -21,7 +21,7 @@ from datetime import date
 from pathlib import Path
 
 from kaizen import config
-from kaizen.demo import github, issues, pagerduty, prometheus, scenario, trading
+from kaizen.demo import aws_cur, github, issues, pagerduty, prometheus, scenario, trading
 from kaizen.demo import goals as demo_goals
 
 __all__ = ["generate"]
@@ -78,6 +78,8 @@ def generate(end: date, months: int, seed: int, out_dir: Path, trades_per_day: i
     # post-mortems and action items (GitHub issues): their own random stream, so every
     # other file is byte-identical to what the generator wrote before they existed
     issues.write(period, inc_plan.incidents, seed, out_dir)
+    # the AWS bill (CUR 2.0 export): its own random stream too
+    cost = aws_cur.write(period, seed, out_dir)
     # the OKRs tab and the improvement backlog (no random draws: nothing else changes)
     demo_goals.write(period, out_dir)
 
@@ -127,6 +129,7 @@ def generate(end: date, months: int, seed: int, out_dir: Path, trades_per_day: i
                    "incidents": pd_counts["incidents"], "alerts": pd_counts["alerts"],
                    "prometheus_files": prom_files["files"]},
         "bad_records": bad_records,
+        "aws_cur": cost,  # the billing export; its deliberately bad lines in aws_cur.bad_records
         "per_day": per_day,
     }
     (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=1, ensure_ascii=False) + "\n",

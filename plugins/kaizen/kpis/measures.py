@@ -662,4 +662,7 @@ def measure_scope(src, scope: Scope, cat: catalog_mod.Catalog | None = None) -> 
     out.update(reliability_measures(data, scope))
     out.update(delivery_measures(data, scope))
     out.update(practice_measures(data, scope))
+    from kaizen.cost.measures import cost_figures  # plain dicts: that module cannot import this one
+
+    out.update({k: Measure(**v) for k, v in cost_figures(data, scope).items()})
     return out

@@ -31,6 +31,8 @@ import sqlalchemy as sa
 
 from kaizen import calendar as cal
 from kaizen import config
+from kaizen.alerting import tuning as alert_tuning_section
+from kaizen.cost import section as cost_section
 from kaizen.goals import section as goals_section
 from kaizen.kpis.maths import drawdown_series
 from kaizen.period import Period, range_text, window_day
@@ -294,6 +296,8 @@ class ReviewReport:
     series: dict = field(default_factory=dict)  # chart data (plain lists)
     observed_from: date | None = None  # the period starts before the history: its first day observed
     experiments: ExperimentsSection | None = None  # weekly and monthly reviews only
+    cost: cost_section.CostSection | None = None  # cost analysis / efficiency, ROI (kaizen.cost.section)
+    alert_tuning: alert_tuning_section.AlertTuningSection | None = None  # the monthly deep dive
     goals: object | None = None  # kaizen.goals.section.GoalsSection: monthly and quarterly reviews only
 
     @property
@@ -934,6 +938,8 @@ def build_review(engine: sa.Engine, kind: str, period_start: date, *, as_of: dat
         achievement=achievement,
         series=series,
         experiments=experiments,
+        cost=cost_section.build_cost_section(engine, kind, period, as_of),
+        alert_tuning=alert_tuning_section.build_alert_tuning(engine, period, as_of) if kind == "monthly" else None,
         goals=goals_section.build(engine, kind, key, ps, pe, [ln for t in tables for ln in t.lines]),
     )
 
@@ -1071,6 +1077,7 @@ def sheet_rows(r: ReviewReport) -> dict:
             "number_formats": {"issue_number": "int", "title": "text", "owner": "text"},
         }
     out.update(goals_section.sheet_rows(r.goals, r.period_key))  # OKR scores, Backlog, Backlog impact
+    out.update({cost_section.SHEET_TAB: tab} if (tab := cost_section.sheet_tab(r.cost, r.grain)) else {})  # Cost
     out["Definitions"] = definitions
     return out
 

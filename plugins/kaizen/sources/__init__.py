@@ -1,5 +1,6 @@
 """Sources: one module per system (``trading``, ``prometheus``, ``github``,
-``pagerduty``, ``github_issues`` — post-mortem action items and post-mortems). Each has two transports returning the raw wire records (the demo files
+``pagerduty``, ``github_issues`` — post-mortem action items and post-mortems,
+``aws_cur`` — the AWS bill, CUR 2.0). Each has two transports returning the raw wire records (the demo files
 or the real API/DB) and one parse + validation path, then the shared load step in
 :mod:`kaizen.sources.base`::
 
@@ -13,7 +14,7 @@ from datetime import date
 
 from kaizen.sources.base import ExtractResult, Reject, SourceError
 
-SOURCES = ("trading", "prometheus", "github", "pagerduty", "github_issues")
+SOURCES = ("trading", "prometheus", "github", "pagerduty", "github_issues", "aws_cur")
 
 __all__ = ["SOURCES", "WINDOW_SOURCES", "ExtractResult", "Reject", "SourceError", "extract_range", "prepare_range",
            "prepare_window"]

@@ -9,6 +9,9 @@ Decisions (see the module's tests):
 - ``acknowledged_at`` = earliest ``acknowledgements[].at``, else the earliest
   ``acknowledge_log_entry``; ``resolved_at`` = the incident's ``resolved_at``, else the
   newest ``resolve_log_entry``, else ``last_status_change_at`` of a resolved incident.
+- Each alert keeps its rule (:func:`alert_rule`) and each log entry its agent's type
+  (``agent.type``: a person or PagerDuty / an integration), for the alert-tuning
+  deep dive (:mod:`kaizen.alerting.tuning`: noisy = auto-resolved, never acknowledged).
 - A priority outside P0..P3 is loaded as NULL (the incident still counts for MTTR,
   alerts and uptime) and logged as a warning; no priority at all is NULL too.
 - ``impact_start`` after the trigger (detected before impact, e.g. a predictive alert)
@@ -43,6 +46,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -295,8 +299,29 @@ def _check_alert(alert: dict, incident: dict, as_of: datetime | None = None):
         "severity": alert.get("severity"),
         "service": (alert.get("service") or {}).get("summary") or (incident.get("service") or {}).get("summary"),
         "summary": alert.get("summary"),
+        "alert_rule": alert_rule(alert),
         "created_at": created,
     }, None
+
+
+_FIRING = re.compile(r"^\s*\[(?:FIRING|RESOLVED)(?::\d+)?\]\s*")
+
+
+def alert_rule(alert: dict) -> str | None:
+    """The rule that raised an alert (what alert tuning groups by): the
+    ``body.details.alertname`` an Alertmanager receiver passes on, else the Events API
+    v2 ``class`` (``body.cef_details.event_class``), else the alert's summary without
+    Alertmanager's ``[FIRING:n]`` prefix; None when the alert has none of them."""
+    body = alert.get("body") if isinstance(alert.get("body"), dict) else {}
+    for part, key in (("details", "alertname"), ("cef_details", "event_class")):
+        section = body.get(part)
+        value = section.get(key) if isinstance(section, dict) else None
+        if isinstance(value, str) and value.strip():
+            return value.strip()
+    summary = alert.get("summary")
+    if isinstance(summary, str) and summary.strip():
+        return _FIRING.sub("", summary).strip() or None
+    return None
 
 
 def _check_log_entry(entry: dict, incident_id: str, as_of: datetime | None = None):
@@ -320,6 +345,8 @@ def _check_log_entry(entry: dict, incident_id: str, as_of: datetime | None = Non
         "type": str(entry["type"]),
         "created_at": created,
         "summary": summary,
+        # who made the entry: a person (user_reference) or PagerDuty / a monitoring tool
+        "agent_type": (entry.get("agent") or {}).get("type") if isinstance(entry.get("agent"), dict) else None,
     }, None
 
 

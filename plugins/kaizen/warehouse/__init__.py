@@ -34,6 +34,8 @@ DDL_FILES = (
     "raw_alerts.sql",
     "raw_incident_log_entries.sql",
     "raw_action_items.sql",
+    "raw_cost_daily.sql",
+    "cost_exports.sql",
     *facts.DDL_FILES,
     "quarantine.sql",
     "kpi_definitions.sql",
@@ -57,6 +59,8 @@ DDL_FILES = (
     "v_kpi_month.sql",
     "v_kpi_quarter.sql",
     "v_experiment_readout.sql",
+    "v_cost_daily.sql",
+    "v_alerts.sql",
     "v_okr_scores.sql",
     "v_improvement_backlog.sql",
     "v_improvement_impact.sql",
@@ -183,6 +187,7 @@ def apply_ddl(engine: sa.Engine) -> None:
             return
         _migrate_latency_buckets(conn)
         _retire_caches(conn)
+        _add_missing_columns(conn)
         inspector = sa.inspect(conn)
         facts_new = [f.table for f in facts.FACTS if not inspector.has_table(f.table)]
         coverage_new = not inspector.has_table("source_coverage")
@@ -229,6 +234,31 @@ def _retire_caches(conn: sa.Connection) -> None:
             conn.exec_driver_sql(f'drop trigger if exists "{name}"')
     for table in _RETIRED_TABLES:
         conn.exec_driver_sql(f"drop table if exists {table}")
+
+
+def _add_missing_columns(conn: sa.Connection) -> None:
+    """Nullable columns a table's DDL declares that the table an older release created
+    lacks (``alter table … add column``; ``create table if not exists`` leaves an
+    existing table as it is). A missing column the DDL declares ``not null`` cannot be
+    added to rows that exist: that is refused, naming the table to migrate by hand."""
+    inspector = sa.inspect(conn)
+    line = re.compile(r"^\s{4}([a-z_][a-z0-9_]*)\s+([a-z ]+?)(\s+(?:not null|primary key|default .*))*,?\s*(?:--.*)?$")
+    for name in DDL_FILES:
+        text = (config.SQL_DIR / name).read_text()
+        m = re.search(r"create table if not exists (\w+) \(", text)
+        if m is None or not inspector.has_table(m.group(1)):
+            continue
+        table = m.group(1)
+        have = {c["name"] for c in inspector.get_columns(table)}
+        body = text[m.end():].split("\n);", 1)[0]
+        for ln in body.splitlines():
+            col = line.match(ln)
+            if col is None or col.group(1) in have or col.group(1) == "primary":
+                continue
+            if "not null" in ln.split("--", 1)[0] or "primary key" in ln.split("--", 1)[0]:
+                raise RuntimeError(f"table {table} lacks column {col.group(1)}, which {name} declares not null: "
+                                   "migrate that table by hand (or drop it and re-extract its source)")
+            conn.exec_driver_sql(f"alter table {table} add column {col.group(1)} {col.group(2).strip()}")
 
 
 def _migrate_latency_buckets(conn: sa.Connection) -> None:
