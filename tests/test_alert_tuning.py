@@ -168,9 +168,14 @@ def test_bad_setting_is_said_in_the_section(loaded, monkeypatch):
     assert tuning.noisy_minutes() == 25.0
 
 
-def test_no_alert_in_the_month(engine):
-    s = tuning.build_alert_tuning(engine, MONTH, AS_OF)
+def test_no_alert_in_the_month(loaded):
+    s = tuning.build_alert_tuning(loaded, Period.of("month", date(2026, 10, 1)), AS_OF)
     assert s.available and s.alerts == 0 and s.note == "No alert fired in the month: nothing to tune."
+
+
+def test_no_pagerduty_data_is_not_a_quiet_month(engine):
+    s = tuning.build_alert_tuning(engine, MONTH, AS_OF)
+    assert not s.available and s.note.startswith("No PagerDuty data in the warehouse")
 
 
 def test_v_alerts_view(loaded):

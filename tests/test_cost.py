@@ -319,6 +319,22 @@ def test_bad_lines_are_quarantined_once_on_the_latest_extract(engine, export, li
                                  "and extract_day = '2026-11-04'")).scalar() == 8
 
 
+def test_the_review_tail_reads_the_bill_again(engine, export, live_rate):
+    """A review due before the next daily run (kaizen.pipeline.land_tail): the tail from
+    Tue 3 Nov 16:00 IST is loaded on Wed 4 Nov, the trading day whose window holds it."""
+    from kaizen.sources.base import load
+
+    start, end = datetime(2026, 11, 3, 10, 30, tzinfo=UTC), datetime(2026, 11, 4, 18, 30, tzinfo=UTC)
+    loads = aws_cur.prepare_window(start, end, transport(export), as_of=AS_OF)
+    assert loads[0].where_params == {"bp0": BP}
+    load(engine, (date(2026, 11, 4), date(2026, 11, 4)), "tail", loads)
+    with engine.connect() as c:
+        assert c.execute(sa.text("select count(*) from raw_cost_daily")).scalar() == 37
+        days = c.execute(sa.text("select extract_day, count(*) from quarantine where source = 'cost_lines' "
+                                 "group by extract_day")).all()
+    assert [(str(d)[:10], n) for d, n in days] == [("2026-11-04", 8)]
+
+
 def test_a_demo_folder_without_a_bill_reads_nothing(tmp_path, monkeypatch):
     monkeypatch.setenv("KAIZEN_SOURCES", "demo")
     monkeypatch.setenv("KAIZEN_DEMO_DIR", str(tmp_path))  # written before the demo had a bill
@@ -456,3 +472,26 @@ def test_demo_weekly_review_cost_section_holds_numbers(rebuilt):
     assert r.cost.per_trade_inr == pytest.approx(kpi["infra_cost_per_trade_inr"], rel=1e-12)
     assert f"| **Total** | {r.cost.total_text} |" in section
     assert review.sheet_rows(r)["Cost"]["rows"][0][2] == "(total)"
+
+
+def test_demo_monthly_and_quarterly_reviews_show_roi_and_the_deep_dive(rebuilt, tmp_path):
+    """Monthly: "Cost efficiency" with ROI, and the alert-tuning deep dive; quarterly: the
+    "ROI analysis"; each a Slack reply within Block Kit's limits (render_review checks)."""
+    from kaizen import warehouse
+    from kaizen.reports import review
+
+    engine = warehouse.get_engine()
+    as_of = datetime(2026, 10, 9, 10, 30, tzinfo=UTC)
+    month = review.build_review(engine, "monthly", date(2026, 9, 1), as_of=as_of)
+    out = review.render_review(month, run_id="t", out_dir=tmp_path)
+    md = out["markdown"]
+    assert "### Cost efficiency" in md and f"| **ROI** (net P&L ÷ cost) | {month.cost.roi_text} |" in md
+    assert month.cost.roi == pytest.approx(month.cost.net_pnl_inr / month.cost.total_inr)
+    assert "## 2. Deep Dive (30 min)\n\n### Alert tuning" in md and month.alert_tuning.alerts > 0
+    texts = [p["text"] for p in out["thread"]]
+    assert "Infrastructure cost — 2026-09" in texts and "Deep dive: alert tuning — 2026-09" in texts
+    quarter = review.build_review(engine, "quarterly", date(2026, 7, 1), as_of=as_of)
+    qmd = review.render_review(quarter, run_id="t", out_dir=tmp_path)["markdown"]
+    roi = qmd.split("### ROI analysis", 1)[1].split("\n## ", 1)[0]
+    assert f"| **ROI** | **{quarter.cost.roi_text}** |" in roi and "no cost data" not in roi.lower()
+    assert quarter.alert_tuning is None and "### Alert tuning" not in qmd

@@ -46,6 +46,7 @@ from kaizen import calendar as cal
 from kaizen import warehouse
 from kaizen.period import Period
 from kaizen.reports import render
+from kaizen.warehouse import coverage
 
 log = logging.getLogger(__name__)
 
@@ -346,6 +347,10 @@ def build_alert_tuning(engine: sa.Engine, period: Period, as_of: datetime) -> Al
             warnings = _outages(conn, period.start, period.end)
             if scope.end <= scope.start:
                 return AlertTuningSection(period.key, minutes, False, "The month is before the history begins.")
+            if not coverage.spans(conn).get("incidents"):
+                return AlertTuningSection(period.key, minutes, False,
+                                          "No PagerDuty data in the warehouse: alert tuning needs the incidents and "
+                                          "alerts of the kaizen_pagerduty source.")
             days = (scope.end - scope.start).total_seconds() / 86400.0
             alerts = classify(conn, scope.start, scope.end, minutes)
             trend = _trend(conn, period, as_of, minutes)

@@ -28,7 +28,7 @@ def prepare_range(name: str, first: date, last: date) -> list:
 
 # the sources whose records are instants of the whole time line (not trading sessions):
 # a review extracts their tail up to its period's end itself (kaizen.pipeline.land_tail)
-WINDOW_SOURCES = ("prometheus", "pagerduty", "github", "github_issues")
+WINDOW_SOURCES = ("prometheus", "pagerduty", "github", "github_issues", "aws_cur")
 
 
 def prepare_window(name: str, start, end) -> list:

@@ -64,6 +64,10 @@ holds each bad line once, and extracting a range leaves what extracting its days
 at a time does. An extract's ``extracted`` counts the daily rows the lines sum into
 plus the lines rejected (``cost_exports`` holds the lines read).
 
+A review due before the next daily run reads the export again first (the source is one
+of the review tail's, :func:`prepare_window`): the weekly review on Monday morning shows
+the weekend as far as AWS has billed it.
+
 Not configured (live mode without ``KAIZEN_CUR_ROOT``, or a demo folder without
 ``aws_cur/``): nothing is read and nothing fails; the reviews' cost sections say so.
 """
@@ -444,17 +448,18 @@ def billing_periods(first: date, last: date, as_of: datetime | None = None) -> l
 
 
 def prepare_range(first: date, last: date, transport: Transport | None = None, *,
-                  as_of: datetime | None = None) -> list[TableLoad]:
+                  as_of: datetime | None = None, through: date | None = None) -> list[TableLoad]:
     """The billing periods an extract of the trading days ``first``..``last`` reads
-    (:func:`billing_periods`), validated: what to load (nothing when no export is
-    configured, or none of them has been delivered)."""
+    (:func:`billing_periods`; up to ``through`` when later), validated: what to load
+    (nothing when no export is configured, or none of them has been delivered). Its bad
+    lines land on ``last``, the load's last day."""
     transport = transport or default_transport()
     if transport is None:
         log.info("cost: %s is not set: no AWS billing export configured, nothing to extract", ENV_ROOT)
         return []
     as_of = as_of or extraction_clock()
     deliveries = []
-    for bp in billing_periods(first, last, as_of):
+    for bp in billing_periods(first, max(last, through or last), as_of):
         dv = transport(bp)
         if dv is None:
             log.info("cost: billing period %s not delivered (no manifest): nothing read", bp.strftime("%Y-%m"))
@@ -475,6 +480,18 @@ def prepare_range(first: date, last: date, transport: Transport | None = None, *
                   parsed.rows, parsed.rejects, extra_sql=(earlier,)),
         TableLoad("cost_exports", "cost_exports", where, params, len(parsed.exports), parsed.exports),
     ]
+
+
+def prepare_window(start: datetime, end: datetime, transport: Transport | None = None, *,
+                   as_of: datetime | None = None) -> list[TableLoad]:
+    """A review's tail (:func:`kaizen.pipeline.land_tail`, loaded on the trading day whose
+    window holds ``start``): the billing periods up to ``end``'s IST date read again, so a
+    review due before the next daily run shows the bill as AWS has refreshed it since."""
+    from kaizen import calendar as cal
+    from kaizen.period import window_day
+
+    day = window_day(start)
+    return prepare_range(day, day, transport, as_of=as_of, through=cal.ist_date(end - timedelta(microseconds=1)))
 
 
 def extract_range(first: date, last: date, engine: sa.Engine, run_id: str, transport: Transport | None = None,
