@@ -118,6 +118,19 @@ def test_leftovers_finds_a_process_that_left_its_session_and_stop_ends_the_group
     assert stack.leftovers() == []
 
 
+def test_a_private_dir_is_seen_only_by_its_process(tmp_path):
+    """What a worker writes to its private KAIZEN_OUT_DIR is not on anyone else's disk."""
+    if not localstack.can_isolate():
+        pytest.skip("this kernel does not let us unshare a mount namespace (not root?)")
+    private = tmp_path / "host-disk"
+    private.mkdir()
+    command = localstack._isolated(["sh", "-c", f"echo w1 > {private}/chart.png && cat {private}/chart.png"],
+                                   "w1", [private])
+    out = subprocess.run(command, capture_output=True, text=True, timeout=10)
+    assert out.returncode == 0 and out.stdout == "w1\n", out.stderr
+    assert list(private.iterdir()) == []
+
+
 def test_redis_databases_are_claimed_one_stack_each():
     if not localstack.port_answers("127.0.0.1", 6379):
         if os.environ.get("CI", "").lower() == "true":
