@@ -343,14 +343,17 @@ class LocalStack:
         for p in self.procs.values():
             _killpg(p.pid, signal.SIGTERM)
         t0 = time.monotonic()
+        waiting = dict(self.procs)
+        while waiting and time.monotonic() < t0 + grace:
+            for name, p in list(waiting.items()):
+                if p.poll() is not None:
+                    self.stopped_in_s[name] = round(time.monotonic() - t0, 1)
+                    del waiting[name]
+            time.sleep(0.1)
         for name, p in self.procs.items():
-            try:
-                p.wait(timeout=max(0.1, t0 + grace - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                pass
-            _killpg(p.pid, signal.SIGKILL)
+            _killpg(p.pid, signal.SIGKILL)  # the rest of the group too, and anyone past the grace
             p.wait()
-            self.stopped_in_s[name] = round(time.monotonic() - t0, 1)
+            self.stopped_in_s.setdefault(name, round(time.monotonic() - t0, 1))
         for log in self._logs:
             log.close()
         self._logs.clear()
