@@ -123,7 +123,7 @@ def transport(root: Path):
 # ---------------------------------------------------------------- parsing (pure)
 def test_daily_rows_by_hand(export, live_rate):
     loads = aws_cur.prepare_range(date(2026, 11, 4), date(2026, 11, 4), transport(export), as_of=AS_OF)
-    cost, exports = loads
+    exports, cost = loads
     got = {(str(r["usage_date"]), r["service"], r["line_item_type"]): r for r in cost.rows}
     usage = {k: v for k, v in got.items() if k[2] != "Tax"}
     assert {k: (round(v["cost"], 12), v["cost_inr"] == pytest.approx(v["cost"] * v["inr_per_unit"], abs=0),
@@ -305,18 +305,18 @@ def test_rerun_changes_nothing(engine, export, live_rate):
 
 
 def test_bad_lines_are_quarantined_once_on_the_latest_extract(engine, export, live_rate):
-    """Every daily extract of November reads its billing period again: its bad lines end
-    on the latest extract day, once (as extracting the range at once leaves them)."""
+    """Every daily extract of November reads its billing period again: its bad lines stay
+    once, under the billing period's first day (as extracting the range at once leaves them)."""
     for d in (date(2026, 11, 3), date(2026, 11, 4)):
         aws_cur.extract(d, engine, "r1", transport(export), as_of=AS_OF)
     with engine.connect() as c:
         days = c.execute(sa.text("select extract_day, count(*) from quarantine where source = 'cost_lines' "
                                  "group by extract_day")).all()
-    assert [(str(d)[:10], n) for d, n in days] == [("2026-11-04", 8)]
+    assert [(str(d)[:10], n) for d, n in days] == [("2026-11-01", 8)]  # under the billing period's first day
     aws_cur.extract_range(date(2026, 11, 2), date(2026, 11, 4), engine, "r1", transport(export), as_of=AS_OF)
     with engine.connect() as c:
         assert c.execute(sa.text("select count(*) from quarantine where source = 'cost_lines' "
-                                 "and extract_day = '2026-11-04'")).scalar() == 8
+                                 "and extract_day = '2026-11-01'")).scalar() == 8
 
 
 def test_the_review_tail_reads_the_bill_again(engine, export, live_rate):
@@ -332,7 +332,7 @@ def test_the_review_tail_reads_the_bill_again(engine, export, live_rate):
         assert c.execute(sa.text("select count(*) from raw_cost_daily")).scalar() == 37
         days = c.execute(sa.text("select extract_day, count(*) from quarantine where source = 'cost_lines' "
                                  "group by extract_day")).all()
-    assert [(str(d)[:10], n) for d, n in days] == [("2026-11-04", 8)]
+    assert [(str(d)[:10], n) for d, n in days] == [("2026-11-01", 8)]
 
 
 def test_a_demo_folder_without_a_bill_reads_nothing(tmp_path, monkeypatch):
@@ -442,12 +442,25 @@ def test_demo_export_quarantines_its_bad_lines(range_demo, monkeypatch, tmp_path
     manifest = json.loads((range_demo / "manifest.json").read_text())
     last = date.fromisoformat(manifest["last_trading_day"])
     loads = aws_cur.prepare_range(last, last, as_of=datetime(2026, 10, 9, 10, 30, tzinfo=UTC))
-    cost = loads[0]
+    cost = loads[1]
     bad = {b["key"]: b["reason"] for b in manifest["aws_cur"]["bad_records"]}
     assert {r.record_key for r in cost.rejects} == set(bad)
     for r in cost.rejects:
         assert bad[r.record_key].split(" ")[0] in r.reason
     assert {r["inr_per_unit"] for r in cost.rows} == {aws_cur.DEMO_INR_PER_USD}
+
+
+def test_the_demo_bill_answers_as_of_the_demo_clock(range_demo, monkeypatch):
+    """A rehearsal at an earlier demo clock reads the bill as AWS had delivered it then:
+    no later usage (never quarantined as 'in the future'), billed through the day before."""
+    monkeypatch.setenv("KAIZEN_SOURCES", "demo")
+    monkeypatch.setenv("KAIZEN_DEMO_DIR", str(range_demo))
+    monkeypatch.setenv("KAIZEN_DEMO_NOW", "2026-10-05T10:30:00+00:00")
+    exports, cost = aws_cur.prepare_range(date(2026, 10, 5), date(2026, 10, 5))
+    assert cost.rejects == []  # the demo's bad lines are on 9 Oct, after the clock
+    assert max(r["usage_date"] for r in cost.rows if r["line_item_type"] != "Tax" and r["service"] == "AmazonEC2"
+               ) == date(2026, 10, 5)
+    assert [e["billed_through"] for e in exports.rows] == [date(2026, 9, 30), date(2026, 10, 4)]
 
 
 def test_demo_weekly_review_cost_section_holds_numbers(rebuilt):

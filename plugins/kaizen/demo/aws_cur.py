@@ -222,10 +222,10 @@ def plan(period: Period, seed: int, now: datetime) -> tuple[_Bill, list[dict]]:
     bad_cost = bill.add(bp, s, e, "Usage", "AmazonS3", "APS3-Requests-Tier1", "PutObject", "kaizen-desk-archive",
                         1000.0, 0.000005, "$0.005 per 1,000 PUT requests")
     bad_cost["line_item_unblended_cost"] = "N/A"
-    bad = [
-        {"source": "cost_lines", "key": bad_order["identity_line_item_id"], "day": last.isoformat(),
+    bad = [  # quarantined under their billing period's first day (kaizen.sources.aws_cur)
+        {"source": "cost_lines", "key": bad_order["identity_line_item_id"], "day": bp.isoformat(),
          "reason": "usage ends before it starts"},
-        {"source": "cost_lines", "key": bad_cost["identity_line_item_id"], "day": last.isoformat(),
+        {"source": "cost_lines", "key": bad_cost["identity_line_item_id"], "day": bp.isoformat(),
          "reason": "line_item_unblended_cost is not a number"},
     ]
     return bill, bad

@@ -55,14 +55,13 @@ currency other than INR and USD, usage starting after the extraction's as-of.
 
 Which billing periods an extract reads: those overlapping [first day − 15 days, last
 day] (AWS may still restate a billing period during the two weeks after it ends), up
-to the as-of; each is replaced whole (``billing_period`` slice). A billing period is
-read again by every daily extract of its month, so its bad lines are quarantined on
-the latest extract day that read it: the extract's own days are replaced as for every
-source, and the rows of the billing periods it read left on other days are deleted
-(the reason starts with the partition, ``BILLING_PERIOD=YYYY-MM:``). So the quarantine
-holds each bad line once, and extracting a range leaves what extracting its days one
-at a time does. An extract's ``extracted`` counts the daily rows the lines sum into
-plus the lines rejected (``cost_exports`` holds the lines read).
+to the as-of; each is replaced whole (``billing_period`` slice), with its quarantine:
+a billing period is read again by every daily extract of its month, so its bad lines
+are kept under the billing period's first day (``quarantine.extract_day``; the reason
+starts with the partition, ``BILLING_PERIOD=YYYY-MM:``), each once, whichever extract
+read it last. Re-running a day or a range, or extracting a range instead of its days
+one at a time, leaves the same rows. An extract's ``extracted`` counts the daily rows
+the lines sum into plus the lines rejected (``cost_exports`` holds the lines read).
 
 A review due before the next daily run reads the export again first (the source is one
 of the review tail's, :func:`prepare_window`): the weekly review on Monday morning shows
@@ -181,7 +180,7 @@ def partition(bp: date) -> str:
     return f"BILLING_PERIOD={bp:%Y-%m}"
 
 
-def _rows(raw: bytes, name: str) -> tuple[list[str], Iterator[dict]]:
+def _rows(raw: bytes) -> tuple[list[str], Iterator[dict]]:
     text = io.TextIOWrapper(io.BytesIO(raw), encoding="utf-8-sig", newline="")
     reader = csv.DictReader(text)
     return list(reader.fieldnames or []), iter(reader)
@@ -197,7 +196,7 @@ def read_data_file(data: bytes, name: str) -> DataFile:
         except (OSError, EOFError) as exc:
             raise SourceError(f"{name} is not a readable gzip file ({exc}): the export may be mid-refresh",
                               transient=True) from exc
-    header, rows = _rows(data, name)
+    header, rows = _rows(data)
     return DataFile(name, rows, header)
 
 
@@ -252,9 +251,32 @@ def storage_transport(root_url: str, conn_id: str | None = None) -> Transport:
     return fetch
 
 
+def _starts_after(row: dict, clock: datetime) -> bool:
+    start, reason = read_ts(row.get("line_item_usage_start_date") or None, "line_item_usage_start_date")
+    return reason is None and start is not None and start > clock
+
+
+def as_delivered_at(fetch: Transport, clock: datetime) -> Transport:
+    """The export as AWS had delivered it at ``clock``: without the lines of usage that
+    starts after it (the demo files hold the whole demo span; a rehearsal at an earlier
+    demo clock must not read its future as bad lines)."""
+
+    def at(bp: date) -> Delivery | None:
+        dv = fetch(bp)
+        if dv is not None:
+            for f in dv.files:
+                f.rows = [r for r in f.rows if not _starts_after(r, clock)]
+        return dv
+
+    return at
+
+
 def default_transport() -> Transport | None:
     root = cur_root()
-    return storage_transport(*root) if root else None
+    if root is None:
+        return None
+    fetch = storage_transport(*root)
+    return as_delivered_at(fetch, extraction_clock()) if config.sources_mode() == "demo" else fetch
 
 
 # ---------------------------------------------------------------- parsing
@@ -372,7 +394,7 @@ def parse(deliveries: Iterable[Delivery], *, as_of: datetime | None = None,
                 if line is None:
                     rejected += 1
                     key = raw.get("identity_line_item_id") or f"{f.name.rsplit('/', 1)[-1]}:{i}"
-                    rejects.append(Reject(SOURCE, str(key), f"{partition(bp)}: {reason}", raw))
+                    rejects.append(Reject(SOURCE, str(key), f"{partition(bp)}: {reason}", raw, day=bp))
                     continue
                 if line["currency"] == "USD" and rate_usd is None:
                     rate_usd = usd_rate()
@@ -451,8 +473,9 @@ def prepare_range(first: date, last: date, transport: Transport | None = None, *
                   as_of: datetime | None = None, through: date | None = None) -> list[TableLoad]:
     """The billing periods an extract of the trading days ``first``..``last`` reads
     (:func:`billing_periods`; up to ``through`` when later), validated: what to load
-    (nothing when no export is configured, or none of them has been delivered). Its bad
-    lines land on ``last``, the load's last day."""
+    (nothing when no export is configured, or none of them has been delivered). The
+    bad lines of each billing period read replace the ones quarantined before, under
+    its first day."""
     transport = transport or default_transport()
     if transport is None:
         log.info("cost: %s is not set: no AWS billing export configured, nothing to extract", ENV_ROOT)
@@ -470,15 +493,17 @@ def prepare_range(first: date, last: date, transport: Transport | None = None, *
     parsed = parse(deliveries, as_of=as_of)
     params = {f"bp{i}": dv.billing_period for i, dv in enumerate(deliveries)}
     where = f"billing_period in ({', '.join(':' + k for k in params)})"
-    # the bad lines of these billing periods that earlier extracts quarantined on other days
+    # the bad lines these billing periods had before (whatever extract quarantined them),
+    # deleted before the cost rows' load quarantines them again
     prefixes = {f"q{i}": f"{partition(dv.billing_period)}:" for i, dv in enumerate(deliveries)}
-    earlier = (f"delete from quarantine where source = :source and (extract_day < :first or extract_day > :last) "
+    earlier = (f"delete from quarantine where source = :source "
                f"and substr(reason, 1, {len(prefixes['q0'])}) in ({', '.join(':' + k for k in prefixes)})",
-               {"source": SOURCE, "first": first, "last": last, **prefixes})
+               {"source": SOURCE, **prefixes})
     return [
+        TableLoad("cost_exports", "cost_exports", where, params, len(parsed.exports), parsed.exports,
+                  extra_sql=(earlier,)),
         TableLoad(SOURCE, "raw_cost_daily", where, params, len(parsed.rows) + len(parsed.rejects),
-                  parsed.rows, parsed.rejects, extra_sql=(earlier,)),
-        TableLoad("cost_exports", "cost_exports", where, params, len(parsed.exports), parsed.exports),
+                  parsed.rows, parsed.rejects),
     ]
 
 
