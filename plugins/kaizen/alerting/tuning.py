@@ -46,6 +46,8 @@ from kaizen import calendar as cal
 from kaizen import warehouse
 from kaizen.period import Period
 from kaizen.reports import render
+from kaizen.sources.base import parse_ts
+from kaizen.sources.pagerduty import alert_rule
 from kaizen.warehouse import coverage
 
 log = logging.getLogger(__name__)
@@ -97,15 +99,11 @@ class Alert:
 
 
 def _ts(v) -> datetime | None:
-    from kaizen.sources.base import parse_ts
-
     return None if v is None else parse_ts(v)
 
 
 def classify(conn, start: datetime, end: datetime, minutes: float) -> list[Alert]:
     """Every alert created in [start, end), classified (see the module's docstring)."""
-    from kaizen.sources.pagerduty import alert_rule
-
     window = {"start": start, "end": end}
     alerts = warehouse.fetch_rows(
         conn, "select alert_id, incident_id, created_at, service, alert_rule, summary from raw_alerts "

@@ -34,7 +34,7 @@ from kaizen.reports import render
 log = logging.getLogger(__name__)
 
 TOP_SERVICES = 5
-SOURCE = "aws_cur"  # the source's name in source_outages
+OUTAGE_SOURCE = "aws_cur"  # the cost source's name in source_outages (its module)
 
 
 @dataclass(frozen=True)
@@ -200,9 +200,9 @@ def _outages(conn, first: date, last: date) -> list[str]:
         return []
     rows = conn.execute(sa.text(
         "select day, reason from source_outages where source = :s and recovered_at is null "
-        "and day >= :first and day <= :last order by day"), {"s": SOURCE, "first": first.isoformat(),
+        "and day >= :first and day <= :last order by day"), {"s": OUTAGE_SOURCE, "first": first.isoformat(),
                                                              "last": last.isoformat()}).all()
-    return [f"unavailable: {SOURCE} since {str(d)[:10]} ({reason}) — figures as last landed" for d, reason in rows[:1]]
+    return [f"unavailable: {OUTAGE_SOURCE} since {str(d)[:10]} ({reason}) — figures as last landed" for d, reason in rows[:1]]
 
 
 def _observed_window(conn, period: Period, as_of: datetime | None) -> CostWindow | None:

@@ -42,7 +42,6 @@ EXPORT_ARN = f"arn:aws:bcm-data-exports:us-east-1:{ACCOUNT}:export/{EXPORT}-6f1c
 LINES_PER_FILE = 250
 SPAWN_KEY = (0xC057,)  # the cost stream: independent of the other demo streams
 TAX_RATE = 0.18  # IGST on AWS services in India
-RIGHTSIZE_FROM_LAST_PERIOD = True
 
 COLUMNS = (
     ("identity_line_item_id", "string"), ("identity_time_interval", "string"), ("bill_bill_type", "string"),
@@ -148,7 +147,7 @@ def plan(period: Period, seed: int, now: datetime) -> tuple[_Bill, list[dict]]:
     rng = stream(seed)
     bill = _Bill(rng)
     first, last = period.start, period.end
-    rightsize_from = month_start(last) if RIGHTSIZE_FROM_LAST_PERIOD else None
+    rightsize_from = month_start(last)  # the order router is rightsized then
     credit_day = first + (last - first) // 2
     d = first
     usage_by_service: dict[tuple[date, str], float] = {}
@@ -159,7 +158,7 @@ def plan(period: Period, seed: int, now: datetime) -> tuple[_Bill, list[dict]]:
         busy = cal.is_trading_day(d)
         lines = []
         for usage_type, resource, tag, rate in INSTANCES:
-            if rightsize_from is not None and d >= rightsize_from and resource == RIGHTSIZED[0]:
+            if d >= rightsize_from and resource == RIGHTSIZED[0]:
                 usage_type, rate = RIGHTSIZED[1], RIGHTSIZED[2]
             size = usage_type.split(":")[1]
             lines.append(bill.add(bp, start, end, "Usage", "AmazonEC2", usage_type, "RunInstances", resource, hours,
