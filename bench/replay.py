@@ -539,7 +539,10 @@ def check_weekly_documents(results: list[RunResult], replay_out: Path, replay_en
         one = review.render_review(
             review.build_review(oneshot_engine, "weekly", start, as_of=datetime.fromisoformat(period["as_of"])),
             run_id="replay-oneshot", out_dir=oneshot_out)
-        (oneshot_out / "weekly_review" / period["key"] / "review.md").write_text(one["markdown"], encoding="utf-8")
+        # the render keeps its files in the artefact store; the one-shot copy is written here to diff by hand
+        one_path = oneshot_out / "weekly_review" / period["key"] / "review.md"
+        one_path.parent.mkdir(parents=True, exist_ok=True)
+        one_path.write_text(one["markdown"], encoding="utf-8")
         figures, oneshot_figures = doc_figures(markdown), doc_figures(one["markdown"])
         if markdown and not figures.get("error budget: budget"):
             problems.append("the document has no error-budget table")
