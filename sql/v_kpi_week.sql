@@ -46,6 +46,7 @@ with final as (
         max(case when kpi_id = 'recovery_time_minutes' then value end) as recovery_time_minutes,
         max(case when kpi_id = 'action_items_on_time_pct' then value end) as action_items_on_time_pct,
         max(case when kpi_id = 'postmortems_on_time_pct' then value end) as postmortems_on_time_pct,
+        max(case when kpi_id = 'oncall_incidents_per_week' then value end) as oncall_incidents_per_week,
         max(case when kpi_id = 'infra_cost_inr' then value end) as infra_cost_inr,
         max(case when kpi_id = 'infra_cost_per_day_inr' then value end) as infra_cost_per_day_inr,
         max(case when kpi_id = 'infra_cost_per_trade_inr' then value end) as infra_cost_per_trade_inr,

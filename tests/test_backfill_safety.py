@@ -152,7 +152,8 @@ def _spans(engine) -> dict:
         return coverage.spans(c)
 
 
-SOURCES = ["action_items", "deployments", "errors", "incidents", "latency", "orders", "probes", "trades"]
+SOURCES = ["action_items", "assignments", "deployments", "errors", "incidents", "latency", "oncall_spans", "orders",
+           "probes", "satisfaction", "trades"]
 
 
 def test_every_source_records_the_span_it_landed(rebuilt):

@@ -51,6 +51,7 @@ TARGETS = {
     "team_satisfaction_score": (">", 8),
     "documentation_coverage_pct": (">", 90),
     "tech_talks_count": (">=", 2),
+    "tech_talks_per_month": (">=", 2),
     "innovation_days_participation_pct": (">", 50),
     "oncall_incidents_per_week": ("<", 5),
 }
@@ -64,7 +65,13 @@ def test_catalog_covers_design_and_targets():
         assert (k.comparator, k.target) == (comparator, target), kpi_id
     assert {k.domain for k in cat.kpis.values()} == {"trading", "reliability", "delivery", "team", "cost"}
     planned = {k.id for k in cat.kpis.values() if k.status == "planned"}
-    assert {k.id for k in cat.kpis.values() if k.domain == "team"} <= planned
+    team = {k.id for k in cat.kpis.values() if k.domain == "team"}  # the team metrics (kaizen.team)
+    assert team == {"team_satisfaction_score", "team_satisfaction_responses_count",
+                    "team_satisfaction_response_rate_pct", "documentation_coverage_pct", "tech_talks_count",
+                    "tech_talks_per_month", "innovation_days_participation_pct", "oncall_incidents_per_week"}
+    assert not team & planned and cat["team_satisfaction_score"].min_sample == 3
+    assert cat["oncall_incidents_per_week"].grains == ("week", "month", "quarter")
+    assert (cat["tech_talks_count"].grains, cat["tech_talks_per_month"].grains) == (("month",), ("quarter",))
     cost = {k.id for k in cat.kpis.values() if k.domain == "cost"}  # from the AWS bill (kaizen.sources.aws_cur)
     assert cost == {"infra_cost_inr", "infra_cost_per_day_inr", "infra_cost_per_trade_inr", "roi"}
     assert all(cat[k].active and cat[k].grains == ("week", "month", "quarter") for k in cost)

@@ -24,7 +24,11 @@ Rewritten again (coverage and observed spans; demo 145 of 3,198 rows, year 168 o
 Additions since (no existing row changed; checked by filtering the new snapshot to the
 old KPI ids): the cost KPIs from the demo's AWS bill (``infra_cost_inr``,
 ``infra_cost_per_day_inr``, ``infra_cost_per_trade_inr``, ``roi``: their week, month and
-quarter rows: 80 demo rows, 3,278 in all; 284 year rows, 12,647 in all)."""
+quarter rows: 80 demo rows, 3,278 in all; 284 year rows, 12,647 in all).
+
+Extended (the team metrics, issue 17: kaizen.team): the rows of the eight team KPIs were
+added — 56 demo rows, 3,334 in all; 179 year rows, 12,826 in all — and no earlier row
+changed (compared filtered to the earlier KPI ids)."""
 
 from __future__ import annotations
 
@@ -68,5 +72,5 @@ def test_demo_kpi_values_equal_the_snapshot(dialect, request, monkeypatch):
     finally:
         _engine_for.cache_clear()
     expected = kpi_snapshot.read(kpi_snapshot.DATA / "kpi_values_demo.csv.gz")
-    assert len(expected) == 3278
+    assert len(expected) == 3334
     assert kpi_snapshot.diff(expected, rows) == []

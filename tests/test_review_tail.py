@@ -70,7 +70,8 @@ def test_the_monday_weekly_review_sees_the_whole_week(range_demo_nov, tmp_path, 
         )).tuples().all())
     friday = cal.ist_datetime(WEEK[-1], cal.review_time(WEEK[-1]))
     assert {s: m and parse_ts(m) for s, m in missing.items()} == {
-        **{s: friday for s in ("action_items", "deployments", "errors", "incidents", "latency", "probes")},
+        **{s: friday for s in ("action_items", "deployments", "errors", "incidents", "latency", "probes",
+                               "assignments", "oncall_spans", "satisfaction")},
         "trades": None, "orders": None}
 
     run = dag_for_test("weekly_review").test(logical_date=at, run_after=at)
@@ -79,7 +80,7 @@ def test_the_monday_weekly_review_sees_the_whole_week(range_demo_nov, tmp_path, 
     assert up["is_complete"] in (1, True) and up["status"] != "stale"
     with engine.connect() as c:
         assert c.execute(sa.text("select count(*) from period_coverage where grain = 'week' "
-                                 "and period_start = '2026-11-16' and is_covered")).scalar() == 8
+                                 "and period_start = '2026-11-16' and is_covered")).scalar() == 11
     # every minute of the week the demo's Prometheus has (its scrapes leave a few gaps),
     # and the week's rows as a one-shot rebuild of the same days has them
     with engine.connect() as c:

@@ -111,7 +111,7 @@ def extract_source(source: str, day: date, run_id: str) -> list[dict]:
 
 # The DAG maps one task per source at parse time, so the names live here (light) too;
 # a test keeps them equal to kaizen.sources.SOURCES.
-SOURCES = ("trading", "prometheus", "github", "pagerduty", "github_issues", "aws_cur")
+SOURCES = ("trading", "prometheus", "github", "pagerduty", "github_issues", "aws_cur", "oncall", "team_sheets")
 
 
 def compute_day_kpis(day: date, run_id: str) -> dict:

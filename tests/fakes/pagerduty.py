@@ -1,7 +1,10 @@
 """Fake PagerDuty REST API v2: ``/incidents`` (since/until on created_at, statuses[],
 classic pagination ``limit``/``offset`` → ``more``/``total``), ``/incidents/{id}/alerts``,
 ``/incidents/{id}/log_entries`` (paginated the same way) and
-``/incidents/{id}/custom_fields/values``; ``Authorization: Token token=…``; PagerDuty's
+``/incidents/{id}/custom_fields/values``, ``/oncalls`` (since/until: the on-call entries
+overlapping the range, a null start or end open-ended; ``escalation_policy_ids[]``) and the
+account-wide ``/log_entries`` (since/until on created_at; ``team_ids[]``), paginated the
+same way; ``Authorization: Token token=…``; PagerDuty's
 error bodies ``{"error": {"message", "code", "errors"}}`` (e.g. ``2002`` "Arguments
 Caused Error", HTTP 400), 429 with Retry-After, and 429 with only the
 ``ratelimit-limit`` / ``ratelimit-remaining`` / ``ratelimit-reset`` headers PagerDuty
@@ -20,13 +23,16 @@ def _ts(v: str) -> datetime:
 
 class FakePagerDuty(FakeAPI):
     def __init__(
-        self, incidents=None, alerts=None, custom_fields=None, log_entries=None, token: str = "pd_test_token"
+        self, incidents=None, alerts=None, custom_fields=None, log_entries=None, token: str = "pd_test_token",
+        oncalls=None, account_log_entries=None,
     ):
         super().__init__()
         self.incidents = incidents or []
         self.alerts = alerts or {}
         self.custom_fields = custom_fields or {}
         self.log_entries = log_entries or {}
+        self.oncalls = oncalls or []  # GET /oncalls entries
+        self.account_log_entries = account_log_entries or []  # GET /log_entries (the whole account)
         self.token = token
         self.reset_s = 7  # ratelimit-reset of the "429_reset" fault
 
@@ -68,6 +74,30 @@ class FakePagerDuty(FakeAPI):
             return self._page("alerts", query, self.alerts.get(parts[1], []))
         if len(parts) == 3 and parts[0] == "incidents" and parts[2] == "log_entries":
             return self._page("log_entries", query, self.log_entries.get(parts[1], []))
+        if parts == ["oncalls"]:
+            since, until = q1(query, "since"), q1(query, "until")
+            if since and until and _ts(since) > _ts(until):
+                return self.fault("2002")
+            policies = query.get("escalation_policy_ids[]")
+            items = [
+                o
+                for o in self.oncalls
+                if (not since or o.get("end") is None or _ts(o["end"]) > _ts(since))
+                and (not until or o.get("start") is None or _ts(o["start"]) < _ts(until))
+                and (not policies or (o.get("escalation_policy") or {}).get("id") in policies)
+            ]
+            return self._page("oncalls", query, items)
+        if parts == ["log_entries"]:
+            since, until = q1(query, "since"), q1(query, "until")
+            teams = query.get("team_ids[]")
+            items = [
+                e
+                for e in self.account_log_entries
+                if (not since or _ts(e["created_at"]) >= _ts(since))
+                and (not until or _ts(e["created_at"]) < _ts(until))
+                and (not teams or any(t.get("id") in teams for t in e.get("teams") or []))
+            ]
+            return self._page("log_entries", query, items)
         if parts[:1] == ["incidents"] and parts[2:] == ["custom_fields", "values"]:
             return 200, {}, {"custom_fields": self.custom_fields.get(parts[1], [])}
         return self.fault("404")

@@ -23,6 +23,7 @@ from pathlib import Path
 from kaizen import config
 from kaizen.demo import aws_cur, github, issues, pagerduty, prometheus, scenario, trading
 from kaizen.demo import goals as demo_goals
+from kaizen.demo import team as demo_team
 
 __all__ = ["generate"]
 
@@ -82,6 +83,8 @@ def generate(end: date, months: int, seed: int, out_dir: Path, trades_per_day: i
     cost = aws_cur.write(period, seed, out_dir)
     # the OKRs tab and the improvement backlog (no random draws: nothing else changes)
     demo_goals.write(period, out_dir)
+    # the team's on-call schedule, assignments, survey and Team tab: their own random stream
+    team = demo_team.write(period, inc_plan.incidents, seed, out_dir)
 
     # Trading DB
     tr = trading.write(period, s["trading"], trades_per_day, out_dir / "trading.db")
@@ -130,6 +133,7 @@ def generate(end: date, months: int, seed: int, out_dir: Path, trades_per_day: i
                    "prometheus_files": prom_files["files"]},
         "bad_records": bad_records,
         "aws_cur": cost,  # the billing export; its deliberately bad lines in aws_cur.bad_records
+        "team": team,  # on-call, assignments, survey, Team tab; their deliberately bad records in team.bad_records
         "per_day": per_day,
     }
     (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=1, ensure_ascii=False) + "\n",

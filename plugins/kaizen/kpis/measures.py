@@ -665,4 +665,7 @@ def measure_scope(src, scope: Scope, cat: catalog_mod.Catalog | None = None) -> 
     from kaizen.cost.measures import cost_figures  # plain dicts: that module cannot import this one
 
     out.update({k: Measure(**v) for k, v in cost_figures(data, scope).items()})
+    from kaizen.team.measures import team_measures  # plain dicts too, for the same reason
+
+    out.update({k: Measure(**v) for k, v in team_measures(data, scope).items()})
     return out

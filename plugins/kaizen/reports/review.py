@@ -47,6 +47,7 @@ from kaizen.reports.model import (
     sheet_number,
 )
 from kaizen.reports.postmortem import drafts_for_period
+from kaizen.team import section as team_section
 from kaizen.warehouse import coverage
 
 log = logging.getLogger(__name__)
@@ -299,6 +300,7 @@ class ReviewReport:
     cost: cost_section.CostSection | None = None  # cost analysis / efficiency, ROI (kaizen.cost.section)
     alert_tuning: alert_tuning_section.AlertTuningSection | None = None  # the monthly deep dive
     goals: object | None = None  # kaizen.goals.section.GoalsSection: monthly and quarterly reviews only
+    team: team_section.TeamSection | None = None  # monthly and quarterly reviews only
 
     @property
     def observed_text(self) -> str:
@@ -941,6 +943,7 @@ def build_review(engine: sa.Engine, kind: str, period_start: date, *, as_of: dat
         cost=cost_section.build_cost_section(engine, kind, period, as_of),
         alert_tuning=alert_tuning_section.build_alert_tuning(engine, period, as_of) if kind == "monthly" else None,
         goals=goals_section.build(engine, kind, key, ps, pe, [ln for t in tables for ln in t.lines]),
+        team=team_section.build(engine, kind, key, ps, start, end),
     )
 
 
@@ -1077,6 +1080,7 @@ def sheet_rows(r: ReviewReport) -> dict:
             "number_formats": {"issue_number": "int", "title": "text", "owner": "text"},
         }
     out.update(goals_section.sheet_rows(r.goals, r.period_key))  # OKR scores, Backlog, Backlog impact
+    out.update(team_section.sheet_rows(r.team, r.period_key))  # Team metrics (months, on-call per responder)
     out.update({cost_section.SHEET_TAB: tab} if (tab := cost_section.sheet_tab(r.cost, r.grain)) else {})  # Cost
     out["Definitions"] = definitions
     return out

@@ -1,6 +1,7 @@
 """Sources: one module per system (``trading``, ``prometheus``, ``github``,
 ``pagerduty``, ``github_issues`` — post-mortem action items and post-mortems,
-``aws_cur`` — the AWS bill, CUR 2.0). Each has two transports returning the raw wire records (the demo files
+``aws_cur`` — the AWS bill, CUR 2.0, ``oncall`` — PagerDuty on-calls and incident assignments,
+``team_sheets`` — the team's survey responses and Team tab). Each has two transports returning the raw wire records (the demo files
 or the real API/DB) and one parse + validation path, then the shared load step in
 :mod:`kaizen.sources.base`::
 
@@ -14,7 +15,7 @@ from datetime import date
 
 from kaizen.sources.base import ExtractResult, Reject, SourceError
 
-SOURCES = ("trading", "prometheus", "github", "pagerduty", "github_issues", "aws_cur")
+SOURCES = ("trading", "prometheus", "github", "pagerduty", "github_issues", "aws_cur", "oncall", "team_sheets")
 
 __all__ = ["SOURCES", "WINDOW_SOURCES", "ExtractResult", "Reject", "SourceError", "extract_range", "prepare_range",
            "prepare_window"]
@@ -28,7 +29,7 @@ def prepare_range(name: str, first: date, last: date) -> list:
 
 # the sources whose records are instants of the whole time line (not trading sessions):
 # a review extracts their tail up to its period's end itself (kaizen.pipeline.land_tail)
-WINDOW_SOURCES = ("prometheus", "pagerduty", "github", "github_issues", "aws_cur")
+WINDOW_SOURCES = ("prometheus", "pagerduty", "github", "github_issues", "aws_cur", "oncall", "team_sheets")
 
 
 def prepare_window(name: str, start, end) -> list:

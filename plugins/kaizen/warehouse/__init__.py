@@ -34,6 +34,10 @@ DDL_FILES = (
     "raw_alerts.sql",
     "raw_incident_log_entries.sql",
     "raw_action_items.sql",
+    "raw_satisfaction_responses.sql",
+    "raw_team_months.sql",
+    "raw_oncall_spans.sql",
+    "raw_incident_assignments.sql",
     "raw_cost_daily.sql",
     "cost_exports.sql",
     *facts.DDL_FILES,
@@ -59,11 +63,13 @@ DDL_FILES = (
     "v_kpi_month.sql",
     "v_kpi_quarter.sql",
     "v_experiment_readout.sql",
-    "v_cost_daily.sql",
-    "v_alerts.sql",
     "v_okr_scores.sql",
     "v_improvement_backlog.sql",
     "v_improvement_impact.sql",
+    "v_team_month.sql",
+    "v_oncall_load_day.sql",
+    "v_cost_daily.sql",
+    "v_alerts.sql",
 )
 
 

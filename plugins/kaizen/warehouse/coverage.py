@@ -136,6 +136,8 @@ _SEED_TABLES = {
     "trades": "raw_trades", "orders": "raw_orders", "probes": "raw_probe_minutes",
     "latency": "raw_latency_buckets", "errors": "raw_error_minutes", "deployments": "raw_deployments",
     "incidents": "raw_incidents", "action_items": "raw_action_items",
+    "oncall_spans": "raw_oncall_spans", "assignments": "raw_incident_assignments",
+    "satisfaction": "raw_satisfaction_responses",
 }
 
 
