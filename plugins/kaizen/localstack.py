@@ -204,7 +204,10 @@ class LocalStack:
     ) -> None:
         """``workers`` given: the CeleryExecutor, ``broker_url`` its broker and the
         metadata database (PostgreSQL) its result backend; none: the LocalExecutor.
-        ``quick``: a 2 s scheduler heartbeat and a 5 s DAG folder refresh (tests)."""
+        ``quick``: a 2 s scheduler heartbeat, a 5 s DAG folder refresh and task
+        supervisors that check every second whether their task has ended. Settings
+        (``AIRFLOW__*``) of this process's environment are not passed on; ``env`` is
+        added last."""
         self.home = Path(home)
         self.port = port or free_port()
         self.base = f"http://127.0.0.1:{self.port}"
