@@ -55,3 +55,12 @@ def test_installed_versions_match_the_pins():
     for line in runtime + tools:
         name, _, version = line.partition("==")
         assert metadata.version(name) == version, line
+
+
+def test_the_pinned_celery_runs_the_celery_executor():
+    """celery 5.7.0 dropped ``celery.backends.database.retry``, which the Celery provider
+    imports: every worker and a CeleryExecutor scheduler failed at import. The pins must
+    keep the executor importable."""
+    import importlib
+
+    importlib.import_module("airflow.providers.celery.executors.celery_executor_utils")
