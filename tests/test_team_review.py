@@ -79,6 +79,11 @@ def test_a_month_without_entries_says_what_is_missing_never_0(november, tmp_path
         "Nov 2026: no row in the Team tab — add one (month, team size, documentation coverage, tech talks, "
         "innovation-day participants).",
     ]
+    with november.begin() as c:
+        c.execute(sa.text("delete from raw_satisfaction_responses"))
+    r = review.build_review(november, "monthly", date(2026, 11, 1), as_of=ist(date(2026, 12, 1)))
+    (m,) = r.team.months
+    assert (m.cells["responses"], m.cells["rate"], m.cells["score"]) == ("0", "n/a", "n/a (no responses)")
 
 
 def test_a_team_section_that_cannot_be_read_says_so_and_the_review_goes_out(november, tmp_path, monkeypatch):
@@ -123,3 +128,20 @@ def test_the_team_queries_of_the_warehouse_doc_run(loaded):  # noqa: F811
     assert (row["survey_responses"], row["satisfaction_mean_score"], row["team_size"],
             row["survey_response_rate_pct"], row["innovation_days_participation_pct"]) == (
         4, 8.5, 6, pytest.approx(400 / 6), pytest.approx(400 / 6))
+
+
+def test_rendering_the_same_period_again_gives_the_same_content_so_nothing_is_posted_twice(november, tmp_path):
+    """The delivery ledger posts a review once per content hash: the Team section must
+    render the same bytes from the same data (its orders are fixed, no run time in it)."""
+    hashes = []
+    for run in ("first", "second"):
+        r = review.build_review(november, "quarterly", date(2026, 10, 1), as_of=ist(date(2026, 12, 1)))
+        out = review.render_review(r, run_id=run, out_dir=tmp_path / run)
+        hashes.append((out["content_hash"], out["sheet_rows"][team_section.SHEET_TAB]))
+    assert hashes[0] == hashes[1]
+    from kaizen.sources import team_sheets
+    from test_team_measures import sheets_transport
+
+    team_sheets.extract_range(date(2026, 10, 1), date(2026, 12, 1), november, "late", sheets_transport())  # a re-run
+    r = review.build_review(november, "quarterly", date(2026, 10, 1), as_of=ist(date(2026, 12, 1)))
+    assert review.render_review(r, run_id="third", out_dir=tmp_path / "third")["content_hash"] == hashes[0][0]

@@ -106,7 +106,7 @@ def _month_lines(conn, first: date, last: date, start: datetime, end: datetime) 
         out.append(MonthLine(
             month=f"{m:%Y-%m}", label=f"{m:%b %Y}", team_size=size, responses=len(scores),
             mean_score=sum(scores) / len(scores) if len(scores) >= MIN_RESPONSES else None,
-            response_rate_pct=100.0 * len(scores) / size if size else None,
+            response_rate_pct=100.0 * len(scores) / size if size and scores else None,  # as the KPI: never 0
             documentation_coverage_pct=row.documentation_coverage_pct if row is not None else None,
             tech_talks=row.tech_talks if row is not None else None,
             participants=part,
