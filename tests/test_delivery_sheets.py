@@ -713,3 +713,38 @@ def test_bad_key_and_missing_settings_are_clear(fake, monkeypatch):
 def test_about_tab_is_reserved(sheet):
     with pytest.raises(ValueError, match="About"):
         S.sync(sheet, [S.SheetTab("About", ["x"], [], 0)], "t1")
+
+
+# ---------------------------------------------------------------------------- read_tabs (the sources' reader)
+
+
+def test_read_tabs_reads_one_tab_with_values_get_and_several_with_one_batch_get(fake):
+    fake.create_spreadsheet("1readTabs", sheets=(("OKRs", 10, 5), (" team ", 10, 5), ("Other", 10, 5)))
+    fake.sheet("1readTabs", "OKRs").cells[(0, 0)] = "quarter"
+    fake.sheet("1readTabs", " team ").cells[(1, 1)] = "x"
+    conn = config.Conn(config.GSHEETS_CONN_ID, extra={"spreadsheet_id": "1readTabs", "base_url": fake.base_url})
+
+    one = S.read_tabs(conn, ["okrs"], "the OKRs", any_case=True)
+    assert (one.values, one.titles) == ({"okrs": [["quarter"]]}, {"okrs": "OKRs"})
+    assert one.location("okrs") == "spreadsheet 1readTabs tab 'OKRs'"
+    assert (one.properties["locale"], one.properties["timeZone"]) == ("en_IN", "Asia/Calcutta")
+    assert [c["op"] for c in fake.calls()] == ["get", "get", "values.get"]
+
+    several = S.read_tabs(conn, ["OKRs", "Team", "Gone"], "the tabs", any_case=True)
+    assert several.values == {"OKRs": [["quarter"]], "Team": [[], ["", "x"]]}
+    assert several.titles == {"OKRs": "OKRs", "Team": " team "}
+    assert [c["op"] for c in fake.calls()][3:] == ["get", "get", "values.batchGet"]
+    # without any_case only the exact title is the tab
+    assert S.read_tabs(conn, ["Team"], "the Team tab").values == {}
+
+
+def test_read_tabs_says_what_was_being_read(fake):
+    with fake.lock:
+        fake.spreadsheets[SID].sheets[0].title = "A"
+    fake.fail(403, times=None, ops=["values.get"])
+    with pytest.raises(S.SheetsAuthError) as info:
+        S.read_tabs(conn_for(fake), ["A", "Sheet2"], "the team's tabs")
+    # only one of the two tabs exists, so it is read with values.get
+    assert str(info.value).startswith("Reading the team's tabs (tabs 'A', 'Sheet2' of connection 'kaizen_gsheets'): "
+                                      f"Google Sheets values.get on spreadsheet '{SID}' was refused (HTTP 403")
+    assert info.value.transient is False

@@ -428,6 +428,77 @@ def open_spreadsheet(
         raise _token_failure(exc, conn.conn_id) from None
 
 
+# ---------------------------------------------------------------------------- reading tabs
+
+
+@dataclass(frozen=True)
+class TabsRead:
+    """What :func:`read_tabs` read: ``values`` and ``titles`` hold only the tabs found."""
+
+    spreadsheet_id: str
+    properties: dict  # the spreadsheet's ``locale`` and ``timeZone`` (either may be absent)
+    values: dict[str, list[list]]  # {title asked for: the tab's values, as people see them}
+    titles: dict[str, str]  # {title asked for: the tab's own title}
+
+    def location(self, title: str) -> str:
+        """``spreadsheet <id> tab '<its own title>'`` of a tab found."""
+        return f"spreadsheet {self.spreadsheet_id} tab {self.titles[title]!r}"
+
+
+def read_tabs(conn: config.Conn, titles: Sequence[str], what: str, *, any_case: bool = False) -> TabsRead:
+    """Read the tabs ``titles`` of the spreadsheet of ``conn`` (Kaizen's sources: the OKRs,
+    the experiment registry, the team's tabs), with the sink's retries and errors.
+
+    Two reads besides opening: the metadata (tab titles, locale, time zone), then the
+    tabs found, formatted as people see them: ``values.get`` for one, one
+    ``values.batchGet`` for several. A title matches a tab of that exact title, else, with
+    ``any_case``, one that differs only in case and surrounding spaces. A missing tab is
+    left out of the answer, not an error. A failure raises the :class:`SheetsDeliveryError`
+    subclass of the cause (``transient`` kept) whose message starts
+    ``Reading <what> (tab 'T' of connection 'c'): ``.
+    """
+    named = ", ".join(repr(t) for t in titles)
+    prefix = f"Reading {what} ({'tab' if len(titles) == 1 else 'tabs'} {named} of connection {conn.conn_id!r}): "
+
+    def failed(err: SheetsDeliveryError) -> SheetsDeliveryError:
+        return type(err)(f"{prefix}{err}", transient=err.transient)
+
+    try:
+        spreadsheet = open_spreadsheet(conn)
+    except SheetsDeliveryError as err:
+        raise failed(err) from err
+    account = getattr(spreadsheet.client, "account", None)
+
+    def call(operation: str, fn, *args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except (APIError, requests.RequestException) as exc:
+            raise failed(_explain(exc, spreadsheet.id, operation, conn.conn_id, account)) from exc
+        except GoogleAuthError as exc:
+            raise failed(_token_failure(exc, conn.conn_id)) from None
+
+    meta = call("spreadsheets.get", spreadsheet.fetch_sheet_metadata,
+                params={"includeGridData": "false", "fields": "properties(locale,timeZone),sheets.properties.title"})
+    have = [s["properties"]["title"] for s in meta.get("sheets", [])]
+    found: dict[str, str] = {}
+    for title in titles:
+        if title in have:
+            found[title] = title
+        elif any_case and (own := next((t for t in have if t.strip().lower() == title.lower()), None)):
+            found[title] = own
+    params = {"valueRenderOption": "FORMATTED_VALUE", "dateTimeRenderOption": "FORMATTED_STRING"}
+    values: dict[str, list[list]] = {}
+    if len(found) == 1:
+        [(title, own)] = found.items()
+        values[title] = call("values.get", spreadsheet.values_get, quote_title(own), params=params).get("values", [])
+    elif found:
+        got = call("values.batchGet", spreadsheet.values_batch_get, [quote_title(t) for t in found.values()],
+                   params=params)
+        for title, vr in zip(found, got.get("valueRanges", []), strict=True):
+            values[title] = vr.get("values") or []
+    return TabsRead(spreadsheet.id, meta.get("properties") or {}, values, found)
+
+
 # ---------------------------------------------------------------------------- cell values
 
 

@@ -604,61 +604,19 @@ def _from_sheet(conn: config.Conn, today: date) -> Registry | None:
     """The registry on the connection's spreadsheet, or None when it has no
     "Experiments" tab. A failure raises the sink's Sheets errors, saying it was the
     registry being read."""
-    import requests
-    from google.auth.exceptions import GoogleAuthError
-    from gspread.exceptions import APIError
-
     from kaizen.delivery import sheets
 
-    def failed(err: sheets.SheetsDeliveryError) -> sheets.SheetsDeliveryError:
-        return type(err)(
-            f"Reading the experiment registry (tab {EXPERIMENTS_TAB!r} of connection {conn.conn_id!r}): {err}",
-            transient=err.transient,
-        )
-
-    try:
-        spreadsheet = sheets.open_spreadsheet(conn)
-    except sheets.SheetsDeliveryError as err:
-        raise failed(err) from err
-    account = getattr(spreadsheet.client, "account", None)
-
-    def call(operation: str, fn, *args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except (APIError, requests.RequestException) as exc:
-            raise failed(sheets._explain(exc, spreadsheet.id, operation, conn.conn_id, account)) from exc
-        except GoogleAuthError as exc:
-            raise failed(sheets._token_failure(exc, conn.conn_id)) from None
-
-    meta = call(
-        "spreadsheets.get",
-        spreadsheet.fetch_sheet_metadata,
-        params={"includeGridData": "false", "fields": "sheets.properties.title"},
-    )
-    titles = [s["properties"]["title"] for s in meta.get("sheets", [])]
-    title = EXPERIMENTS_TAB if EXPERIMENTS_TAB in titles else next(
-        (t for t in titles if t.strip().lower() == EXPERIMENTS_TAB.lower()), None
-    )
-    if title is None:
+    got = sheets.read_tabs(conn, [EXPERIMENTS_TAB], "the experiment registry", any_case=True)
+    if EXPERIMENTS_TAB not in got.values:
         log.info(
             "experiment registry: spreadsheet %s (connection %r) has no %r tab; reading the YAML registry",
-            spreadsheet.id, conn.conn_id, EXPERIMENTS_TAB,
+            got.spreadsheet_id, conn.conn_id, EXPERIMENTS_TAB,
         )
         return None
-    got = call(
-        "values.get",
-        spreadsheet.values_get,
-        sheets.quote_title(title),
-        params={"valueRenderOption": "FORMATTED_VALUE", "dateTimeRenderOption": "FORMATTED_STRING"},
-    )
-    try:
-        locale = spreadsheet.locale
-    except KeyError:  # a spreadsheet without a locale in its properties
-        locale = ""
-    day_first = locale not in MONTH_FIRST_LOCALES
-    location = f"spreadsheet {spreadsheet.id} tab {title!r}"
-    experiments, refused = _parse_sheet(got.get("values", []), title, day_first)
-    return Registry(experiments, refused, "sheet", location, today)
+    day_first = got.properties.get("locale", "") not in MONTH_FIRST_LOCALES
+    title = got.titles[EXPERIMENTS_TAB]
+    experiments, refused = _parse_sheet(got.values[EXPERIMENTS_TAB], title, day_first)
+    return Registry(experiments, refused, "sheet", got.location(EXPERIMENTS_TAB), today)
 
 
 def _parse_sheet(values: list[list], title: str, day_first: bool) -> tuple[list[Experiment], list[RefusedRow]]:

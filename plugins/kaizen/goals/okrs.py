@@ -311,40 +311,12 @@ def parse_values(values: list[list], title: str, location: str, cat=None) -> Okr
 def _from_sheet(conn: config.Conn) -> tuple[list[list], str, str] | None:
     """(values, tab title, location) of the OKRs tab, or None when the spreadsheet has
     no such tab. A failure raises the Sheets sink's errors, naming the OKRs tab."""
-    import requests
-    from google.auth.exceptions import GoogleAuthError
-    from gspread.exceptions import APIError
-
     from kaizen.delivery import sheets
 
-    def failed(err: sheets.SheetsDeliveryError) -> sheets.SheetsDeliveryError:
-        return type(err)(f"Reading the OKRs (tab {OKRS_TAB!r} of connection {conn.conn_id!r}): {err}",
-                         transient=err.transient)
-
-    try:
-        spreadsheet = sheets.open_spreadsheet(conn)
-    except sheets.SheetsDeliveryError as err:
-        raise failed(err) from err
-    account = getattr(spreadsheet.client, "account", None)
-
-    def call(operation: str, fn, *args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except (APIError, requests.RequestException) as exc:
-            raise failed(sheets._explain(exc, spreadsheet.id, operation, conn.conn_id, account)) from exc
-        except GoogleAuthError as exc:
-            raise failed(sheets._token_failure(exc, conn.conn_id)) from None
-
-    meta = call("spreadsheets.get", spreadsheet.fetch_sheet_metadata,
-                params={"includeGridData": "false", "fields": "sheets.properties.title"})
-    titles = [s["properties"]["title"] for s in meta.get("sheets", [])]
-    title = OKRS_TAB if OKRS_TAB in titles else next(
-        (t for t in titles if t.strip().lower() == OKRS_TAB.lower()), None)
-    if title is None:
+    got = sheets.read_tabs(conn, [OKRS_TAB], "the OKRs", any_case=True)
+    if OKRS_TAB not in got.values:
         return None
-    got = call("values.get", spreadsheet.values_get, sheets.quote_title(title),
-               params={"valueRenderOption": "FORMATTED_VALUE", "dateTimeRenderOption": "FORMATTED_STRING"})
-    return got.get("values", []), title, f"spreadsheet {spreadsheet.id} tab {title!r}"
+    return got.values[OKRS_TAB], got.titles[OKRS_TAB], got.location(OKRS_TAB)
 
 
 def demo_file(demo_dir: Path | None = None) -> Path:
