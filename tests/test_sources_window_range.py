@@ -283,9 +283,9 @@ def test_pagerduty_http_range_in_several_listings(engine, waits, monkeypatch):
 
 def test_pagerduty_spans_tile_the_window():
     start, end = review_window_utc(DAYS[0])[0], review_window_utc(DAYS[-1])[1]
-    assert pagerduty._spans(start, end) == [(start, end)]
+    assert pagerduty.spans(start, end) == [(start, end)]
     far = review_window_utc(date(2025, 11, 27))[0]
-    spans = pagerduty._spans(far, end)
+    spans = pagerduty.spans(far, end)
     assert spans[0][0] == far and spans[-1][1] == end
     assert all(b - a <= pagerduty.MAX_SPAN for a, b in spans)
     assert all(a[1] == b[0] for a, b in zip(spans, spans[1:], strict=False))

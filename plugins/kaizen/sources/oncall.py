@@ -53,6 +53,7 @@ import sqlalchemy as sa
 from kaizen import calendar as cal
 from kaizen import config
 from kaizen.period import Period, midnight_utc, window_day, windows_utc
+from kaizen.sources import pagerduty
 from kaizen.sources.base import (
     ExtractResult,
     Reject,
@@ -67,8 +68,6 @@ from kaizen.sources.github import window_days
 
 log = logging.getLogger(__name__)
 
-DEFAULT_API = "https://api.pagerduty.com"
-PAGE_LIMIT = 100
 ONCALL_SPAN = timedelta(days=90)  # since..until of one /oncalls listing
 LOG_SPAN = timedelta(days=7)  # one /log_entries listing: classic pagination stops at 10,000 records
 ASSIGNING = ("assign_log_entry", "escalate_log_entry")
@@ -83,14 +82,6 @@ Transport = Callable[[datetime, datetime], dict]
 
 def _ids(name: str) -> list[str]:
     return [p.strip() for p in os.environ.get(name, "").split(",") if p.strip()]
-
-
-def _chunks(start: datetime, end: datetime, size: timedelta) -> list[tuple[datetime, datetime]]:
-    out = []
-    while start < end:
-        out.append((start, min(start + size, end)))
-        start = out[-1][1]
-    return out
 
 
 def _ts(value) -> datetime | None:
@@ -124,28 +115,16 @@ def _inside(entry: dict, start: datetime, end: datetime) -> bool:
     return t is None or start <= t < end
 
 
-def http_transport(api_url: str, token: str, *, page_limit: int = PAGE_LIMIT, **client_kw) -> Transport:
-    from kaizen.sources.http import JsonClient
-
-    headers = {"Accept": "application/json", "Content-Type": "application/json"}
-    if token:
-        headers["Authorization"] = f"Token token={token}"
-    client = JsonClient("PagerDuty", config.PAGERDUTY_CONN_ID, api_url, headers, **client_kw)
+def http_transport(api_url: str, token: str, *, page_limit: int = pagerduty.PAGE_LIMIT, **client_kw) -> Transport:
+    client = pagerduty.client_for(api_url, token, **client_kw)
 
     def paged(path: str, key: str, params: dict) -> list[dict]:
-        out, offset = [], 0
-        while True:
-            body = client.get_json(path, {**params, "limit": page_limit, "offset": offset})
-            items = body.get(key) or []
-            out.extend(items)
-            if not body.get("more") or not items:
-                return out
-            offset += len(items)
+        return pagerduty.paged(client, path, key, params, page_limit=page_limit)
 
     def fetch(start: datetime, end: datetime) -> dict:
         oncalls, seen = [], set()
         policies = _ids(ENV_POLICIES)
-        for since, until in _chunks(start, end, ONCALL_SPAN):
+        for since, until in pagerduty.spans(start, end, ONCALL_SPAN):
             params = {"since": iso_z(since), "until": iso_z(until), "time_zone": "UTC"}
             if policies:
                 params["escalation_policy_ids[]"] = policies
@@ -156,7 +135,7 @@ def http_transport(api_url: str, token: str, *, page_limit: int = PAGE_LIMIT, **
                     oncalls.append(entry)
         entries = []
         teams = _ids(ENV_TEAMS)
-        for since, until in _chunks(start, end, LOG_SPAN):
+        for since, until in pagerduty.spans(start, end, LOG_SPAN):
             params = {"since": iso_z(since), "until": iso_z(until), "time_zone": "UTC"}
             if teams:
                 params["team_ids[]"] = teams
@@ -192,11 +171,7 @@ def demo_transport(demo_dir: Path | None = None) -> Transport:
 
 
 def live_transport() -> Transport:
-    conn = config.require_connection(config.PAGERDUTY_CONN_ID, "PagerDuty REST API")
-    host = conn.host or DEFAULT_API
-    if not host.startswith(("http://", "https://")):
-        host = f"https://{host}"
-    return http_transport(host, conn.password or "")
+    return http_transport(*pagerduty.connection_settings())
 
 
 def default_transport() -> Transport:

@@ -100,51 +100,64 @@ def _unwrap(doc, key: str) -> list:
     return list(doc)
 
 
-def _spans(start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
-    """[start, end) in consecutive listings of at most :data:`MAX_SPAN` (a range rebuild
-    asks for a year; the API takes at most six months per since/until)."""
+def spans(start: datetime, end: datetime, size: timedelta | None = None) -> list[tuple[datetime, datetime]]:
+    """[start, end) in consecutive listings of at most ``size`` (default :data:`MAX_SPAN`:
+    a range rebuild asks for a year; the API takes at most six months per since/until)."""
+    size = size or MAX_SPAN
     out = []
     while start < end:
-        out.append((start, min(start + MAX_SPAN, end)))
+        out.append((start, min(start + size, end)))
         start = out[-1][1]
     return out
 
 
-def http_transport(api_url: str, token: str, *, page_limit: int = PAGE_LIMIT, **client_kw) -> Transport:
+def client_for(api_url: str, token: str, **client_kw) -> JsonClient:
+    """A client of the PagerDuty REST API v2 (:mod:`kaizen.sources.oncall` uses it too)."""
     headers = {"Accept": "application/json", "Content-Type": "application/json"}
     if token:
         headers["Authorization"] = f"Token token={token}"
-    client = JsonClient("PagerDuty", config.PAGERDUTY_CONN_ID, api_url, headers, **client_kw)
+    return JsonClient("PagerDuty", config.PAGERDUTY_CONN_ID, api_url, headers, **client_kw)
 
-    def paged(path: str, key: str, params: dict | None = None) -> list[dict]:
-        out, offset = [], 0
-        while True:
-            body = client.get_json(path, {**(params or {}), "limit": page_limit, "offset": offset})
-            items = body.get(key) or []
-            out.extend(items)
-            if not body.get("more") or not items:
-                return out
-            offset += len(items)
+
+def paged(client: JsonClient, path: str, key: str, params: dict | None = None, *,
+          page_limit: int = PAGE_LIMIT) -> list[dict]:
+    """Every ``key`` item of a listing, page by page (classic ``limit``/``offset``
+    pagination, until ``more`` is false)."""
+    out, offset = [], 0
+    while True:
+        body = client.get_json(path, {**(params or {}), "limit": page_limit, "offset": offset})
+        items = body.get(key) or []
+        out.extend(items)
+        if not body.get("more") or not items:
+            return out
+        offset += len(items)
+
+
+def http_transport(api_url: str, token: str, *, page_limit: int = PAGE_LIMIT, **client_kw) -> Transport:
+    client = client_for(api_url, token, **client_kw)
+
+    def listing(path: str, key: str, params: dict | None = None) -> list[dict]:
+        return paged(client, path, key, params, page_limit=page_limit)
 
     def fetch(start: datetime, end: datetime) -> dict:
-        spans = _spans(start, end)
+        listings = spans(start, end)
         incidents = []
-        for since, until in spans:
-            listed = paged("/incidents", "incidents", {
+        for since, until in listings:
+            listed = listing("/incidents", "incidents", {
                 "since": iso_z(since), "until": iso_z(until), "time_zone": "UTC",
                 "statuses[]": ["triggered", "acknowledged", "resolved"], "include[]": ["priorities"],
             })
-            if len(spans) > 1:  # each incident once, from the span that holds it
+            if len(listings) > 1:  # each incident once, from the span that holds it
                 listed = [i for i in listed if (c := _created(i)) is not None and since <= c < until]
             incidents.extend(listed)
         inside = [i for i in incidents if (_created(i) or start) >= start and (_created(i) or start) < end]
         alerts, fields, logs = {}, {}, {}
         for inc in inside:
             iid = inc.get("id")
-            alerts[iid] = paged(f"/incidents/{iid}/alerts", "alerts")
+            alerts[iid] = listing(f"/incidents/{iid}/alerts", "alerts")
             fields[iid] = client.get_json(f"/incidents/{iid}/custom_fields/values").get("custom_fields") or []
             if inc.get("status") != "triggered":
-                logs[iid] = paged(f"/incidents/{iid}/log_entries", "log_entries", {"time_zone": "UTC"})
+                logs[iid] = listing(f"/incidents/{iid}/log_entries", "log_entries", {"time_zone": "UTC"})
         return {"incidents": incidents, "alerts": alerts, "custom_fields": fields, "log_entries": logs}
     return fetch
 
@@ -171,12 +184,17 @@ def demo_transport(demo_dir: Path | None = None) -> Transport:
     return fetch
 
 
-def live_transport() -> Transport:
+def connection_settings() -> tuple[str, str]:
+    """(API base URL, token) from the ``kaizen_pagerduty`` connection."""
     conn = config.require_connection(config.PAGERDUTY_CONN_ID, "PagerDuty REST API")
     host = conn.host or DEFAULT_API
     if not host.startswith(("http://", "https://")):
         host = f"https://{host}"
-    return http_transport(host, conn.password or "")
+    return host, conn.password or ""
+
+
+def live_transport() -> Transport:
+    return http_transport(*connection_settings())
 
 
 def default_transport() -> Transport:
