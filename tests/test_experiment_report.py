@@ -29,6 +29,12 @@ RULE = "roll out if win_rate better and max_drawdown not worse"
 DAYS = [START + timedelta(days=d) for d in range(12) if (START + timedelta(days=d)).weekday() < 5]
 
 
+def experiments_reply(out: dict) -> dict:
+    """The review thread's one "Experiments" reply (other sections' replies come after it)."""
+    [reply] = [p for p in out["thread"] if p["text"].startswith("Experiments — ")]
+    return reply
+
+
 def experiment(**kw) -> Experiment:
     base = dict(id="sl-2pct", hypothesis="Increasing the stop-loss from 1.5 % to 2.0 % improves the win rate",
                 scope="mean_reversion", control_arm="sl-1.5pct", test_arm="sl-2.0pct", planned_start=START,
@@ -362,7 +368,7 @@ def test_weekly_review_lists_a_running_experiment_and_the_refused_rows(engine, t
         f"**Refused registry rows** (fix them in {where}; the other experiments are read out):\n\n"
         f"- ⛔ {where} experiment 4 (bad-arms): test\\_arm 'x' is the same as control\\_arm"
     )
-    reply = out["thread"][-1]
+    reply = experiments_reply(out)
     assert reply["text"] == "Experiments — 2026-W46" and render.check_block_kit(reply) == []
     slack_text = texts(reply)
     assert ("• *sl-2pct* (running to 20 Nov 2026, owner Priya): control `sl-1.5pct` 120 / test `sl-2.0pct` 120 "
@@ -384,21 +390,21 @@ def test_an_ended_experiment_in_the_monthly_review_gives_the_suggestion(engine, 
     assert ("  - Suggestion for Priya: roll back — no significant difference in win rate; max drawdown "
             "significantly worse. _(a suggestion for the owner to decide on)_") in text
     assert "Interim" not in text
-    assert "*final:* no significant difference in win rate · 💡 Suggestion for Priya: roll back" in texts(out["thread"][-1])
+    assert "*final:* no significant difference in win rate · 💡 Suggestion for Priya: roll back" in texts(experiments_reply(out))
 
 
 def test_no_experiment_and_an_unreadable_registry(engine, tmp_path, monkeypatch):
     write_registry(tmp_path, monkeypatch, [])
     r, out = weekly(engine, tmp_path)
     assert section(out["markdown"]) == "### Experiments (A/B tests)\n\nNo experiments running."
-    assert "No experiments running." in texts(out["thread"][-1])
+    assert "No experiments running." in texts(experiments_reply(out))
 
     monkeypatch.setenv(ENV_EXPERIMENTS_FILE, str(tmp_path / "missing.yaml"))
     r, out = weekly(engine, tmp_path)  # the review is still made
     assert r.experiments.error.startswith(f"KAIZEN_EXPERIMENTS_FILE={tmp_path / 'missing.yaml'}: no such file.")
     assert section(out["markdown"]).startswith(
         "### Experiments (A/B tests)\n\n_experiment registry unavailable: KAIZEN\\_EXPERIMENTS\\_FILE=")
-    assert texts(out["thread"][-1]).startswith(
+    assert texts(experiments_reply(out)).startswith(
         f"Experiments (A/B tests) — 2026-W46\n⚠️ experiment registry unavailable: KAIZEN_EXPERIMENTS_FILE={tmp_path}")
 
     (tmp_path / "broken.yaml").write_text("experiments: [unclosed\n", encoding="utf-8")
