@@ -36,6 +36,7 @@ from pathlib import Path
 
 from kaizen import config
 from kaizen.sources.base import Reject, SourceError, parse_ts
+from kaizen.sources.github_issues import issue_as_of, label_names
 
 SOURCE = "improvements"
 LABEL = "improvement"
@@ -102,25 +103,10 @@ def demo_transport(demo_dir: Path | None = None) -> Transport:
         issues = json.loads(path.read_text(encoding="utf-8"))
         now = config.demo_now()  # as the API would answer then (a rehearsal's clock)
         if now is not None:
-            issues = [a for a in (_as_of(i, now) for i in issues) if a is not None]
-        return [i for i in issues if LABEL in _label_names(i)]
+            issues = [a for a in (issue_as_of(i, now, rewind_updated_at=False) for i in issues) if a is not None]
+        return [i for i in issues if LABEL in label_names(i)]
 
     return fetch
-
-
-def _as_of(issue: dict, at: datetime) -> dict | None:
-    """A demo issue as the API would have answered at ``at``: not yet created → None;
-    closed later → still open. Unreadable times are left for the parse to quarantine."""
-    try:
-        created = parse_ts(issue.get("created_at"))
-        closed = parse_ts(issue.get("closed_at"))
-    except ValueError:
-        return issue
-    if created is not None and created >= at:
-        return None
-    if closed is not None and closed >= at:
-        return {**issue, "state": "open", "closed_at": None, "state_reason": None}
-    return issue
 
 
 def live_transport() -> Transport:
@@ -135,15 +121,6 @@ def default_transport() -> Transport:
 
 
 # ---------------------------------------------------------------- parsing
-
-
-def _label_names(issue: dict) -> list[str]:
-    out = []
-    for lab in issue.get("labels") or []:
-        name = lab.get("name") if isinstance(lab, dict) else lab
-        if isinstance(name, str):
-            out.append(name.strip())
-    return out
 
 
 def priority_of(labels: list[str]) -> tuple[str | None, str | None]:
@@ -192,7 +169,7 @@ def check(issue: dict, known) -> tuple[Improvement | None, str | None]:
         return None, "state closed without closed_at"
     if closed is not None and closed < created:
         return None, f"closed {closed.isoformat()} before created {created.isoformat()}"
-    priority, reason = priority_of(_label_names(issue))
+    priority, reason = priority_of(label_names(issue))
     if reason:
         return None, reason
     reactions = issue.get("reactions")

@@ -83,7 +83,8 @@ def _updated(issue: dict) -> datetime | None:
         return None
 
 
-def _label_names(issue: dict) -> list[str]:
+def label_names(issue: dict) -> list[str]:
+    """An issue's label names (also :mod:`kaizen.goals.backlog`'s)."""
     out = []
     for lab in issue.get("labels") or []:
         name = lab.get("name") if isinstance(lab, dict) else lab  # objects, or bare names
@@ -118,22 +119,24 @@ def demo_transport(demo_dir: Path | None = None) -> Transport:
         issues = json.loads(path.read_text())
         now = config.demo_now()  # as the API would answer then (a rehearsal's clock)
         if now is not None:
-            issues = [a for a in (_as_of(i, now) for i in issues) if a is not None]
+            issues = [a for a in (issue_as_of(i, now) for i in issues) if a is not None]
         out = []
         for label in LABELS:  # what the two API listings return
             for i in issues:
                 upd = _updated(i)
-                if label in _label_names(i) and (upd is None or upd >= since):
+                if label in label_names(i) and (upd is None or upd >= since):
                     out.append(i)
         return out
 
     return fetch
 
 
-def _as_of(issue: dict, at: datetime) -> dict | None:
+def issue_as_of(issue: dict, at: datetime, *, rewind_updated_at: bool = True) -> dict | None:
     """A demo issue as the API would have answered at ``at``: not yet created → None;
-    closed later → still open (the demo's issues have two events, created and closed).
-    A record whose times cannot be read is left as it is (the parse quarantines it)."""
+    closed later → still open (the demo's issues have two events, created and closed),
+    with ``updated_at`` its creation unless ``rewind_updated_at`` is false (the backlog's
+    demo keeps it). A record whose times cannot be read is left as it is (the parse
+    quarantines it). Also :mod:`kaizen.goals.backlog`'s."""
     try:
         created = parse_ts(issue.get("created_at"))
         closed = parse_ts(issue.get("closed_at"))
@@ -142,7 +145,8 @@ def _as_of(issue: dict, at: datetime) -> dict | None:
     if created is not None and created >= at:
         return None
     if closed is not None and closed >= at:
-        return {**issue, "state": "open", "closed_at": None, "state_reason": None, "updated_at": issue["created_at"]}
+        reopened = {**issue, "state": "open", "closed_at": None, "state_reason": None}
+        return {**reopened, "updated_at": issue["created_at"]} if rewind_updated_at else reopened
     return issue
 
 
@@ -172,7 +176,7 @@ def _check(issue: dict):
     num = issue.get("number")
     if not isinstance(num, int) or isinstance(num, bool):
         return None, f"issue number {num!r} is not an integer"
-    labels = _label_names(issue)
+    labels = label_names(issue)
     kinds = [
         k for k, lab in (("action_item", ACTION_LABEL), ("postmortem", POSTMORTEM_LABEL)) if lab in labels
     ]
