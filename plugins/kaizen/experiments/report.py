@@ -328,14 +328,7 @@ def render(readout: Readout, run_id: str) -> dict:
     v = view(readout)
     context = {"v": v, "r": readout, "e": readout.experiment, "run_id": run_id or "manual",
                "legend": TABLE_LEGEND, "report": REPORT}
-    slack = rr.render_json(SLACK_TEMPLATE, **context)
-    headline, thread = slack["headline"], slack["thread"]
-    for i, payload in enumerate([headline, *thread]):
-        problems = rr.check_block_kit(payload)
-        if problems:
-            where = "headline" if i == 0 else f"thread reply {i}"
-            raise ValueError(
-                f"{REPORT} {readout.experiment.id} {where} breaks Block Kit limits: {'; '.join(problems)}")
+    headline, thread = rr.render_thread(SLACK_TEMPLATE, f"{REPORT} {readout.experiment.id}", **context)
     markdown = rr.render_text(MARKDOWN_TEMPLATE, **context)
     rows = sheet_rows(readout)
     return {

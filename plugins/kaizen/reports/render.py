@@ -282,6 +282,20 @@ def check_block_kit(payload: dict) -> list[str]:
     return problems
 
 
+def render_thread(template: str, what: str, **context) -> tuple[dict, list[dict]]:
+    """Render a ``{"headline": …, "thread": [...]}`` Slack template and check every
+    payload against Block Kit's limits before anything is sent; ``what`` names the
+    report in the error ("weekly_review 2026-W47 thread reply 2 breaks …")."""
+    slack = render_json(template, **context)
+    headline, thread = slack["headline"], slack["thread"]
+    for i, payload in enumerate([headline, *thread]):
+        problems = check_block_kit(payload)
+        if problems:
+            where = "headline" if i == 0 else f"thread reply {i}"
+            raise ValueError(f"{what} {where} breaks Block Kit limits: {'; '.join(problems)}")
+    return headline, thread
+
+
 # Blocks whose block_id starts with this carry run metadata (run id), not content:
 # a re-run with the same figures must hash the same and post nothing.
 META_BLOCK_PREFIX = "kaizen_meta"

@@ -1179,15 +1179,7 @@ def render_review(report: ReviewReport, *, run_id: str, out_dir=None) -> dict:
 
     chart_png = render_charts(report)
     context = {"r": report, "run_id": run_id or "manual", "chart_titles": CHART_TITLES, "charts": CHARTS}
-    slack = render.render_json(SLACK_TEMPLATE, **context)
-    headline, thread = slack["headline"], slack["thread"]
-    for i, payload in enumerate([headline, *thread]):
-        problems = render.check_block_kit(payload)
-        if problems:
-            where = "headline" if i == 0 else f"thread reply {i}"
-            raise ValueError(
-                f"{report.report} {report.period_key} {where} breaks Block Kit limits: {'; '.join(problems)}"
-            )
+    headline, thread = render.render_thread(SLACK_TEMPLATE, f"{report.report} {report.period_key}", **context)
     markdown = render.render_text(MARKDOWN_TEMPLATE, **context)
     images = {
         name: "data:image/png;base64," + base64.b64encode(data).decode("ascii") for name, data in chart_png.items()
