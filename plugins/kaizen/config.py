@@ -402,6 +402,22 @@ def require_connection(conn_id: str, what: str) -> Conn:
     return conn
 
 
+def env_number(name: str, convert=float, *, valid, refusal: str, error=ValueError):
+    """The number in setting ``name``; None when it is unset or blank. A value that
+    ``convert`` cannot read, or that ``valid`` refuses, raises ``error`` with
+    ``"<name>=<value><refusal>"`` (``refusal`` says what to give)."""
+    text = os.environ.get(name, "").strip()
+    if not text:
+        return None
+    try:
+        value = convert(text)
+    except ValueError:
+        value = None
+    if value is None or not valid(value):
+        raise error(f"{name}={text!r}{refusal}")
+    return value
+
+
 def capital_base_inr() -> float:
     """Capital base for returns and drawdown (₹). Default ₹1 crore, see the KPI catalog."""
     return float(os.environ.get(ENV_CAPITAL_BASE, "10000000"))

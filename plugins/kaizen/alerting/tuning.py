@@ -35,7 +35,7 @@ and rule name; each with what its alerts mostly were and the matching remedy.
 from __future__ import annotations
 
 import logging
-import os
+import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -43,7 +43,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 
 from kaizen import calendar as cal
-from kaizen import warehouse
+from kaizen import config, warehouse
 from kaizen.period import Period
 from kaizen.reports import render
 from kaizen.sources.base import parse_ts
@@ -75,16 +75,9 @@ class TuningError(ValueError):
 
 def noisy_minutes() -> float:
     """``KAIZEN_NOISY_ALERT_MINUTES`` (minutes, > 0), default :data:`DEFAULT_NOISY_MINUTES`."""
-    text = os.environ.get(ENV_NOISY_MINUTES, "").strip()
-    if not text:
-        return DEFAULT_NOISY_MINUTES
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not value > 0 or value == float("inf"):
-        raise TuningError(f"{ENV_NOISY_MINUTES}={text!r} is not a positive number of minutes (e.g. 10)")
-    return value
+    value = config.env_number(ENV_NOISY_MINUTES, valid=lambda v: 0 < v < math.inf, error=TuningError,
+                              refusal=" is not a positive number of minutes (e.g. 10)")
+    return DEFAULT_NOISY_MINUTES if value is None else value
 
 
 # ---------------------------------------------------------------- classification

@@ -25,11 +25,11 @@ window must lie inside the warehouse's history (else ``no data``).
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from kaizen import calendar as cal
+from kaizen import config
 from kaizen.errors import PermanentError
 
 log = logging.getLogger(__name__)
@@ -42,16 +42,9 @@ VERDICTS = (IMPROVED, WORSENED, UNCHANGED, PENDING, NO_DATA)
 
 def window_days() -> int:
     """The window length ``W`` in days (setting ``KAIZEN_IMPACT_WINDOW_DAYS``, 1–366)."""
-    raw = os.environ.get(ENV_WINDOW_DAYS, "").strip()
-    if not raw:
-        return DEFAULT_WINDOW_DAYS
-    try:
-        days = int(raw)
-    except ValueError:
-        days = 0
-    if not 1 <= days <= 366:
-        raise PermanentError(f"{ENV_WINDOW_DAYS}={raw!r}: give a whole number of days from 1 to 366 (default 28)")
-    return days
+    days = config.env_number(ENV_WINDOW_DAYS, int, valid=lambda d: 1 <= d <= 366, error=PermanentError,
+                             refusal=": give a whole number of days from 1 to 366 (default 28)")
+    return DEFAULT_WINDOW_DAYS if days is None else days
 
 
 @dataclass(frozen=True)

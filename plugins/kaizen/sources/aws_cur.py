@@ -142,15 +142,10 @@ def cur_root() -> tuple[str, str | None] | None:
 def inr_per_usd() -> float | None:
     """``KAIZEN_COST_INR_PER_USD`` (rupees per US dollar), :data:`DEMO_INR_PER_USD` in
     demo mode when unset, else None. A value that is not a positive number raises."""
-    text = os.environ.get(ENV_INR_PER_USD, "").strip()
-    if not text:
+    rate = config.env_number(ENV_INR_PER_USD, valid=lambda r: 0 < r < math.inf, error=SourceError,
+                             refusal=" is not a positive number of rupees per US dollar (e.g. 84.0)")
+    if rate is None:
         return DEMO_INR_PER_USD if config.sources_mode() == "demo" else None
-    try:
-        rate = float(text)
-    except ValueError:
-        rate = float("nan")
-    if not math.isfinite(rate) or rate <= 0:
-        raise SourceError(f"{ENV_INR_PER_USD}={text!r} is not a positive number of rupees per US dollar (e.g. 84.0)")
     return rate
 
 
