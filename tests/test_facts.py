@@ -59,6 +59,73 @@ def test_orders_day_facts_by_hand():
                  "execution_ms": 370.5, "execution_rest_ms": 0.0}
 
 
+def test_execution_day_facts_by_hand():
+    t0 = datetime(2026, 11, 26, 4, 0, tzinfo=UTC)
+    rows = [
+        {"trading_day": D, "status": "filled", "submitted_at": t0, "filled_at": t0 + timedelta(microseconds=120_000)},
+        {"trading_day": D, "status": "FILLED", "submitted_at": t0, "filled_at": t0 + timedelta(microseconds=120_000)},
+        {"trading_day": D, "status": "filled", "submitted_at": t0, "filled_at": t0 + timedelta(microseconds=250_500)},
+        {"trading_day": D, "status": "filled", "submitted_at": t0, "filled_at": None},  # no fill time: not counted
+        {"trading_day": D, "status": "rejected", "submitted_at": t0, "filled_at": t0},  # not filled: not counted
+        {"trading_day": date(2026, 11, 27), "status": "filled", "submitted_at": t0 + timedelta(days=1),
+         "filled_at": t0 + timedelta(days=1, microseconds=7)},
+    ]
+    assert facts.execution_day_facts(rows) == [
+        {"trading_day": D, "execution_us": 120_000, "orders": 2},
+        {"trading_day": D, "execution_us": 250_500, "orders": 1},
+        {"trading_day": date(2026, 11, 27), "execution_us": 7, "orders": 1},
+    ]
+    assert facts.execution_day_facts([]) == []
+
+
+# fill − submit in whole µs of raw_orders, computed by each database from the stored
+# values: the independent count the execution facts are checked against
+_EXECUTION_US_SQL = {
+    "postgresql": "cast(extract(epoch from filled_at - submitted_at) * 1000000 as bigint)",
+    "sqlite": "(cast(strftime('%s', substr(filled_at, 1, 19)) as integer) "
+              "- cast(strftime('%s', substr(submitted_at, 1, 19)) as integer)) * 1000000 "
+              "+ cast(substr(filled_at, 21, 6) as integer) - cast(substr(submitted_at, 21, 6) as integer)",
+}
+
+
+def test_execution_facts_count_every_filled_order_and_give_exact_percentiles(engine):
+    """Random fill times over four days: the stored facts equal a count by the database
+    itself, and the p95 over any run of days, expanded from the facts, is numpy's p95
+    of the orders' own times bit for bit."""
+    import numpy as np
+
+    rng = random.Random(7)
+    days = [date(2026, 11, 23) + timedelta(days=k) for k in range(4)]  # Mon–Thu
+    by_day: dict[date, list] = {d: [] for d in days}
+    for d in days:
+        orders = []
+        for n in range(300):
+            at = datetime(d.year, d.month, d.day, 4, 0, tzinfo=UTC) + timedelta(seconds=n)
+            us = rng.choice([rng.randrange(1, 900_000), 120_000, 250_000])  # some times repeat
+            status = rng.choice(["FILLED"] * 8 + ["REJECTED", "filled"])
+            fill = None if rng.random() < 0.05 else at + timedelta(microseconds=us)
+            orders.append(order(f"O{d:%d}-{n}", status=status, submitted=at.isoformat().replace("+00:00", "Z"),
+                                filled=fill and fill.isoformat(timespec="microseconds").replace("+00:00", "Z")))
+            if status.lower() == "filled" and fill is not None:
+                by_day[d].append(us / 1e6 * 1000.0)
+        trading.extract_range(d, d, engine, "r1", lambda a, b, o=orders: {"trades": [], "orders": o})
+    expr = _EXECUTION_US_SQL[engine.dialect.name]
+    with engine.connect() as c:
+        stored = [(str(r[0])[:10], int(r[1]), int(r[2])) for r in c.execute(sa.text(
+            "select trading_day, execution_us, orders from fct_execution_day order by trading_day, execution_us"))]
+        counted = [(str(r[0])[:10], int(r[1]), int(r[2])) for r in c.execute(sa.text(
+            f"select trading_day, {expr}, count(*) from raw_orders where lower(status) = 'filled' "
+            "and filled_at is not null group by trading_day, 2 order by trading_day, 2"))]
+    assert stored == counted and sum(n for *_, n in stored) == sum(map(len, by_day.values()))
+    assert len(stored) < sum(map(len, by_day.values()))  # repeated times share a row
+    for i in range(len(days)):
+        for j in range(i, len(days)):
+            mine = [r for r in stored if str(days[i]) <= r[0] <= str(days[j])]
+            expanded = np.repeat(facts.execution_ms(0, np.array([r[1] for r in mine])), [r[2] for r in mine])
+            own = [ms for d in days[i:j + 1] for ms in by_day[d]]
+            assert float(np.percentile(expanded, 95)) == float(np.percentile(own, 95))
+
+
 def _by_sql(conn) -> list[tuple]:
     """The trading facts by an independent SQL aggregate of raw_trades."""
     return [tuple(r) for r in conn.execute(sa.text(
@@ -149,6 +216,19 @@ def test_the_documented_fact_queries_run_and_agree_by_hand(engine):
         if engine.dialect.name == "postgresql":
             (week,) = c.execute(sa.text(_doc_query(12))).all()
             assert str(week[0]) == "2026-11-23" and tuple(map(float, week[1:])) == pytest.approx((2, 50.0, 250.0))
+
+
+def test_the_documented_p95_query_is_the_nearest_rank(engine):
+    """Question 13 of the warehouse doc: 20 fills of 1…20 ms in November; the nearest
+    rank of p95 is the 19th (⌈0.95 × 20⌉), 19 ms."""
+    at = datetime(2026, 11, 26, 4, 0, tzinfo=UTC)
+    orders = [order(f"O{k}", submitted=f"2026-11-26T04:00:{k:02d}Z",
+                    filled=(at + timedelta(seconds=k, milliseconds=k)).isoformat(timespec="milliseconds")
+                    .replace("+00:00", "Z")) for k in range(1, 21)]
+    trading.extract_range(D, D, engine, "r1", lambda a, b: {"trades": [], "orders": orders})
+    with engine.connect() as c:
+        (row,) = c.execute(sa.text(_doc_query(13))).all()
+    assert (float(row[0]), int(row[1])) == (19.0, 20)
 
 
 # ---------------------------------------------------------------- per 15-minute slot
@@ -295,3 +375,32 @@ def test_an_older_warehouse_loses_its_caches_and_gains_its_facts(engine):
     trading.extract_range(D, D, engine, "r2", lambda a, b: {"trades": [trade("T1")], "orders": []})
     with engine.connect() as c:
         assert c.execute(sa.text("select trades from fct_trading_day")).scalar_one() == 1
+
+
+def test_a_warehouse_from_before_the_execution_facts_gains_them_and_keeps_its_p95(engine):
+    """A warehouse whose release had no fct_execution_day: the upgrade computes it from
+    raw_orders once, and the day's p95 execution time is what it was."""
+    from kaizen import warehouse
+    from kaizen.kpis import catalog, periods
+
+    orders = [order(f"O{k}", filled=f"2026-11-26T04:00:00.{k * 10:03d}Z") for k in range(1, 21)]
+    orders.append(order("O21", filled="2026-11-26T04:00:00.050Z"))  # a repeated time
+    trading.extract_range(D, D, engine, "r1", lambda a, b: {"trades": [trade("T1")], "orders": orders})
+
+    def p95() -> float:
+        with warehouse.writing(engine) as c:
+            rows = periods.write_scope(c, periods.day_scope(D), "r", cat=catalog.load_catalog(), is_complete=True,
+                                       stamp=datetime.now(UTC))
+        (row,) = [r for r in rows if r["kpi_id"] == "p95_execution_ms"]
+        return row["value"], row["sample_size"]
+
+    # numpy's p95 of 10, 20, …, 200 ms and 50 ms: rank 0.95 × 20 = 19 → 190 ms
+    assert p95() == (190.0, 21)
+    with engine.begin() as c:
+        c.exec_driver_sql("drop table kaizen_schema")  # an older release recorded no schema version
+        c.exec_driver_sql("drop table fct_execution_day")
+    warehouse.apply_ddl(engine)
+    with engine.connect() as c:
+        got = c.execute(sa.text("select execution_us, orders from fct_execution_day order by execution_us")).all()
+    assert [tuple(r) for r in got] == [(k * 10_000, 2 if k == 5 else 1) for k in range(1, 21)]
+    assert p95() == (190.0, 21)

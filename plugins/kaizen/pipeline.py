@@ -271,7 +271,6 @@ def rebuild(
                                         as_of=as_of, landed=landed)
     totals = {"extracted": 0, "loaded": 0, "quarantined": 0, "kpi_rows": 0}
     warnings: list[str] = []  # stored rows kept past a source's retention
-    executions: dict = {}  # day → execution ms of the loaded days pending rollups still need
 
     def prepare(chunk: list[date]) -> list:
         if not reextract:
@@ -294,7 +293,7 @@ def rebuild(
                     if r.warning:
                         warnings.append(r.warning)
                 step(n * per_chunk + i)
-            _compute_chunk(engine, cat, run_id, grains, chunk, n == len(chunks) - 1, rollups, totals, executions)
+            _compute_chunk(engine, cat, run_id, grains, chunk, n == len(chunks) - 1, rollups, totals)
             step((n + 1) * per_chunk)
     finally:
         pool.shutdown(cancel_futures=True)
@@ -302,10 +301,9 @@ def rebuild(
 
 
 def _compute_chunk(engine, cat, run_id: str, grains, chunk: list[date], final: bool, rollups: list,
-                   totals: dict, executions: dict) -> None:
+                   totals: dict) -> None:
     """The day KPIs of a loaded month and the rollups of ``rollups`` (taken from the
-    list) whose whole window is now loaded; ``executions`` keeps the execution times
-    of the days the rollups still pending will need."""
+    list) whose whole window is now loaded."""
     from datetime import UTC
 
     from kaizen import warehouse
@@ -320,13 +318,10 @@ def _compute_chunk(engine, cat, run_id: str, grains, chunk: list[date], final: b
     rollups[:] = [r for r in rollups if r not in ready]
     if scopes or ready:
         with warehouse.writing(engine) as conn:
-            data = load_data(conn, [s for s, _ in scopes + ready], executions)
+            data = load_data(conn, [s for s, _ in scopes + ready])
             totals["kpi_rows"] += len(
                 periods.write_scopes(conn, scopes + ready, run_id, cat=cat, stamp=datetime.now(UTC), data=data)
             )
-    keep_from = min((s.first_day for s, _ in rollups), default=chunk[-1] + timedelta(days=1))
-    for d in [d for d in executions if d < keep_from]:
-        del executions[d]
 
 
 def plan_backfill(request: dict) -> dict:

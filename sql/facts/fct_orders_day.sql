@@ -1,7 +1,7 @@
 -- grain: one row per IST trading day with submitted orders (raw_orders.trading_day, the IST date of submission).
 -- Written with the day's slice of raw_orders, in the same transaction (kaizen.warehouse.facts).
 -- Counts compose by sum; the execution-time sum is rounded sum + rounding rest, as in
--- fct_trading_day. Percentiles (p95 execution) are not composable: read raw_orders.
+-- fct_trading_day. Percentiles (p95 execution) compose from fct_execution_day.
 create table if not exists fct_orders_day (
     trading_day date primary key,             -- IST date of submission
     submitted integer not null,               -- orders sent

@@ -94,8 +94,8 @@ def percentile(values, q: float) -> float | None:
     """numpy's default ('linear') percentile, ``q`` in 0–100; None for no values."""
     import numpy as np
 
-    vals = [float(v) for v in values]
-    return float(np.percentile(vals, q)) if vals else None
+    vals = np.asarray(values, dtype=float) if isinstance(values, np.ndarray) else [float(v) for v in values]
+    return float(np.percentile(vals, q)) if len(vals) else None
 
 
 # ---------------------------------------------------------------- returns

@@ -131,8 +131,9 @@ class Data:
     session_pnl: dict  # date → session P&L (to the paisa), the whole history to last_day
     orders: list  # fct_orders_day rows (dicts), by day
     order_days: list  # their days (bisect)
-    exec_days: list  # day of each filled order's execution time, sorted
-    exec_ms: list  # execution ms, aligned with exec_days
+    exec_days: list  # fct_execution_day: the day of each execution time, sorted
+    exec_ms: object  # numpy: the execution times in ms, aligned with exec_days
+    exec_orders: object  # numpy: how many filled orders of the day took that long
     probes: _Prefix  # fct_probe_slot: probed, up, down minutes by slot
     errors: _Prefix  # fct_error_slot: minutes by slot
     error_slots: list  # fct_error_slot (slot, errors, errors_rest), by slot
@@ -164,36 +165,6 @@ def _pairs(rows, name: str):
 _as_date = warehouse.as_date
 
 
-def _executions(conn, first: date, last: date, cache: dict) -> tuple[list[date], list[float]]:
-    """(day, execution ms) of the filled orders of [first, last], sorted by day and ms.
-    ``cache`` (day → its sorted ms) is kept by a caller that reads consecutive ranges
-    of loaded days (the range rebuild): the days it holds are not read again."""
-    import numpy as np
-    import pandas as pd
-
-    from kaizen import warehouse
-
-    lo = first
-    if cache and min(cache) <= first:
-        lo = max(first, max(cache) + timedelta(days=1))
-    else:
-        cache.clear()
-    if lo <= last:
-        # fill − submit in whole µs, computed by the database (no timestamp crosses to Python)
-        rows = warehouse.fetch_rows(
-            conn, f"select trading_day, {facts.execution_us_sql(conn.dialect.name)} from raw_orders "
-            "where trading_day >= :first and trading_day <= :last and lower(status) = 'filled' "
-            "and filled_at is not null", {"first": lo, "last": last})
-        if rows:
-            day_values, us = zip(*rows, strict=True)
-            codes, uniques = pd.factorize(pd.Series(day_values, dtype=object).map(str))
-            ms = facts.execution_ms(0, np.asarray(us, dtype=np.int64))
-            for k, day in enumerate(uniques):
-                cache[_as_date(day)] = np.sort(ms[codes == k]).tolist()
-    days = sorted(d for d in cache if first <= d <= last)
-    return [d for d in days for _ in cache[d]], [m for d in days for m in cache[d]]
-
-
 def _between(keys: list, rows: list, lo, hi) -> list:
     """The ``rows`` whose sorted ``keys`` are in [lo, hi]."""
     import bisect
@@ -208,12 +179,13 @@ def _day_facts(rows, cols) -> list[dict]:
     return out
 
 
-def load_data(conn, scopes, executions: dict | None = None) -> Data:
+def load_data(conn, scopes) -> Data:
     """Read what ``scopes`` need, once: the day facts of their trading days (trading:
     the whole history, for Sharpe and drawdown), the slot facts of their windows (down
-    minutes from 90 days before the first window's end, for MTBF), the executions of
-    their orders (percentiles; ``executions``: see :func:`_executions`) and the events
-    of their windows."""
+    minutes from 90 days before the first window's end, for MTBF) and the events of
+    their windows."""
+    import numpy as np
+
     from kaizen import warehouse
     from kaizen.sources.base import parse_ts
 
@@ -226,8 +198,9 @@ def load_data(conn, scopes, executions: dict | None = None) -> Data:
     lo = min(mtbf_start, start - POSTMORTEM_DUE)  # incidents
     window = {"start": start, "end": end}
     days = {"first": first_day, "last": last_day}
-    slot_lo, slot_hi = facts.slot_of(mtbf_start), facts.slot_of(end - timedelta(microseconds=1)) + 1
-    slots = {"lo": slot_lo, "hi": slot_hi}
+    slot_hi = facts.slot_of(end - timedelta(microseconds=1)) + 1
+    slots = {"lo": facts.slot_of(start), "hi": slot_hi}  # the windows
+    mtbf_slots = {"lo": facts.slot_of(mtbf_start), "hi": slot_hi}  # and the 90 days before for MTBF
 
     def rows(sql, params=None):
         return warehouse.fetch_rows(conn, sql, params)
@@ -239,9 +212,10 @@ def load_data(conn, scopes, executions: dict | None = None) -> Data:
     orders = _day_facts(rows(f"select {', '.join(ORDER_FACT_COLS)} from fct_orders_day "
                              "where trading_day >= :first and trading_day <= :last order by trading_day", days),
                         ORDER_FACT_COLS)
-    execs = _executions(conn, first_day, last_day, {} if executions is None else executions)
+    execs = rows("select trading_day, execution_us, orders from fct_execution_day "
+                 "where trading_day >= :first and trading_day <= :last order by trading_day, execution_us", days)
     probe_rows = rows("select slot, probed_minutes, up_minutes, down_minutes from fct_probe_slot "
-                      "where slot >= :lo and slot < :hi order by slot", slots)
+                      "where slot >= :lo and slot < :hi order by slot", mtbf_slots)
     error_rows = rows("select slot, minutes, errors, errors_rest from fct_error_slot "
                       "where slot >= :lo and slot < :hi order by slot", slots)
     latency = rows("select slot, le, count, count_rest, slot_minutes from fct_latency_slot "
@@ -308,8 +282,9 @@ def load_data(conn, scopes, executions: dict | None = None) -> Data:
         session_pnl=session_pnl,
         orders=orders,
         order_days=[r["trading_day"] for r in orders],
-        exec_days=execs[0],
-        exec_ms=execs[1],
+        exec_days=[_as_date(r[0]) for r in execs],
+        exec_ms=facts.execution_ms(0, np.asarray([r[1] for r in execs], dtype=np.int64)),
+        exec_orders=np.asarray([r[2] for r in execs], dtype=np.int64),
         probes=_Prefix([r[0] for r in probe_rows], [[r[k] for r in probe_rows] for k in (1, 2, 3)]),
         errors=_Prefix([r[0] for r in error_rows], [[r[1] for r in error_rows]]),
         error_slots=[(r[0], r[2], r[3]) for r in error_rows],
@@ -344,6 +319,8 @@ def trading_measures(src, scope: Scope, capital: float, rf_annual: float) -> dic
     data = _data(src, scope)
     first, last = scope.first_day, scope.last_day
     import bisect
+
+    import numpy as np
 
     days = data.trading[bisect.bisect_left(data.trading_days, first):bisect.bisect_right(data.trading_days, last)]
     sessions_in_scope = len(scope.session_days)
@@ -425,7 +402,8 @@ def trading_measures(src, scope: Scope, capital: float, rf_annual: float) -> dic
         executions,
         stale=o_stale,
     )
-    exec_ms = _between(data.exec_days, data.exec_ms, first, last)
+    # every filled order's time, each taken as often as it occurred
+    exec_ms = np.repeat(*(_between(data.exec_days, col, first, last) for col in (data.exec_ms, data.exec_orders)))
     m["p95_execution_ms"] = Measure(percentile(exec_ms, 95), sample_size=len(exec_ms), stale=o_stale)
     if holiday:
         for measure in m.values():

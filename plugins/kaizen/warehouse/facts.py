@@ -94,30 +94,27 @@ def execution_ms(submitted_us, filled_us):
     return (filled_us - submitted_us) / 1e6 * 1000.0
 
 
-def execution_us_sql(dialect: str) -> str:
-    """SQL for ``filled_at − submitted_at`` of ``raw_orders`` in whole µs: exact on
-    both dialects (SQLite holds the canonical UTC text of :func:`kaizen.calendar.utc_text`)."""
-    if dialect == "postgresql":
-        return "cast(extract(epoch from filled_at - submitted_at) * 1000000 as bigint)"
-    return ("(cast(strftime('%s', substr(filled_at, 1, 19)) as integer) "
-            "- cast(strftime('%s', substr(submitted_at, 1, 19)) as integer)) * 1000000 "
-            "+ cast(substr(filled_at, 21, 6) as integer) - cast(substr(submitted_at, 21, 6) as integer)")
-
-
-def orders_day_facts(rows) -> list[dict]:
-    """``fct_orders_day`` rows of ``raw_orders`` rows."""
+def _orders(rows):
+    """(day codes, their days, filled, timed, execution µs) of ``raw_orders`` rows: a
+    filled order is timed when it has a fill time; its execution time is fill − submit."""
     import pandas as pd
 
     f = _frame(rows, ("trading_day", "status", "submitted_at", "filled_at"))
-    if f.empty:
-        return []
     codes, days = pd.factorize(f["trading_day"].astype(object))
     filled = f["status"].astype(str).str.lower().to_numpy() == "filled"
     submitted_us, filled_us = _us_array(f["submitted_at"]), _us_array(f["filled_at"])
     timed = filled & (filled_us != _NAT)
-    ms = execution_ms(submitted_us, filled_us)
+    return codes, [_day(d) for d in days], filled, timed, filled_us - submitted_us
+
+
+def orders_day_facts(rows) -> list[dict]:
+    """``fct_orders_day`` rows of ``raw_orders`` rows."""
+    if len(rows) == 0:
+        return []
+    codes, days, filled, timed, us = _orders(rows)
+    ms = execution_ms(0, us)
     out = []
-    for k, day in sorted(enumerate(_day(d) for d in days), key=lambda kd: kd[1]):
+    for k, day in sorted(enumerate(days), key=lambda kd: kd[1]):
         mine = codes == k
         values = ms[mine & timed].tolist()
         total, rest = exact_sum(values)
@@ -127,6 +124,21 @@ def orders_day_facts(rows) -> list[dict]:
         })
     return out
 
+
+def execution_day_facts(rows) -> list[dict]:
+    """``fct_execution_day`` rows of ``raw_orders`` rows: the filled orders of each day
+    with a fill time, counted by their execution time in whole µs."""
+    import numpy as np
+
+    if len(rows) == 0:
+        return []
+    codes, days, _, timed, us = _orders(rows)
+    out = []
+    for k, day in sorted(enumerate(days), key=lambda kd: kd[1]):
+        values, counts = np.unique(us[(codes == k) & timed], return_counts=True)
+        out += [{"trading_day": day, "execution_us": v, "orders": n}
+                for v, n in zip(values.tolist(), counts.tolist(), strict=True)]
+    return out
 
 
 # ---------------------------------------------------------------- per 15-minute slot
@@ -276,11 +288,13 @@ class Fact:
 FACTS = (
     Fact("fct_trading_day", "raw_trades", ("trading_day", "net_pnl_inr"), trading_day_facts),
     Fact("fct_orders_day", "raw_orders", ("trading_day", "status", "submitted_at", "filled_at"), orders_day_facts),
+    Fact("fct_execution_day", "raw_orders", ("trading_day", "status", "submitted_at", "filled_at"),
+         execution_day_facts),
     Fact("fct_probe_slot", "raw_probe_minutes", ("ts", "is_up"), probe_slot_facts, by_slot=True),
     Fact("fct_error_slot", "raw_error_minutes", ("ts", "error_count"), error_slot_facts, by_slot=True),
     Fact("fct_latency_slot", "raw_latency_buckets", ("ts", "bounds", "counts"), latency_slot_facts, by_slot=True),
 )
-BY_SOURCE = {f.source: f for f in FACTS}
+BY_SOURCE = {s: tuple(f for f in FACTS if f.source == s) for s in dict.fromkeys(f.source for f in FACTS)}
 DDL_FILES = tuple(f"facts/{f.table}.sql" for f in FACTS)
 
 
@@ -291,24 +305,25 @@ def write(conn: sa.Connection, table: str, where_sql: str, params: Mapping, rows
 
     A ts slice whose ends are not slot edges shares its edge slots with rows outside it:
     those slots are built from the landing table as it now stands."""
+    return sum(_write(conn, fact, where_sql, params, rows) for fact in BY_SOURCE.get(table, ()))
+
+
+def _write(conn: sa.Connection, fact: Fact, where_sql: str, params: Mapping, rows) -> int:
     from kaizen import warehouse
 
-    fact = BY_SOURCE.get(table)
-    if fact is None:
-        return 0
     if not fact.by_slot:
         if where_sql != DAY_SLICE:
-            raise ValueError(f"facts of {table}: a slice {where_sql!r} is not whole trading days")
+            raise ValueError(f"facts of {fact.source}: a slice {where_sql!r} is not whole trading days")
         out = fact.build(rows)
         warehouse.replace_slice(conn, fact.table, DAY_SLICE, params, out)
         return len(out)
     if where_sql != TS_SLICE:
-        raise ValueError(f"facts of {table}: a slice {where_sql!r} is not a ts range")
+        raise ValueError(f"facts of {fact.source}: a slice {where_sql!r} is not a ts range")
     start, end = params["start"], params["end"]
     lo, hi = slot_of(start), -(-_us(end) // SLOT_US)
     if slot_start(lo) != start or slot_start(hi) != end:
         rows = warehouse.read_frame(
-            conn, f"select {', '.join(fact.columns)} from {table} where {TS_SLICE}",
+            conn, f"select {', '.join(fact.columns)} from {fact.source} where {TS_SLICE}",
             {"start": slot_start(lo), "end": slot_start(hi)}, ts_cols=["ts"])
     out = fact.build(rows)
     warehouse.replace_slice(conn, fact.table, SLOT_SLICE, {"lo": lo, "hi": hi}, out)
@@ -341,7 +356,7 @@ def rebuild(conn: sa.Connection, first: date | None = None, last: date | None = 
             conn, f"select {', '.join(fact.columns)} from {fact.source} where {where}", params,
             ts_cols=[c for c in fact.columns if c.endswith("_at") or c == "ts"],
             date_cols=[] if fact.by_slot else ["trading_day"])
-        out[fact.table] = write(conn, fact.source, where, params, frame)
+        out[fact.table] = _write(conn, fact, where, params, frame)
     return out
 
 
