@@ -127,20 +127,27 @@ def median_rebuild(demo, dialect, tmp, first, last, runs) -> tuple[float, str, d
     return statistics.median(r["seconds"] for r in results), rss, results[-1]
 
 
-def incremental(demo: Path, dialect: str, tmp: Path, history_first: date, day: date, prev: date, runs: int,
-                tail: bool = False) -> tuple[float, float | None]:
-    """Median time of one trading day's extract + day KPIs + rollups to date on top of a
-    history (the day is re-run ``runs`` times: each run replaces the same slices); with
-    ``tail``, then the median time of the weekly review's tail on that history
-    (:func:`review_tail`)."""
-    keep = warehouse_conn(dialect, tmp)
+def incremental(demo: Path, dialect: str, tmp: Path, histories: dict[str, date], day: date, prev: date,
+                runs: int) -> tuple[dict[str, float], float]:
+    """Median time of one trading day's extract + day KPIs + rollups to date on top of
+    each history (name → its first day, all to ``prev``), and of the weekly review's
+    tail (:func:`review_tail`) on the first. The day is re-run ``runs`` times on each
+    (each run replaces the same slices), the histories taken in turn within each round,
+    so a slow spell of a noisy machine falls on all of them alike."""
+    kept = {name: warehouse_conn(dialect, tmp) for name in histories}
     try:
-        run_rebuild(demo, dialect, tmp, history_first, prev, keep=keep)
-        settle(dialect, keep[0])
-        t_day = statistics.median(run_rebuild(demo, dialect, tmp, day, day, keep=keep)["seconds"] for _ in range(runs))
-        return t_day, review_tail(demo, keep[0], day, runs) if tail else None
+        for name, first in histories.items():
+            run_rebuild(demo, dialect, tmp, first, prev, keep=kept[name])
+            settle(dialect, kept[name][0])
+        times: dict[str, list[float]] = {name: [] for name in histories}
+        for _ in range(runs):
+            for name in histories:
+                times[name].append(run_rebuild(demo, dialect, tmp, day, day, keep=kept[name])["seconds"])
+        tail = review_tail(demo, kept[next(iter(histories))][0], day, runs)
+        return {name: statistics.median(t) for name, t in times.items()}, tail
     finally:
-        keep[1]()
+        for keep in kept.values():
+            keep[1]()
 
 
 def settle(dialect: str, conn: str) -> None:
@@ -244,15 +251,17 @@ def main() -> int:
                 # from the demo's first day, which is a few days short of 3 × 365 before ``day``
                 long_gen = generate(long_demo, day + timedelta(days=7 - day.weekday()), 36, args.trades_per_day)
                 long_first = date.fromisoformat(long_gen["first"])
-                t_long, t_tail = incremental(long_demo, dialect, tmp, long_first, day, prev, args.runs, tail=True)
-                short_first = cal.next_trading_day(day - timedelta(days=30))
-                t_short, _ = incremental(long_demo, dialect, tmp, short_first, day, prev, args.runs)
-                # the same with a history that holds the whole quarter to date, as 3 years do:
-                # what grows with history alone (1 month holds half the quarter's orders)
+                # three histories: 3 years; 1 month; and the quarter to date, which holds the
+                # whole quarter as 3 years do (1 month holds half its orders): what grows
+                # with history alone
                 from kaizen.period import Period
 
-                q_first = cal.next_trading_day(Period.of("quarter", day).start - timedelta(days=1))
-                t_q, _ = incremental(long_demo, dialect, tmp, q_first, day, prev, args.runs)
+                t, t_tail = incremental(long_demo, dialect, tmp, {
+                    "3y": long_first,
+                    "1m": cal.next_trading_day(day - timedelta(days=30)),
+                    "qtd": cal.next_trading_day(Period.of("quarter", day).start - timedelta(days=1)),
+                }, day, prev, args.runs)
+                t_long, t_short, t_q = t["3y"], t["1m"], t["qtd"]
                 add((f"incremental day {dialect}", "3 years vs 1 month of history",
                              f"median {t_long:.2f} s vs {t_short:.2f} s", f"{t_long / t_short:.2f}×"))
                 add((f"incremental day {dialect}", "3 years vs the quarter to date",

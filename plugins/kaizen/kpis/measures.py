@@ -19,7 +19,7 @@ this module.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from kaizen import calendar as cal
@@ -129,6 +129,7 @@ class Data:
     trading: list  # fct_trading_day rows (dicts) from the history start to last_day, by day
     trading_days: list  # their days (bisect)
     session_pnl: dict  # date → session P&L (to the paisa), the whole history to last_day
+    last_day: date  # the last trading day of the scopes read
     orders: list  # fct_orders_day rows (dicts), by day
     order_days: list  # their days (bisect)
     exec_days: list  # fct_execution_day: the day of each execution time, sorted
@@ -149,6 +150,18 @@ class Data:
     action_items: list
     postmortems: dict  # incident id → first post-mortem issue created_at
     conn: object = None  # the connection read from: families that load their own rows (team, cost) use it
+    _equity: dict = field(default_factory=dict, repr=False)
+
+    def equity(self, capital: float) -> tuple[list[date], list[float], list]:
+        """Every trading day from the first session with P&L to the last day read, its
+        session P&L (0 without trades) and the drawdown series on ``capital``: computed
+        once for all the scopes read, which each take the prefix up to their last day
+        (the running peak of a day depends only on the days before it)."""
+        if capital not in self._equity:
+            sessions = cal.trading_days(min(self.session_pnl), self.last_day) if self.session_pnl else []
+            pnl = [self.session_pnl.get(d, 0.0) for d in sessions]
+            self._equity[capital] = sessions, pnl, drawdown_series(capital, pnl)
+        return self._equity[capital]
 
 
 TRADING_FACT_COLS = ("trading_day", "trades", "wins", "losses", "net_pnl_inr", "net_pnl_rest_inr",
@@ -280,6 +293,7 @@ def load_data(conn, scopes) -> Data:
         trading=trading,
         trading_days=[r["trading_day"] for r in trading],
         session_pnl=session_pnl,
+        last_day=last_day,
         orders=orders,
         order_days=[r["trading_day"] for r in orders],
         exec_days=[_as_date(r[0]) for r in execs],
@@ -364,12 +378,9 @@ def trading_measures(src, scope: Scope, capital: float, rf_annual: float) -> dic
     }
 
     # Session P&L per trading day since the history start (sessions without trades: 0).
-    history = [d for d in data.session_pnl if d <= last]
-    if history:
-        sessions = cal.trading_days(min(history), last)
-        session_pnl = [data.session_pnl.get(d, 0.0) for d in sessions]
-    else:
-        sessions, session_pnl = [], []
+    sessions, session_pnl, points = data.equity(capital)
+    upto = bisect.bisect_right(sessions, last)
+    sessions, session_pnl, points = sessions[:upto], session_pnl[:upto], points[:upto]
     if scope.grain == "day":
         window = session_pnl[-SHARPE_SESSIONS:]  # rolling: the trailing 252 sessions
     else:
@@ -378,7 +389,6 @@ def trading_measures(src, scope: Scope, capital: float, rf_annual: float) -> dic
     m["sharpe_ratio"] = Measure(value, mean, std, len(window), stale=stale)
 
     # Deepest end-of-day fall below the running peak (since history start) reached in scope.
-    points = drawdown_series(capital, session_pnl)
     worst = deepest_fall(pt for d, pt in zip(sessions, points, strict=True) if d >= first)
     m["max_drawdown_pct"] = Measure(
         worst.fall_pct if worst else None,
