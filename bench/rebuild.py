@@ -8,7 +8,8 @@ Prints, per warehouse dialect: median wall time of --runs rebuilds of the whole 
 the same at --scale × the data (--scale × the months at the same rates, so every source — trades, orders,
 per-minute probes and histograms, deployments, incidents — grows by the same factor);
 the time of one incremental trading day (extract, day KPIs, rollups to date) on top of
-3 years and of 1 month of history; and each DAG file's parse time. Each measured rebuild runs
+3 years, of 1 month and of the quarter to date of history, and on the 3 years the weekly
+review's tail and one hourly ingest run (kaizen_ingest's steps); and each DAG file's parse time. Each measured rebuild runs
 in a fresh process against a fresh warehouse, so runs are independent."""
 
 from __future__ import annotations
@@ -52,6 +53,20 @@ from kaizen.pipeline import compute_review_rollups
 t = time.perf_counter()
 out = compute_review_rollups(json.loads(sys.argv[1]), "bench-tail")
 print(json.dumps({"seconds": time.perf_counter() - t, "rows": out.get("rows")}))
+"""
+
+
+# one hourly kaizen_ingest run: every window source from where it has landed to the hour,
+# and the latest closed session when it is not landed yet (the steps of its tasks)
+CHILD_INGEST = r"""
+import json, sys, time
+from datetime import datetime
+from kaizen.pipeline import INGEST_WINDOW_SOURCES, ingest_trading, ingest_window_source
+until = datetime.fromisoformat(sys.argv[1])
+t = time.perf_counter()
+rows = sum(r["loaded"] for s in INGEST_WINDOW_SOURCES for r in ingest_window_source(s, until, "bench-ingest"))
+rows += sum(r["loaded"] for r in ingest_trading(until, "bench-ingest") or [])
+print(json.dumps({"seconds": time.perf_counter() - t, "rows": rows}))
 """
 
 
@@ -128,10 +143,11 @@ def median_rebuild(demo, dialect, tmp, first, last, runs) -> tuple[float, str, d
 
 
 def incremental(demo: Path, dialect: str, tmp: Path, histories: dict[str, date], day: date, prev: date,
-                runs: int) -> tuple[dict[str, float], float]:
+                runs: int) -> tuple[dict[str, float], float, float]:
     """Median time of one trading day's extract + day KPIs + rollups to date on top of
-    each history (name → its first day, all to ``prev``), and of the weekly review's
-    tail (:func:`review_tail`) on the first. The day is re-run ``runs`` times on each
+    each history (name → its first day, all to ``prev``), and, on the first, of the
+    weekly review's tail (:func:`review_tail`) and of one hourly ingest run
+    (:func:`hourly_ingest`). The day is re-run ``runs`` times on each
     (each run replaces the same slices), the histories taken in turn within each round,
     so a slow spell of a noisy machine falls on all of them alike."""
     kept = {name: warehouse_conn(dialect, tmp) for name in histories}
@@ -143,8 +159,10 @@ def incremental(demo: Path, dialect: str, tmp: Path, histories: dict[str, date],
         for _ in range(runs):
             for name in histories:
                 times[name].append(run_rebuild(demo, dialect, tmp, day, day, keep=kept[name])["seconds"])
-        tail = review_tail(demo, kept[next(iter(histories))][0], day, runs)
-        return {name: statistics.median(t) for name, t in times.items()}, tail
+        first = kept[next(iter(histories))][0]
+        ingest = hourly_ingest(demo, first, day, runs)
+        tail = review_tail(demo, first, day, runs)
+        return {name: statistics.median(t) for name, t in times.items()}, tail, ingest
     finally:
         for keep in kept.values():
             keep[1]()
@@ -163,6 +181,37 @@ def settle(dialect: str, conn: str) -> None:
     with engine.connect() as db:
         db.exec_driver_sql("vacuum analyze")
     engine.dispose()
+
+
+# back to "landed to the review time" (argv[1]) after an ingest run, so the next one lands the same hour
+RESET_COVERAGE = r"""
+import sys
+from datetime import datetime
+import sqlalchemy as sa
+from kaizen import warehouse
+closes = warehouse.bind_value(datetime.fromisoformat(sys.argv[1]))
+with warehouse.writing(warehouse.get_engine()) as c:
+    c.execute(sa.text("update source_coverage set covered_to = :t where covered_to > :t and covered_from < :t"),
+              {"t": closes})
+"""
+
+
+def hourly_ingest(demo: Path, conn: str, day: date, runs: int) -> float:
+    """Median time of one hourly ingest run on the warehouse ``conn``, landed to ``day``'s
+    review time: the first hour after it (each source from 16:00 IST to the next full
+    UTC hour), then the same hour again (each run replaces the same slices)."""
+    from kaizen.period import Period
+
+    closes = Period.day(day).closes_utc
+    until = closes.replace(minute=0) + timedelta(hours=1)
+    env = {**ENV, "KAIZEN_DEMO_DIR": str(demo), "AIRFLOW_CONN_KAIZEN_WAREHOUSE": conn}
+    times = []
+    for _ in range(runs):
+        out = subprocess.run([PY, "-c", CHILD_INGEST, until.isoformat()], env=env, check=True,
+                             capture_output=True, text=True).stdout
+        times.append(json.loads(out.strip().splitlines()[-1])["seconds"])
+        subprocess.run([PY, "-c", RESET_COVERAGE, closes.isoformat()], env=env, check=True, capture_output=True)
+    return statistics.median(times)
 
 
 def review_tail(demo: Path, conn: str, day: date, runs: int) -> float:
@@ -256,7 +305,7 @@ def main() -> int:
                 # with history alone
                 from kaizen.period import Period
 
-                t, t_tail = incremental(long_demo, dialect, tmp, {
+                t, t_tail, t_ingest = incremental(long_demo, dialect, tmp, {
                     "3y": long_first,
                     "1m": cal.next_trading_day(day - timedelta(days=30)),
                     "qtd": cal.next_trading_day(Period.of("quarter", day).start - timedelta(days=1)),
@@ -268,6 +317,8 @@ def main() -> int:
                      f"median {t_long:.2f} s vs {t_q:.2f} s", f"{t_long / t_q:.2f}×"))
                 add((f"review tail {dialect}", "weekly review: the last daily run to the week's end, 3 years",
                      f"median {t_tail:.2f} s of {args.runs}", ""))
+                add((f"hourly ingest {dialect}", "one kaizen_ingest run's steps, every source, 3 years",
+                     f"median {t_ingest:.2f} s of {args.runs}", ""))
     for name, secs in parse_times().items():
         add((f"parse dags/{name}", "", f"{secs * 1000:.1f} ms", ""))
     width = [max(len(r[i]) for r in rows) for i in range(4)]

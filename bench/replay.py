@@ -8,8 +8,8 @@
 1. Writes deterministic demo sources (``kaizen.demo.generate``) and builds the history up
    to day X (``--history-to``) with one ``kaizen.pipeline.rebuild`` into the *replay*
    warehouse.
-2. Lists every scheduled run of daily_review, weekly_review, monthly_review and
-   quarterly_review after X's cut-off up to the end of day X + ``--days`` (IST), each
+2. Lists every scheduled run of daily_review, weekly_review, monthly_review,
+   quarterly_review and the hourly kaizen_ingest (``--reviews-only``: not it) after X's cut-off up to the end of day X + ``--days`` (IST), each
    from its DAG's OWN timetable — ``next_dagrun_info_v2`` iterated with
    ``TimeRestriction(earliest, latest, catchup=True)``, as the scheduler and
    ``SerializedDAG.iter_dagrun_infos_between`` do — sorts them by ``run_after`` and runs
@@ -72,7 +72,8 @@ from kaizen.period import Period, midnight_utc, window_day  # noqa: E402
 # (8 samples, Sun 4 Oct 16:45 IST) in the week reviewed on Mon 5 Oct.
 DEFAULTS = {"history_to": date(2026, 9, 18), "days": 24, "demo_end": date(2026, 11, 27), "months": 6, "seed": 37,
             "trades_per_day": 200}
-SCHEDULED_DAGS = ("daily_review", "weekly_review", "monthly_review", "quarterly_review")
+REVIEW_DAGS = ("daily_review", "weekly_review", "monthly_review", "quarterly_review")
+SCHEDULED_DAGS = (*REVIEW_DAGS, "kaizen_ingest")  # the hourly ingestion: 24 runs a day
 KEY_COLS = ("kpi_id", "grain", "period_start")
 GRAIN_ORDER = {"day": 0, "week": 1, "month": 2, "quarter": 3}
 
@@ -230,6 +231,15 @@ def window_end(x: date, days: int) -> datetime:
     return midnight_utc(x + timedelta(days=days + 1))
 
 
+def scheduler_timetable(dag):
+    """The DAG's timetable as the scheduler holds it, through its serialised form: a DAG
+    file's ``airflow.sdk`` timetable (e.g. ``CronTriggerTimetable``) is a definition; the
+    scheduler's core class is what computes the runs."""
+    from airflow.serialization.serialized_objects import decode_timetable, encode_timetable
+
+    return decode_timetable(encode_timetable(dag.timetable))
+
+
 def scheduled_runs(after: datetime, until: datetime, dag_ids=SCHEDULED_DAGS, dags: dict | None = None
                    ) -> list[ScheduledRun]:
     """Every run of ``dag_ids`` with ``after < run_after < until``, from each DAG's own
@@ -249,7 +259,7 @@ def scheduled_runs(after: datetime, until: datetime, dag_ids=SCHEDULED_DAGS, dag
         dag = (dags or {}).get(dag_id) or load_dag(dag_id)
         info, previous = None, None
         while True:
-            info = dag.timetable.next_dagrun_info_v2(last_dagrun_info=info, restriction=restriction)
+            info = scheduler_timetable(dag).next_dagrun_info_v2(last_dagrun_info=info, restriction=restriction)
             if info is None:
                 break
             if previous is not None and info.run_after <= previous:
@@ -352,7 +362,7 @@ def run_through_airflow(dag, run: ScheduledRun, log_dir: Path) -> RunResult:
     from airflow.utils.session import create_session
 
     problems = []
-    inferred = dag.timetable.infer_manual_data_interval(run_after=run.run_after)
+    inferred = scheduler_timetable(dag).infer_manual_data_interval(run_after=run.run_after)
     if (inferred.start, inferred.end) != (run.interval_start, run.interval_end):
         problems.append(f"dag.test() would run the interval {inferred.start} … {inferred.end}, "
                         f"the scheduler {run.interval_start} … {run.interval_end}")
@@ -370,8 +380,9 @@ def run_through_airflow(dag, run: ScheduledRun, log_dir: Path) -> RunResult:
     with create_session() as session:
         tis = session.query(TaskInstance).filter(
             TaskInstance.dag_id == dag.dag_id, TaskInstance.run_id == dr.run_id).all()
+        # skipped is an end a task chooses (an ingestion with nothing new to land)
         bad = [(ti.task_id, ti.map_index, str(getattr(ti.state, "value", ti.state))) for ti in tis
-               if str(getattr(ti.state, "value", ti.state)) != "success"]
+               if str(getattr(ti.state, "value", ti.state)) not in ("success", "skipped")]
     if bad:
         text = log_path.read_text(errors="replace")
         for task_id, map_index, ti_state in sorted(bad):
@@ -579,6 +590,7 @@ def replay(
     seed: int = 42,
     trades_per_day: int | None = 200,
     retries: bool = False,
+    dag_ids=SCHEDULED_DAGS,
     say=print,
 ) -> ReplayResult:
     """Demo data, history to ``history_to``, every scheduled run of the window through
@@ -614,8 +626,8 @@ def replay(
 
         t = time.perf_counter()
         with output_to(workdir / "logs" / "load_dags.log"):
-            dags = load_dags_for_replay(retries=retries)
-        runs = scheduled_runs(after, until, dags=dags)
+            dags = load_dags_for_replay(dag_ids, retries=retries)
+        runs = scheduled_runs(after, until, dag_ids=dag_ids, dags=dags)
         timings["load DAGs and list runs"] = time.perf_counter() - t
         say(f"{len(runs)} scheduled runs after {after.astimezone(cal.IST):%a %d %b %Y %H:%M} IST up to "
             f"{until.astimezone(cal.IST):%a %d %b %Y %H:%M} IST: "
@@ -749,11 +761,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--trades-per-day", type=int, default=DEFAULTS["trades_per_day"])
     p.add_argument("--retries", action="store_true", help="keep the DAGs' task retries (default: fail at once)")
     p.add_argument("--workdir", type=Path, default=None, help="default: a new temporary folder (kept)")
+    p.add_argument("--reviews-only", action="store_true",
+                   help="the four review DAGs only, without the hourly kaizen_ingest runs (faster)")
     args = p.parse_args(argv)
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="kaizen-replay-"))
     started = time.perf_counter()
     result = replay(history_to=args.history_to, days=args.days, workdir=workdir, demo_end=args.demo_end,
-                    months=args.months, seed=args.seed, trades_per_day=args.trades_per_day, retries=args.retries)
+                    months=args.months, seed=args.seed, trades_per_day=args.trades_per_day, retries=args.retries,
+                    dag_ids=REVIEW_DAGS if args.reviews_only else SCHEDULED_DAGS)
     print(summary(result))
     print(f"replay wall time {time.perf_counter() - started:.1f} s (process start excluded); files in {workdir}")
     return 0 if result.ok else 1

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-EXPECTED_DAGS = {"daily_review", "kaizen_backfill", "weekly_review", "monthly_review", "quarterly_review"}
-KNOWN_TAGS = {"kaizen", "review", "daily", "weekly", "monthly", "quarterly", "backfill", "ops"}
+EXPECTED_DAGS = {"daily_review", "kaizen_backfill", "kaizen_ingest", "weekly_review", "monthly_review", "quarterly_review"}
+KNOWN_TAGS = {"kaizen", "review", "daily", "weekly", "monthly", "quarterly", "backfill", "ops", "ingest"}
 
 
 @pytest.fixture(scope="module")

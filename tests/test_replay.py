@@ -43,7 +43,10 @@ def ist(d: date, hh: int, mm: int = 0) -> datetime:
 
 @pytest.fixture(scope="module")
 def result(tmp_path_factory):
-    return replay.replay(history_to=X, days=DAYS, workdir=tmp_path_factory.mktemp("replay"), **DEMO)
+    # the review DAGs only: the hourly kaizen_ingest would add 24 runs a day here (make replay
+    # runs it; tests/test_ingest.py replays its runs around a weekly review)
+    return replay.replay(history_to=X, days=DAYS, workdir=tmp_path_factory.mktemp("replay"),
+                         dag_ids=replay.REVIEW_DAGS, **DEMO)
 
 
 def _kpis_per_grain() -> dict[str, int]:
@@ -68,7 +71,7 @@ def test_every_scheduled_run_of_the_window_ran_through_airflow_in_time_order(res
         ("daily_review", ist(date(2026, 11, 2), 16), "success"),
     ]
     assert result.runs_per_dag == {"daily_review": 2, "weekly_review": 1, "monthly_review": 1,
-                                   "quarterly_review": 0}
+                                   "quarterly_review": 0, "kaizen_ingest": 0}
     assert all(r.ok and r.run_id.startswith("manual__") for r in result.runs), [r.problems for r in result.runs]
     # each run had its scheduled data interval (dag.test infers it from the logical date)
     weekly, monthly = result.runs[1].run, result.runs[2].run
@@ -166,10 +169,10 @@ def test_a_failed_run_is_reported_with_its_task_and_log(result, tmp_path):
     assert "task compute_rollups: failed" in text and "unable to open database file" in text
 
 
-def test_the_default_window_lists_all_four_dags_from_their_timetables():
+def test_the_default_window_lists_all_five_dags_from_their_timetables():
     """``make replay``'s window (no run): Fri 18 Sep 16:00 IST – Mon 12 Oct, as the
     timetables schedule it — NSE holidays skipped, the quarter's last Friday, the first
-    Monday's monthly review."""
+    Monday's monthly review, and the ingestion every hour (at half past, IST)."""
     x = replay.DEFAULTS["history_to"]
     runs = replay.scheduled_runs(replay.history_cutoff(x), replay.window_end(x, replay.DEFAULTS["days"]))
     assert [r.run_after for r in runs] == sorted(r.run_after for r in runs)
@@ -184,3 +187,8 @@ def test_the_default_window_lists_all_four_dags_from_their_timetables():
     assert "Fri 02 Oct 16:00" not in daily  # Gandhi Jayanti
     [q] = [r for r in runs if r.dag_id == "quarterly_review"]  # the quarter to date: to the meeting
     assert (q.interval_start, q.interval_end) == (ist(date(2026, 7, 1), 0), ist(date(2026, 9, 25), 10))
+    ingest = by_dag["kaizen_ingest"]
+    # 11:00 UTC on 18 Sep to 18:00 UTC on 12 Oct: 24 days of 24 runs and 8 more
+    assert (ingest[0], ingest[-1], len(ingest)) == ("Fri 18 Sep 16:30", "Mon 12 Oct 23:30", 24 * 24 + 8)
+    [i] = [r for r in runs if r.dag_id == "kaizen_ingest" and r.run_after == ist(date(2026, 10, 5), 9, 30)]
+    assert (i.interval_start, i.interval_end) == (ist(date(2026, 10, 5), 8, 30), ist(date(2026, 10, 5), 9, 30))

@@ -572,21 +572,27 @@ def land_tail(until: datetime, run_id: str, issues_until: datetime | None = None
     due before the next daily run would otherwise miss. The next daily run extracts
     its whole window again (same slices, replaced), so nothing is loaded twice.
     ``issues_until`` (later): the GitHub issues up to then — a review run on Monday
-    morning shows the post-mortems and action items as they stand when it runs."""
+    morning shows the post-mortems and action items as they stand when it runs. A
+    source the hourly ingestion (:func:`ingest_window_source`) has landed that far
+    already is not extracted again."""
     from kaizen import sources, warehouse
     from kaizen.kpis import periods
     from kaizen.period import window_day
     from kaizen.sources.base import load
+    from kaizen.warehouse import coverage
 
     engine = warehouse.get_engine()
     with engine.connect() as conn:
         landed = periods.landed_to(conn)
+        spans = coverage.spans(conn)
     if landed is None or landed >= until:
         return []
     day = window_day(landed)  # the trading day whose window the tail belongs to
     out = []
     for name in sources.WINDOW_SOURCES:
         upto = max(until, issues_until) if name == "github_issues" and issues_until is not None else until
+        if sources.landed(name, spans, landed, upto):
+            continue  # the hourly ingestion (kaizen_ingest) has landed it already
         try:
             out += [r.as_dict() for r in load(engine, (day, day), run_id, sources.prepare_window(name, landed, upto))]
         except Exception as exc:
@@ -598,6 +604,73 @@ def land_tail(until: datetime, run_id: str, issues_until: datetime | None = None
             out.append({"source": name, "unavailable": reason_of(exc)})
     log.info("review tail %s … %s extracted: %s", landed.isoformat(), until.isoformat(), out)
     return out
+
+
+# Hourly ingestion (dags/kaizen_ingest.py): every source lands on its own schedule,
+# weekends and holidays included, whatever the reviews' times. The names are light
+# (the DAG maps one task per source at parse time); a test keeps them equal to
+# kaizen.sources.WINDOW_SOURCES.
+INGEST_WINDOW_SOURCES = ("prometheus", "pagerduty", "github", "github_issues", "aws_cur", "oncall", "team_sheets")
+INGEST_LOOKBACK = timedelta(days=7)  # how far back an ingest run fills a gap (older: kaizen_backfill)
+
+
+def _plain(ts: datetime) -> datetime:
+    """An aware instant (a pendulum DateTime from Airflow's context too) as a plain UTC datetime."""
+    from datetime import UTC
+
+    return datetime.fromtimestamp(ts.timestamp(), UTC)
+
+
+def ingest_window_source(name: str, until: datetime, run_id: str) -> list[dict]:
+    """Land window source ``name`` up to ``until``: every daily review window from the
+    one where the source's landed coverage ends (at most :data:`INGEST_LOOKBACK` back)
+    to the one holding ``until``, each extracted whole from its start — its slices and
+    quarantine rows replaced, as the daily run and the review tail do, so hour after
+    hour nothing is loaded twice or dropped. Returns the loads ([]: landed already)."""
+    from kaizen import sources, warehouse
+    from kaizen.period import window_day
+    from kaizen.sources.base import load
+    from kaizen.warehouse import coverage
+
+    until = _plain(until)
+    engine = warehouse.get_engine()
+    with engine.connect() as conn:
+        landed = sources.landed_to(name, coverage.spans(conn))
+    if landed is not None and landed >= until:
+        return []
+    start = until - timedelta(microseconds=1) if landed is None else max(landed, until - INGEST_LOOKBACK)
+    day, last = window_day(start), window_day(until - timedelta(microseconds=1))
+    if landed is not None and landed < Period.day(day).opens_utc:
+        log.warning("ingest %s: landed only to %s, more than %d days ago; %s to %s is left to kaizen_backfill",
+                    name, landed.isoformat(), INGEST_LOOKBACK.days, landed.isoformat(),
+                    Period.day(day).opens_utc.isoformat())
+    out = []
+    while day <= last:
+        window = Period.day(day)
+        loads = sources.prepare_window(name, window.opens_utc, min(window.closes_utc, until))
+        out += [r.as_dict() for r in load(engine, (day, day), run_id, loads)]
+        day = cal.next_trading_day(day)
+    log.info("ingest %s to %s: %s", name, until.isoformat(), out)
+    return out
+
+
+def ingest_trading(until: datetime, run_id: str) -> list[dict] | None:
+    """Land the trades and orders of the latest session that has closed by ``until``,
+    once: None when they are landed already (the daily run lands them at its own time
+    too; a later change to a day is landed by re-running it)."""
+    from kaizen import sources, warehouse
+    from kaizen.period import window_day
+    from kaizen.warehouse import coverage
+
+    until = _plain(until)
+    day = window_day(until - timedelta(microseconds=1))
+    if cal.session_bounds_utc(day)[1] > until:
+        day = cal.previous_trading_day(day)
+    with warehouse.get_engine().connect() as conn:
+        spans = coverage.spans(conn)
+    if sources.landed("trading", spans, *coverage.day_span(day, day)):
+        return None
+    return extract_source("trading", day, run_id)
 
 
 def compute_review_rollups(period: dict, run_id: str) -> dict:
