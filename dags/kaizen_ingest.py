@@ -48,6 +48,13 @@ def asset(source: str) -> Asset:
     doc_md=__doc__,
 )
 def kaizen_ingest():
+    @task
+    def prepare_warehouse() -> dict:
+        """Apply the DDL (one row read when it is current): a new warehouse, or one a release upgraded, may see this DAG first."""
+        from kaizen.pipeline import prepare_warehouse
+
+        return prepare_warehouse()
+
     def land_window(source: str):
         @task(task_id=f"land_{source}", outlets=[asset(source)])
         def land(data_interval_end=None, run_id=None) -> list[dict]:
@@ -71,9 +78,10 @@ def kaizen_ingest():
             raise AirflowSkipException(f"the latest session closed by {data_interval_end} is landed already")
         return out
 
+    ready = prepare_warehouse()
     for source in INGEST_WINDOW_SOURCES:
-        land_window(source)
-    land_trading()
+        ready >> land_window(source)
+    ready >> land_trading()
 
 
 kaizen_ingest()
