@@ -57,25 +57,27 @@ def kaizen_ingest():
 
     def land_window(source: str):
         @task(task_id=f"land_{source}", outlets=[asset(source)])
-        def land(data_interval_end=None, run_id=None) -> list[dict]:
+        def land(data_interval_end=None, dag_run=None, run_id=None) -> list[dict]:
             """Land the source to the run's time (skipped, no Asset event, when it has landed already)."""
-            from kaizen.pipeline import ingest_window_source
+            from kaizen.pipeline import ingest_until, ingest_window_source
 
-            out = ingest_window_source(source, data_interval_end, run_id)
+            until = ingest_until(data_interval_end, getattr(dag_run, "run_after", None))
+            out = ingest_window_source(source, until, run_id)
             if not out:
-                raise AirflowSkipException(f"{source}: landed to {data_interval_end} already")
+                raise AirflowSkipException(f"{source}: landed to {until} already")
             return out
 
         return land()
 
     @task(outlets=[asset("trades"), asset("orders")])
-    def land_trading(data_interval_end=None, run_id=None) -> list[dict]:
+    def land_trading(data_interval_end=None, dag_run=None, run_id=None) -> list[dict]:
         """Land the trades and orders of the latest closed session (skipped, no Asset event, when landed already)."""
-        from kaizen.pipeline import ingest_trading
+        from kaizen.pipeline import ingest_trading, ingest_until
 
-        out = ingest_trading(data_interval_end, run_id)
+        until = ingest_until(data_interval_end, getattr(dag_run, "run_after", None))
+        out = ingest_trading(until, run_id)
         if out is None:
-            raise AirflowSkipException(f"the latest session closed by {data_interval_end} is landed already")
+            raise AirflowSkipException(f"the latest session closed by {until} is landed already")
         return out
 
     ready = prepare_warehouse()

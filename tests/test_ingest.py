@@ -108,6 +108,12 @@ def test_an_ingest_run_lands_once_and_fills_a_gap_of_at_most_a_week(demo_nov, tm
     assert spans[-2:] == [(spans[-2][0], noon), (datetime(2026, 11, 17, 10, 30, tzinfo=UTC), later)]
 
 
+def test_a_manual_run_without_a_data_interval_lands_to_its_run_time_on_a_slot_edge():
+    at = datetime(2026, 11, 21, 10, 44, 59, 999, tzinfo=UTC)
+    assert pipeline.ingest_until(None, at) == datetime(2026, 11, 21, 10, 30, tzinfo=UTC)
+    assert pipeline.ingest_until(SATURDAY, at) == SATURDAY  # a scheduled run: its interval's end
+
+
 def test_the_ingest_dag_maps_every_window_source():
     assert pipeline.INGEST_WINDOW_SOURCES == sources.WINDOW_SOURCES
 

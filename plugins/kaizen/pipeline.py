@@ -621,6 +621,15 @@ def _plain(ts: datetime) -> datetime:
     return datetime.fromtimestamp(ts.timestamp(), UTC)
 
 
+def ingest_until(data_interval_end, run_after) -> datetime:
+    """Where an ingest run lands to: its data interval's end (a scheduled run: the top of
+    the hour), or, for a manual run without one, its run time down to a 15-minute slot edge."""
+    if data_interval_end is not None:
+        return _plain(data_interval_end)
+    at = _plain(run_after)
+    return at.replace(minute=at.minute - at.minute % 15, second=0, microsecond=0)
+
+
 def ingest_window_source(name: str, until: datetime, run_id: str) -> list[dict]:
     """Land window source ``name`` up to ``until``: every daily review window from the
     one where the source's landed coverage ends (at most :data:`INGEST_LOOKBACK` back)
